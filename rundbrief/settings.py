@@ -1,0 +1,211 @@
+"""Settings, all from the environment (django-environ), with an embedded default.
+
+The embedded default needs nothing installed: a SQLite file, the local mailbox for
+outgoing mail, and Redis only if one answers (``make run`` decides). Production sets
+DATABASE_URL, REDIS_URL, EMAIL_URL or ANYMAIL_ESP, SITE_URL, SECRET_KEY, ...
+Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+SECRET_KEY = env.str("SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable "
+            "(or DEBUG=true for a local development run)."
+        )
+    SECRET_KEY = "insecure-development-key-only-for-debug"
+
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "anymail",
+    "rundbrief.mailbox",
+    "subscribers",
+    "campaigns",
+    "replies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "rundbrief.urls"
+WSGI_APPLICATION = "rundbrief.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "rundbrief.context_processors.site",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'rundbrief.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web server, workers and the SMTP receiver share one SQLite file in the embedded default.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache (rate limits, throttles) and Celery broker ----------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    # No Redis: a database cache is shared by all processes, so rate limits still hold.
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "rundbrief_cache"}
+    }
+
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The server-less kombu transport: messages are files that web and worker processes share.
+    _broker_dir = Path(env.str("CELERY_FILESYSTEM_DIR", default=str(BASE_DIR / "var" / "broker")))
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_DEFAULT_QUEUE = "default"
+# Separate queues so a big send never starves inbound processing.
+CELERY_TASK_QUEUES = (Queue("default"), Queue("send"), Queue("inbound"))
+CELERY_TASK_ROUTES = {
+    "campaigns.tasks.*": {"queue": "send"},
+    "replies.tasks.*": {"queue": "inbound"},
+}
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE: dict = {
+    "purge-expired-pending-subscribers": {
+        "task": "subscribers.tasks.purge_expired_pending",
+        "schedule": crontab(minute=17),
+    },
+}
+
+# --- Outgoing mail --------------------------------------------------------------------
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rundbrief <newsletter@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+REPLY_DOMAIN = env.str("REPLY_DOMAIN", default="reply.localhost")
+ANYMAIL_ESP = env.str("ANYMAIL_ESP", default="")
+EMAIL_URL = env.str("EMAIL_URL", default="")
+ANYMAIL: dict = {
+    # ANYMAIL_<ESP>_<SETTING>=... in the environment becomes ANYMAIL["<ESP>_<SETTING>"].
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in os.environ.items()
+    if key.startswith("ANYMAIL_") and key != "ANYMAIL_ESP"
+}
+WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
+if WEBHOOK_SECRET:
+    # anymail's shared secret is HTTP basic auth "user:password" on the webhook URL.
+    ANYMAIL["WEBHOOK_SECRET"] = WEBHOOK_SECRET
+if ANYMAIL_ESP:
+    EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+    EMAIL_DELIVERY = "esp"
+elif EMAIL_URL:
+    vars().update(env.email_url_config(EMAIL_URL))
+    EMAIL_DELIVERY = "smtp"
+else:
+    # The local default: every mail is captured and shown at /dev/mailbox/.
+    EMAIL_BACKEND = "rundbrief.mailbox.backend.MailboxBackend"
+    EMAIL_DELIVERY = "mailbox"
+MAILBOX_ENABLED = EMAIL_DELIVERY == "mailbox"
+# Where the local mailbox delivers "reply as the subscriber" mail: the inbound SMTP receiver.
+INBOUND_SMTP_HOST = env.str("INBOUND_SMTP_HOST", default="127.0.0.1")
+INBOUND_SMTP_PORT = env.int("INBOUND_SMTP_PORT", default=2526)
+INBOUND_MAX_MESSAGE_BYTES = env.int("INBOUND_MAX_MESSAGE_BYTES", default=25 * 1024 * 1024)
+
+# --- Subscribers ----------------------------------------------------------------------
+CONFIRMATION_LINK_MAX_AGE = timedelta(days=env.int("CONFIRMATION_LINK_DAYS", default=7))
+CONFIRMATION_RESEND_WINDOW = timedelta(minutes=env.int("CONFIRMATION_RESEND_MINUTES", default=10))
+SUBSCRIBE_RATE_LIMIT = env.str("SUBSCRIBE_RATE_LIMIT", default="10/h")
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX = r"^/api/.*$"
+RATELIMIT_VIEW = "rundbrief.views.rate_limited"
+
+# --- Campaigns ------------------------------------------------------------------------
+SEND_RATE_PER_SECOND = env.float("SEND_RATE_PER_SECOND", default=0)  # 0 = unlimited
+SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=500)
+LIST_ID_DOMAIN = env.str("LIST_ID_DOMAIN", default="rundbrief.localhost")
+
+# --- Auth, i18n, static ---------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("de", "Deutsch"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Europe/Berlin")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "static"
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+MEDIA_URL = "media/"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+}

@@ -1,0 +1,173 @@
+"""Subscribers, their topics and preferences, the consent proof, and the suppression list.
+
+Minimal data by design: an address, an optional name, a language, and what the
+subscriber chose. Business rules live in services.py (writes) and selectors.py (reads).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_hash(email: str) -> str:
+    """The only trace an erased address leaves: a SHA-256 of its normalised form."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()
+
+
+class Topic(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_public = models.BooleanField(
+        default=True, help_text=_("Public topics are offered on the signup page and in the API.")
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="owned_topics",
+        help_text=_("The named staff member who answers replies about this topic."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Subscriber(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for confirmation")
+        CONFIRMED = "confirmed", _("Confirmed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+
+    class Frequency(models.TextChoices):
+        EVERY_ISSUE = "every", _("Every issue")
+        PER_WEEK = "week", _("At most N per week")
+        PER_MONTH = "month", _("At most N per month")
+
+    class Format(models.TextChoices):
+        HTML = "html", _("HTML and text")
+        TEXT = "text", _("Text only")
+
+    email = models.EmailField(max_length=320)
+    # Kept beside the address so the audience query can anti-join the suppression list.
+    email_hash = models.CharField(max_length=64, db_index=True, editable=False)
+    name = models.CharField(max_length=200, blank=True)
+    language = models.CharField(max_length=2, choices=settings.LANGUAGES, default="de")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    # Preferences live on the subscriber row: the audience query filters on them for
+    # every send, and one row per subscriber keeps that query join-free.
+    frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.EVERY_ISSUE)
+    frequency_limit = models.PositiveSmallIntegerField(default=1)
+    paused_until = models.DateField(null=True, blank=True)
+    format = models.CharField(max_length=8, choices=Format.choices, default=Format.HTML)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    last_confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique")]
+
+    def __str__(self) -> str:
+        return self.email
+
+
+class Subscription(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for confirmation")
+        ACTIVE = "active", _("Active")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+
+    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="subscriptions")
+    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["subscriber", "topic"], name="subscription_unique_topic"),
+        ]
+        indexes = [models.Index(fields=["topic", "status", "subscriber"], name="subscription_audience_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber} → {self.topic} ({self.status})"
+
+
+class ConsentEvent(models.Model):
+    """Append-only proof of consent: who, when, from where, which text, which topics."""
+
+    class Kind(models.TextChoices):
+        REQUESTED = "requested", _("Opt-in requested")
+        CONFIRMED = "confirmed", _("Opt-in confirmed")
+        PREFERENCES_CHANGED = "preferences_changed", _("Preferences changed")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        IMPORTED = "imported", _("Imported with prior consent")
+        ERASED = "erased", _("Erased")
+        SUPPRESSED = "suppressed", _("Suppressed (bounce or complaint)")
+
+    class Source(models.TextChoices):
+        FORM = "form", _("Signup form")
+        API = "api", _("API")
+        IMPORT = "import", _("Import")
+        ADMIN = "admin", _("Admin")
+        LINK = "link", _("Link in a mail")
+        ONE_CLICK = "one_click", _("One-click unsubscribe (RFC 8058)")
+        PREFERENCE_CENTRE = "preference_centre", _("Preference centre")
+        EMAIL_REPLY = "email_reply", _("Reply by mail")
+        ESP_EVENT = "esp_event", _("ESP event")
+
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.SET_NULL, null=True, blank=True, related_name="consent_events"
+    )
+    email_hash = models.CharField(max_length=64, db_index=True)
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    source = models.CharField(max_length=24, choices=Source.choices)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.TextField(blank=True)
+    topics = models.JSONField(default=list, help_text=_("Topic slugs this event concerns."))
+    consent_text = models.TextField(blank=True)
+    consent_text_version = models.CharField(max_length=32, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"
+
+
+class Suppression(models.Model):
+    """Addresses we must not mail, kept as a hash so that erasure leaves no address behind."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        ERASED = "erased", _("Erased on request")
+        HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
+        MANUAL = "manual", _("Added by staff")
+
+    email_hash = models.CharField(max_length=64, unique=True)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.email_hash[:12]}… ({self.get_reason_display()})"

@@ -1,0 +1,22 @@
+"""Shared test setup: PostgreSQL via DATABASE_URL (see Makefile), Celery eager unless a test
+starts a real worker (those tests use their own subprocesses and settings)."""
+
+import pytest
+
+from rundbrief.celery import app as celery_app
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery():
+    celery_app.conf.task_always_eager = True
+    celery_app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    """Rate limits and throttles live in the cache: every test starts with a clean one."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
