@@ -34,12 +34,20 @@ class ExpiredToken(InvalidToken):
 class TokenPayload:
     subscriber_id: int
     topic_slugs: tuple[str, ...] = ()
+    campaign_id: int | None = None
 
 
-def make_token(purpose: str, subscriber_id: int, topic_slugs: tuple[str, ...] | list[str] = ()) -> str:
+def make_token(
+    purpose: str,
+    subscriber_id: int,
+    topic_slugs: tuple[str, ...] | list[str] = (),
+    campaign_id: int | None = None,
+) -> str:
     data: dict = {"s": subscriber_id}
     if topic_slugs:
         data["t"] = sorted(topic_slugs)
+    if campaign_id is not None:
+        data["c"] = campaign_id  # lets campaign stats count the unsubscribes a mail caused
     # TimestampSigner underneath: the timestamp is what makes confirmation links expire.
     return signing.dumps(data, salt=SALT_PREFIX + purpose, compress=True)
 
@@ -53,7 +61,12 @@ def read_token(purpose: str, token: str, max_age: timedelta | None = None) -> To
         raise InvalidToken(str(exc)) from exc
     if not isinstance(data, dict) or not isinstance(data.get("s"), int):
         raise InvalidToken("malformed payload")
-    return TokenPayload(subscriber_id=data["s"], topic_slugs=tuple(data.get("t", ())))
+    campaign_id = data.get("c")
+    return TokenPayload(
+        subscriber_id=data["s"],
+        topic_slugs=tuple(data.get("t", ())),
+        campaign_id=campaign_id if isinstance(campaign_id, int) else None,
+    )
 
 
 def read_confirm_token(token: str) -> TokenPayload:
@@ -72,11 +85,12 @@ def preferences_url(subscriber_id: int) -> str:
     return absolute(reverse("subscribers:preferences", args=[make_token(PREFERENCES, subscriber_id)]))
 
 
-def unsubscribe_url(subscriber_id: int, topic_slugs: tuple[str, ...] | list[str] = ()) -> str:
+def unsubscribe_url(
+    subscriber_id: int, topic_slugs: tuple[str, ...] | list[str] = (), campaign_id: int | None = None
+) -> str:
     """The per-recipient URL used in List-Unsubscribe (RFC 8058) and in every mail's footer.
 
     With topic slugs, the page offers to leave just those topics, or everything.
     """
-    return absolute(
-        reverse("subscribers:unsubscribe", args=[make_token(UNSUBSCRIBE, subscriber_id, topic_slugs)])
-    )
+    token = make_token(UNSUBSCRIBE, subscriber_id, topic_slugs, campaign_id)
+    return absolute(reverse("subscribers:unsubscribe", args=[token]))
