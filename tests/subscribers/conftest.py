@@ -1,0 +1,47 @@
+"""Fixtures for the subscriber side: topics and subscribers in the states the tests need."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from subscribers.models import Subscriber, Subscription, Topic, email_hash, normalise_email
+
+
+@pytest.fixture
+def topics(db) -> dict[str, Topic]:
+    return {
+        slug: Topic.objects.create(slug=slug, name=name, description=f"About {name}")
+        for slug, name in [("news", "News"), ("events", "Events"), ("jobs", "Jobs")]
+    }
+
+
+@pytest.fixture
+def make_subscriber(topics):
+    def make(
+        email: str = "ada@example.org",
+        *,
+        status: str = Subscriber.Status.CONFIRMED,
+        topic_slugs: tuple[str, ...] = ("news", "events"),
+        language: str = "en",
+        name: str = "Ada",
+    ) -> Subscriber:
+        active = status == Subscriber.Status.CONFIRMED
+        subscriber = Subscriber.objects.create(
+            email=normalise_email(email),
+            email_hash=email_hash(email),
+            name=name,
+            language=language,
+            status=status,
+            confirmed_at=timezone.now() if active else None,
+        )
+        for slug in topic_slugs:
+            Subscription.objects.create(
+                subscriber=subscriber,
+                topic=topics[slug],
+                status=Subscription.Status.ACTIVE if active else Subscription.Status.PENDING,
+                confirmed_at=timezone.now() if active else None,
+            )
+        return subscriber
+
+    return make
