@@ -1,0 +1,322 @@
+"""Replies: raw inbound mail, conversations with subscribers, and who answers them.
+
+The raw message is stored first (InboundMessage) and never changed afterwards; the
+pipeline then classifies it, matches it to a subscriber/campaign, threads it into a
+Conversation as a Message and routes the conversation to a named staff member.
+Every decision (rule hits, match method, routing reason) is recorded so the UI can
+explain it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Team(models.Model):
+    name = models.CharField(_("name"), max_length=120, unique=True)
+    description = models.TextField(_("description"), blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StaffProfile(models.Model):
+    """A named staff member who answers replies (one per django User)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="staff_profile"
+    )
+    display_name = models.CharField(
+        _("display name"), max_length=200, blank=True, help_text=_("Shown as the sender name of answers.")
+    )
+    signature = models.TextField(_("signature"), blank=True)
+    is_away = models.BooleanField(
+        _("away"), default=False, help_text=_("New conversations go to the deputy.")
+    )
+    deputy = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="deputy_for",
+        verbose_name=_("deputy"),
+    )
+    teams = models.ManyToManyField(Team, blank=True, related_name="members", verbose_name=_("teams"))
+    notify_by_email = models.BooleanField(
+        _("notify by mail"), default=True, help_text=_("Send a mail when a new reply arrives in my queue.")
+    )
+    # Round robin within a team: the member assigned longest ago goes next.
+    last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("staff profile")
+        verbose_name_plural = _("staff profiles")
+
+    def __str__(self) -> str:
+        return self.display_name or self.user.get_username()
+
+
+class InboundMessage(models.Model):
+    """One raw message exactly as it arrived; stored before anything else happens."""
+
+    class Source(models.TextChoices):
+        SMTP = "smtp", _("SMTP receiver")
+        LMTP = "lmtp", _("LMTP receiver")
+        WEBHOOK = "webhook", _("ESP webhook")
+        PIPE = "pipe", _("MTA pipe (ingest_email)")
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PROCESSED = "processed", _("Processed")
+        FAILED = "failed", _("Failed")
+
+    class Kind(models.TextChoices):
+        UNKNOWN = "", _("Not yet classified")
+        HUMAN = "human", _("Human reply")
+        AUTO_REPLY = "auto_reply", _("Auto-reply")
+        BOUNCE = "bounce", _("Bounce")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribe by reply")
+
+    class MatchMethod(models.TextChoices):
+        NONE = "", _("Unmatched")
+        REPLY_TOKEN = "reply_token", _("Reply token in the recipient address")
+        IN_REPLY_TO = "in_reply_to", _("In-Reply-To / References")
+        SENDER = "sender", _("Sender address of a known subscriber")
+
+    raw = models.BinaryField()
+    size = models.PositiveIntegerField(default=0)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    envelope_from = models.CharField(max_length=998, blank=True)
+    envelope_to = models.JSONField(default=list, blank=True)
+    message_id = models.CharField(max_length=998, blank=True, db_index=True)
+    # SHA-256 over Message-ID and content: the same message delivered twice is stored once.
+    dedupe_key = models.CharField(max_length=64, unique=True)
+    from_address = models.CharField(max_length=998, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RECEIVED, db_index=True)
+    kind = models.CharField(max_length=12, choices=Kind.choices, default=Kind.UNKNOWN, blank=True)
+    rule_hits = models.JSONField(default=list, blank=True, help_text=_("Which rules were checked and why."))
+    match_method = models.CharField(max_length=12, choices=MatchMethod.choices, default="", blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = _("inbound message")
+        verbose_name_plural = _("inbound messages")
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject or self.message_id}"
+
+
+class Conversation(models.Model):
+    """One subscriber's replies about one campaign (or one thread), with our answers."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Open")
+        SNOOZED = "snoozed", _("Snoozed")
+        CLOSED = "closed", _("Closed")
+
+    subscriber = models.ForeignKey(
+        "subscribers.Subscriber",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="conversations",
+    )
+    campaign = models.ForeignKey(
+        "campaigns.Campaign", on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+    )
+    # For unmatched mail (no subscriber): the sender's address keeps the thread together.
+    contact_address = models.CharField(max_length=320, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.OPEN, db_index=True)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="assigned_conversations",
+    )
+    team = models.ForeignKey(
+        Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
+    )
+    routing_rule = models.CharField(max_length=64, blank=True)
+    routing_reason = models.TextField(blank=True)
+    is_unmatched = models.BooleanField(default=False, db_index=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+    # Set when the subscriber wrote last and we have not answered yet: queue order.
+    waiting_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["waiting_since", "id"]
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
+        permissions = [("view_all_conversations", _("Can see every conversation (managers)"))]
+        indexes = [
+            models.Index(fields=["assignee", "status", "waiting_since"], name="conversation_queue_idx")
+        ]
+
+    def __str__(self) -> str:
+        return self.subject or f"#{self.pk}"
+
+
+class Message(models.Model):
+    """One mail in a conversation: a subscriber's reply or our answer."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "in", _("From the subscriber")
+        OUTBOUND = "out", _("Our answer")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    kind = models.CharField(max_length=12, choices=InboundMessage.Kind.choices, blank=True)
+    inbound = models.OneToOneField(
+        InboundMessage, on_delete=models.SET_NULL, null=True, blank=True, related_name="thread_message"
+    )
+    delivery = models.ForeignKey(
+        "campaigns.Delivery", on_delete=models.SET_NULL, null=True, blank=True, related_name="reply_messages"
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    from_address = models.CharField(max_length=998, blank=True)
+    to_address = models.CharField(max_length=998, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    text = models.TextField(blank=True, help_text=_("The full text, quotes included."))
+    stripped_text = models.TextField(blank=True, help_text=_("Without the quoted history and signature."))
+    html = models.TextField(blank=True, help_text=_("Sanitised HTML part, if any."))
+    message_id = models.CharField(max_length=998, blank=True, db_index=True)
+    in_reply_to = models.CharField(max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    # Our answers carry a fresh reply token so the subscriber's next reply threads back.
+    reply_token = models.CharField(max_length=40, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+
+    def __str__(self) -> str:
+        return f"{self.get_direction_display()}: {self.subject}"
+
+
+def attachment_path(instance: Attachment, filename: str) -> str:
+    return f"replies/attachments/{instance.message.conversation_id}/{instance.message_id}/{filename}"
+
+
+class Attachment(models.Model):
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="attachments")
+    file = models.FileField(upload_to=attachment_path, max_length=500)
+    filename = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=255, blank=True)
+    size = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class ConversationEvent(models.Model):
+    """The staff side of the timeline: internal notes, assignments, closing, snoozing."""
+
+    class Kind(models.TextChoices):
+        NOTE = "note", _("Internal note")
+        ASSIGNED = "assigned", _("Assigned")
+        CLOSED = "closed", _("Closed")
+        REOPENED = "reopened", _("Reopened")
+        SNOOZED = "snoozed", _("Snoozed")
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    text = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.conversation_id}"
+
+
+class RoutingRule(models.Model):
+    """An admin-defined routing rule: if the mail matches, a person or a team gets it."""
+
+    class Field(models.TextChoices):
+        SUBJECT = "subject", _("Subject")
+        BODY = "body", _("Body")
+        SUBJECT_OR_BODY = "subject_or_body", _("Subject or body")
+        SENDER_DOMAIN = "sender_domain", _("Sender domain")
+        TOPIC = "topic", _("Topic of the campaign")
+
+    class MatchType(models.TextChoices):
+        KEYWORD = "keyword", _("Contains the keyword (case-insensitive)")
+        REGEX = "regex", _("Matches the regular expression")
+
+    name = models.CharField(_("name"), max_length=120)
+    position = models.PositiveIntegerField(_("position"), default=100, help_text=_("Lower runs first."))
+    is_active = models.BooleanField(_("active"), default=True)
+    field = models.CharField(_("field"), max_length=16, choices=Field.choices, default=Field.SUBJECT_OR_BODY)
+    match_type = models.CharField(_("match type"), max_length=8, choices=MatchType.choices, default="keyword")
+    pattern = models.CharField(
+        _("pattern"), max_length=500, blank=True, help_text=_("Keyword, regular expression, or domain.")
+    )
+    topic = models.ForeignKey(
+        "subscribers.Topic", on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("topic")
+    )
+    assign_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("assign to person"),
+    )
+    assign_to_team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("assign to team")
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+        verbose_name = _("routing rule")
+        verbose_name_plural = _("routing rules")
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if bool(self.assign_to_id) == bool(self.assign_to_team_id):
+            errors["assign_to"] = _("Name either a person or a team (exactly one).")
+        if self.field == self.Field.TOPIC:
+            if not self.topic_id:
+                errors["topic"] = _("Choose the topic this rule is about.")
+        elif not self.pattern.strip():
+            errors["pattern"] = _("Enter a keyword, a regular expression or a domain.")
+        elif self.match_type == self.MatchType.REGEX:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                errors["pattern"] = _("This is not a valid regular expression: %(error)s") % {"error": exc}
+        if errors:
+            raise ValidationError(errors)
