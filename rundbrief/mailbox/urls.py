@@ -1,5 +1,12 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from rundbrief.mailbox import views
 
 app_name = "mailbox"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.mail_list, name="list"),
+    path("<int:pk>/", views.mail_detail, name="detail"),
+    path("<int:pk>/raw/", views.mail_raw, name="raw"),
+    path("<int:pk>/reply/", views.mail_reply, name="reply"),
+]

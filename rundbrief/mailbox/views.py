@@ -1,0 +1,80 @@
+"""The local mailbox: every captured outgoing mail, and "reply as the subscriber"."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods
+
+from rundbrief.mailbox.models import CapturedMail
+from rundbrief.mailbox.reading import html_for_preview, read_mail
+from rundbrief.mailbox.replying import ReplyDeliveryError, compose_reply, deliver, draft_reply
+from rundbrief.mailbox.selectors import captured_mails, mail_by_message_id
+
+PAGE_SIZE = 50
+
+
+class ReplyForm(forms.Form):
+    body = forms.CharField(
+        label=gettext_lazy("Your reply"),
+        widget=forms.Textarea(attrs={"rows": 14}),
+        max_length=100_000,
+        strip=False,
+    )
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"]
+        if not body.strip():
+            raise forms.ValidationError(gettext_lazy("Write a reply first."))
+        return body
+
+
+def mail_list(request: HttpRequest) -> HttpResponse:
+    recipient = request.GET.get("to", "").strip()
+    page = Paginator(captured_mails(recipient=recipient), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "mailbox/list.html", {"page": page, "recipient": recipient})
+
+
+def mail_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    mail = get_object_or_404(CapturedMail, pk=pk)
+    readable = read_mail(bytes(mail.raw))
+    context = {
+        "mail": mail,
+        "readable": readable,
+        "preview_html": html_for_preview(readable.html) if readable.html else "",
+        "in_reply_to": mail_by_message_id(readable.header("In-Reply-To")),
+    }
+    return render(request, "mailbox/detail.html", context)
+
+
+def mail_raw(request: HttpRequest, pk: int) -> HttpResponse:
+    mail = get_object_or_404(CapturedMail, pk=pk)
+    response = HttpResponse(bytes(mail.raw), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="mail-{mail.pk}.eml"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def mail_reply(request: HttpRequest, pk: int) -> HttpResponse:
+    mail = get_object_or_404(CapturedMail, pk=pk)
+    draft = draft_reply(mail)
+    form = ReplyForm(request.POST or None, initial={"body": draft.body})
+    if request.method == "POST" and form.is_valid():
+        try:
+            deliver(compose_reply(draft, body=form.cleaned_data["body"]))
+        except ReplyDeliveryError as exc:
+            # The text stays in the form, so nothing typed is lost.
+            messages.error(request, str(exc))
+        else:
+            messages.success(
+                request,
+                _("Reply from %(sender)s delivered to %(recipient)s through the inbound SMTP receiver.")
+                % {"sender": draft.from_address, "recipient": draft.to_address},
+            )
+            return redirect("mailbox:detail", pk=mail.pk)
+    return render(request, "mailbox/reply.html", {"mail": mail, "draft": draft, "form": form})

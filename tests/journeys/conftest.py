@@ -1,0 +1,43 @@
+"""Fixtures for the browser journeys (see harness.py): one live system per test session,
+one Chromium for the session, a fresh browser context (no cookies) per test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.journeys.harness import CHROMIUM, CHROMIUM_ARGS, LiveSystem, start_live_system, stop_live_system
+
+
+@pytest.fixture(scope="session")
+def live_system(tmp_path_factory) -> LiveSystem:
+    system = start_live_system(tmp_path_factory.mktemp("live-system"))
+    yield system
+    stop_live_system(system)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/ensure-services does).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_system):
+    context = browser.new_context(
+        base_url=live_system.url,
+        locale="en-US",
+        viewport={"width": 1280, "height": 900},
+        accept_downloads=True,
+    )
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    context.close()
