@@ -42,6 +42,8 @@ class Campaign(models.Model):
     scheduled_at = models.DateTimeField(null=True, blank=True, db_index=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Set when the launch has created every Delivery row: only then can the campaign be "sent".
+    queued_all_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -63,6 +65,7 @@ class Delivery(models.Model):
         FAILED = "failed", _("Failed")
         BOUNCED = "bounced", _("Bounced")
         COMPLAINED = "complained", _("Complained")
+        SKIPPED = "skipped", _("Skipped (unsubscribed or suppressed before sending)")
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="deliveries")
     # Kept when a subscriber is erased (null then), so campaign stats stay true.
@@ -84,7 +87,11 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["campaign", "subscriber"], name="delivery_once_per_subscriber"),
         ]
-        indexes = [models.Index(fields=["campaign", "status"], name="delivery_campaign_status_idx")]
+        indexes = [
+            models.Index(fields=["campaign", "status"], name="delivery_campaign_status_idx"),
+            # The audience's frequency cap counts a subscriber's recent sends.
+            models.Index(fields=["subscriber", "sent_at"], name="delivery_subscriber_sent_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber_id} ({self.status})"

@@ -1,0 +1,307 @@
+"""MJML → HTML once per campaign, compiled once as a Django template; per recipient only a render.
+
+The marketer writes the sections of the mail body (or a whole ``<mjml>`` document, whose
+``<mj-head>`` and ``<mj-body>`` we take). The base layout in templates/emails/ wraps it and
+adds the footer (unsubscribe, preferences, "just reply to this mail"), so the marketer
+cannot remove it. The marketer's source is checked on its own first, which gives errors
+the marketer's line numbers and keeps an unclosed ``{% if %}`` from swallowing the footer.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from html.parser import HTMLParser
+from pathlib import Path
+
+import html2text
+from django.conf import settings
+from django.template import Context, Engine, Template, TemplateSyntaxError
+from django.utils import translation
+from django.utils.translation import gettext as _
+from mjml import mjml2html
+
+BASE_LAYOUT = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_base.mjml"
+TEXT_FOOTER = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_footer.txt"
+HEAD_SLOT = "<!-- rundbrief:head -->"
+BODY_SLOT = "<!-- rundbrief:body -->"
+
+# The variables a campaign may use; listed in the editor.
+VARIABLES: dict[str, str] = {
+    "subscriber.name": "The subscriber's name (may be empty)",
+    "subscriber.email": "The subscriber's address",
+    "contact.name": "The named person who answers replies",
+    "campaign.name": "The campaign's name",
+    "subject": "The subject line",
+    "preferences_url": "Link to the subscriber's preference centre",
+    "unsubscribe_url": "One-click unsubscribe link",
+}
+
+# Known MJML elements; an unknown mj-* tag would silently pass through MRML as junk HTML.
+MJML_TAGS = frozenset(
+    [
+        "mjml",
+        "mj-head",
+        "mj-body",
+        "mj-attributes",
+        "mj-all",
+        "mj-class",
+        "mj-breakpoint",
+        "mj-font",
+        "mj-html-attributes",
+        "mj-html-attribute",
+        "mj-selector",
+        "mj-preview",
+        "mj-style",
+        "mj-title",
+        "mj-include",
+        "mj-accordion",
+        "mj-accordion-element",
+        "mj-accordion-title",
+        "mj-accordion-text",
+        "mj-button",
+        "mj-carousel",
+        "mj-carousel-image",
+        "mj-column",
+        "mj-divider",
+        "mj-group",
+        "mj-hero",
+        "mj-image",
+        "mj-navbar",
+        "mj-navbar-link",
+        "mj-raw",
+        "mj-section",
+        "mj-social",
+        "mj-social-element",
+        "mj-spacer",
+        "mj-table",
+        "mj-text",
+        "mj-wrapper",
+    ]
+)
+VOID_MJML_TAGS = frozenset(
+    [
+        "mj-image",
+        "mj-divider",
+        "mj-spacer",
+        "mj-breakpoint",
+        "mj-font",
+        "mj-all",
+        "mj-class",
+        "mj-include",
+        "mj-carousel-image",
+        "mj-html-attribute",
+        "mj-selector",
+    ]
+)
+
+# Marketer templates get the default tags and i18n, but no loaders: {% include %} can read nothing.
+_CHECK_ENGINE = Engine(debug=True, builtins=["django.templatetags.i18n"])
+_RENDER_ENGINE = Engine(debug=False, builtins=["django.templatetags.i18n"])
+_TEXT_ENGINE = Engine(debug=False, autoescape=False, builtins=["django.templatetags.i18n"])
+
+_MJ_HEAD = re.compile(r"<mj-head[^>]*>(?P<inner>.*?)</mj-head>", re.DOTALL | re.IGNORECASE)
+_MJ_BODY = re.compile(r"<mj-body[^>]*>(?P<inner>.*)</mj-body>", re.DOTALL | re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class RenderProblem:
+    """One error, in the marketer's terms: which part, which line (1-based, or None), what."""
+
+    part: str  # "mjml", "template" or "text"
+    message: str
+    line: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class CampaignRenderError(Exception):
+    """The campaign cannot be rendered; carries every problem found, with lines."""
+
+    def __init__(self, problems: list[RenderProblem]):
+        self.problems = problems
+        super().__init__("; ".join(f"{p.part} line {p.line}: {p.message}" for p in problems))
+
+
+@dataclass(frozen=True)
+class RenderedMail:
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class CompiledCampaign:
+    """Templates compiled once; ``render`` is the whole per-recipient cost (~tens of µs)."""
+
+    html_template: Template
+    text_template: Template
+    constants: dict
+
+    def render(
+        self, variables: dict, *, language: str | None = None, text_only: bool = False
+    ) -> RenderedMail:
+        context = {**self.constants, **variables}
+        with translation.override(language or settings.LANGUAGE_CODE):
+            text = self.text_template.render(Context(context, autoescape=False))
+            html = "" if text_only else self.html_template.render(Context(context))
+        return RenderedMail(html=html, text=text)
+
+
+@dataclass(frozen=True)
+class _Source:
+    head: str
+    body: str
+    body_first_line: int  # the line of the marketer's source on which ``body`` starts
+
+
+def _split_source(mjml_body: str) -> _Source:
+    """Accept either body sections or a whole <mjml> document."""
+    body_match = _MJ_BODY.search(mjml_body)
+    if not body_match:
+        return _Source(head="", body=mjml_body, body_first_line=1)
+    head_match = _MJ_HEAD.search(mjml_body)
+    first_line = mjml_body.count("\n", 0, body_match.start("inner")) + 1
+    return _Source(
+        head=head_match["inner"] if head_match else "", body=body_match["inner"], body_first_line=first_line
+    )
+
+
+class _MjmlStructureChecker(HTMLParser):
+    """Finds unknown, unclosed and crossed mj-* tags, with their lines (MRML reports no lines)."""
+
+    def __init__(self, line_offset: int):
+        super().__init__(convert_charrefs=False)
+        self.line_offset = line_offset
+        self.stack: list[tuple[str, int]] = []
+        self.problems: list[RenderProblem] = []
+
+    def _line(self) -> int:
+        return self.getpos()[0] + self.line_offset
+
+    def _known(self, tag: str) -> bool:
+        if tag in MJML_TAGS:
+            return True
+        self.problems.append(
+            RenderProblem("mjml", _("Unknown MJML element <%(tag)s>.") % {"tag": tag}, self._line())
+        )
+        return False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag.startswith("mj") and self._known(tag) and tag not in VOID_MJML_TAGS:
+            self.stack.append((tag, self._line()))
+
+    def handle_startendtag(self, tag: str, attrs: list) -> None:
+        if tag.startswith("mj"):
+            self._known(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not tag.startswith("mj") or tag in VOID_MJML_TAGS or tag not in MJML_TAGS:
+            return
+        if not self.stack:
+            self.problems.append(
+                RenderProblem("mjml", _("</%(tag)s> closes nothing.") % {"tag": tag}, self._line())
+            )
+            return
+        open_tag, open_line = self.stack[-1]
+        if open_tag == tag:
+            self.stack.pop()
+            return
+        self.problems.append(
+            RenderProblem(
+                "mjml",
+                _("</%(tag)s> found, but <%(open)s> from line %(line)s is still open.")
+                % {"tag": tag, "open": open_tag, "line": open_line},
+                self._line(),
+            )
+        )
+        # Recover: drop back to the matching open tag if there is one.
+        names = [name for name, _line in self.stack]
+        if tag in names:
+            del self.stack[len(names) - 1 - names[::-1].index(tag) :]
+
+    def finish(self) -> list[RenderProblem]:
+        self.close()
+        for tag, line in self.stack:
+            self.problems.append(RenderProblem("mjml", _("<%(tag)s> is never closed.") % {"tag": tag}, line))
+        return self.problems
+
+
+def _template_problem(part: str, source: str, exc: TemplateSyntaxError, line_offset: int) -> RenderProblem:
+    debug = getattr(exc, "template_debug", None) or {}
+    line = debug.get("line")
+    return RenderProblem(part, str(exc), line + line_offset if line else None)
+
+
+def _check_template(part: str, source: str, line_offset: int = 0) -> list[RenderProblem]:
+    try:
+        Template(source, engine=_CHECK_ENGINE)
+    except TemplateSyntaxError as exc:
+        return [_template_problem(part, source, exc, line_offset)]
+    return []
+
+
+@lru_cache(maxsize=1)
+def _layout() -> tuple[str, str]:
+    return BASE_LAYOUT.read_text(encoding="utf-8"), TEXT_FOOTER.read_text(encoding="utf-8")
+
+
+def _html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0  # no hard wrapping: template tags must stay on one line
+    converter.ignore_images = True
+    converter.ignore_emphasis = False
+    converter.ignore_tables = True  # MJML lays out with tables; the text part wants just the words
+    return converter.handle(html).strip() + "\n"
+
+
+def _generated_text(source: _Source) -> str:
+    """The text part from the marketer's sections alone: the footer has its own text version."""
+    head = f"<mj-head>{source.head}</mj-head>" if source.head.strip() else ""
+    html = mjml2html(f"<mjml>{head}<mj-body>{source.body}</mj-body></mjml>", disable_comments=True)
+    return _html_to_text(html)
+
+
+def compile_campaign(
+    *,
+    mjml_body: str,
+    text_body: str = "",
+    subject: str = "",
+    preheader: str = "",
+    contact_name: str = "",
+    campaign_name: str = "",
+) -> CompiledCampaign:
+    """Validate and compile a campaign; raises CampaignRenderError listing every problem found."""
+    layout, text_footer = _layout()
+    source = _split_source(mjml_body)
+    checker = _MjmlStructureChecker(line_offset=source.body_first_line - 1)
+    checker.feed(source.body)
+    problems = checker.finish()
+    problems += _check_template("template", source.body, source.body_first_line - 1)
+    problems += _check_template("template", source.head)
+    if text_body.strip():
+        problems += _check_template("text", text_body)
+    if problems:
+        raise CampaignRenderError(problems)
+
+    document = layout.replace(HEAD_SLOT, source.head).replace(BODY_SLOT, source.body)
+    try:
+        html = mjml2html(document, disable_comments=True)
+    except ValueError as exc:
+        raise CampaignRenderError(
+            [RenderProblem("mjml", _("MJML could not be rendered: %(error)s") % {"error": exc})]
+        ) from exc
+    text_source = text_body.strip() + "\n" if text_body.strip() else _generated_text(source)
+    try:
+        html_template = Template(html, engine=_RENDER_ENGINE)
+        text_template = Template(text_source + "\n" + text_footer, engine=_TEXT_ENGINE)
+    except TemplateSyntaxError as exc:  # MJML moved something template-relevant, e.g. inside an attribute
+        raise CampaignRenderError([RenderProblem("template", str(exc))]) from exc
+    constants = {
+        "subject": subject,
+        "preheader": preheader,
+        "contact": {"name": contact_name},
+        "campaign": {"name": campaign_name, "subject": subject},
+    }
+    return CompiledCampaign(html_template=html_template, text_template=text_template, constants=constants)

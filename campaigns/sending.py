@@ -1,0 +1,271 @@
+"""The send loop: claim deliveries in the database, build, hand over, record each result at once.
+
+Who sends a delivery is decided by a state transition in the database (queued → sending,
+claimed with SELECT … FOR UPDATE SKIP LOCKED), so a batch that runs twice, or a recovered
+one, sends nothing twice. Each acceptance is committed on its own, right away, with
+``synchronous_commit = off`` on PostgreSQL: cheap, and it survives a killed worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, F, OuterRef
+from django.utils import timezone
+
+from campaigns.mailer import (
+    MessageFactory,
+    PermanentSendError,
+    Recipient,
+    TransientSendError,
+    Transport,
+    transport_for_settings,
+)
+from campaigns.models import Campaign, Delivery
+from campaigns.ratelimit import bucket_for
+from campaigns.rendering import compile_campaign
+from subscribers.models import Subscriber, Suppression
+
+logger = logging.getLogger(__name__)
+
+CLAIM_CHUNK = 50  # rows claimed at a time: short enough that "sending" rows are never old
+S = Delivery.Status
+
+
+@dataclass
+class SendResult:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retry_ids: list[int] = field(default_factory=list)
+    retry_in: int = 0
+    stopped: bool = False  # campaign paused or cancelled
+
+
+def contact_name(campaign: Campaign) -> str:
+    from replies.selectors import staff_display_name
+
+    if campaign.contact_id:
+        return staff_display_name(campaign.contact)
+    return campaign.from_name
+
+
+def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFactory:
+    topics = list(campaign.topics.order_by("pk"))
+    compiled = compile_campaign(
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        contact_name=contact_name(campaign),
+        campaign_name=campaign.name,
+    )
+    first = topics[0] if topics else None
+    return MessageFactory(
+        compiled=compiled,
+        campaign_id=campaign.pk,
+        subject=campaign.subject,
+        from_name=campaign.from_name,
+        list_name=first.name if first else campaign.name,
+        list_slug=first.slug if first else f"campaign-{campaign.pk}",
+        topic_slugs=tuple(t.slug for t in topics),
+        subject_prefix=subject_prefix,
+    )
+
+
+# One compiled factory per campaign per worker process; a changed campaign is recompiled.
+_factories: dict[int, tuple[datetime, MessageFactory]] = {}
+
+
+def factory_for(campaign: Campaign) -> MessageFactory:
+    cached = _factories.get(campaign.pk)
+    if cached and cached[0] == campaign.updated_at:
+        return cached[1]
+    factory = build_factory(campaign)
+    _factories[campaign.pk] = (campaign.updated_at, factory)
+    return factory
+
+
+def backoff_seconds(attempts: int) -> int:
+    return min(settings.SEND_RETRY_MAX_SECONDS, settings.SEND_RETRY_BASE_SECONDS * 2 ** max(0, attempts - 1))
+
+
+@contextmanager
+def _cheap_commits() -> Iterator[None]:
+    """Per-message commits without waiting for the WAL flush (PostgreSQL only).
+
+    A killed worker loses nothing (the database has the commit); only a database crash
+    could lose the last fraction of a second of state, which recovery then re-sends.
+    """
+    is_pg = connection.vendor == "postgresql"
+    if is_pg:
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+    try:
+        yield
+    finally:
+        if is_pg:
+            with connection.cursor() as cursor:
+                cursor.execute("RESET synchronous_commit")
+
+
+def _claim(campaign_id: int, ids: Sequence[int]) -> list[int]:
+    with transaction.atomic():
+        claimed = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=ids, campaign_id=campaign_id, status=S.QUEUED)
+            .values_list("pk", flat=True)
+        )
+        if claimed:
+            Delivery.objects.filter(pk__in=claimed).update(
+                status=S.SENDING, attempts=F("attempts") + 1, updated_at=timezone.now()
+            )
+    return claimed
+
+
+def _recipients(claimed: list[int]) -> tuple[list[Recipient], list[int], dict[int, int]]:
+    """Claimed rows → sendable recipients, plus the rows to skip (unsubscribed, suppressed, erased)."""
+    rows = (
+        Delivery.objects.filter(pk__in=claimed)
+        .annotate(
+            suppressed=Exists(Suppression.objects.filter(email_hash=OuterRef("subscriber__email_hash")))
+        )
+        .values(
+            "pk",
+            "message_id",
+            "reply_token",
+            "attempts",
+            "subscriber_id",
+            "subscriber__email",
+            "subscriber__name",
+            "subscriber__language",
+            "subscriber__format",
+            "subscriber__status",
+            "suppressed",
+        )
+        .order_by("pk")
+    )
+    recipients, skip, attempts = [], [], {}
+    for row in rows:
+        attempts[row["pk"]] = row["attempts"]
+        if (
+            row["subscriber_id"] is None
+            or row["subscriber__status"] != Subscriber.Status.CONFIRMED
+            or row["suppressed"]
+        ):
+            skip.append(row["pk"])
+            continue
+        recipients.append(
+            Recipient(
+                delivery_id=row["pk"],
+                message_id=row["message_id"],
+                reply_token=row["reply_token"],
+                subscriber_id=row["subscriber_id"],
+                email=row["subscriber__email"],
+                name=row["subscriber__name"],
+                language=row["subscriber__language"],
+                text_only=row["subscriber__format"] == Subscriber.Format.TEXT,
+            )
+        )
+    return recipients, skip, attempts
+
+
+def _mark(delivery_id: int, **fields) -> None:
+    Delivery.objects.filter(pk=delivery_id).update(updated_at=timezone.now(), **fields)
+
+
+def _campaign_status(campaign_id: int) -> str | None:
+    return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+
+
+def send_deliveries(
+    *, campaign_id: int, delivery_ids: Sequence[int], transport: Transport | None = None
+) -> SendResult:
+    """Send the given deliveries of a sending campaign; safe to run twice or concurrently."""
+    result = SendResult()
+    campaign = Campaign.objects.select_related("contact").filter(pk=campaign_id).first()
+    if campaign is None or campaign.status != Campaign.Status.SENDING:
+        result.stopped = True
+        return result
+    factory = factory_for(campaign)
+    transport = transport or transport_for_settings()
+    bucket = bucket_for(transport.name)
+    ids = list(delivery_ids)
+    try:
+        with _cheap_commits():
+            for start in range(0, len(ids), CLAIM_CHUNK):
+                if start and _campaign_status(campaign_id) != Campaign.Status.SENDING:
+                    result.stopped = True
+                    break
+                claimed = _claim(campaign_id, ids[start : start + CLAIM_CHUNK])
+                if not claimed:
+                    continue
+                recipients, skip, attempts = _recipients(claimed)
+                if skip:
+                    Delivery.objects.filter(pk__in=skip).update(status=S.SKIPPED, updated_at=timezone.now())
+                    result.skipped += len(skip)
+                for index, recipient in enumerate(recipients):
+                    try:
+                        _send_one(factory, transport, bucket, recipient)
+                    except TransientSendError as exc:
+                        if attempts[recipient.delivery_id] >= settings.SEND_MAX_ATTEMPTS:
+                            _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
+                            result.failed += 1
+                        else:
+                            _mark(recipient.delivery_id, status=S.QUEUED, error=exc.reason)
+                            result.retry_ids.append(recipient.delivery_id)
+                            result.retry_in = max(
+                                result.retry_in, backoff_seconds(attempts[recipient.delivery_id])
+                            )
+                        if exc.connection_lost:
+                            # The backend is down: hand the rest back instead of failing each one.
+                            rest = [r.delivery_id for r in recipients[index + 1 :]]
+                            Delivery.objects.filter(pk__in=rest, status=S.SENDING).update(status=S.QUEUED)
+                            result.retry_ids += rest + ids[start + CLAIM_CHUNK :]
+                            return result
+                    except PermanentSendError as exc:
+                        _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
+                        result.failed += 1
+                    else:
+                        result.sent += 1
+    finally:
+        transport.close()
+    finish_if_done(campaign_id)
+    return result
+
+
+def _send_one(factory: MessageFactory, transport: Transport, bucket, recipient: Recipient) -> None:
+    try:
+        mail = factory.build(recipient)
+    except Exception as exc:  # a template filter failing for this one recipient's data
+        logger.exception("Could not build delivery %s", recipient.delivery_id)
+        raise PermanentSendError(f"could not build the message: {exc}") from exc
+    bucket.acquire(1)
+
+    def accepted(esp_message_id: str) -> None:
+        _mark(
+            recipient.delivery_id,
+            status=S.SENT,
+            sent_at=timezone.now(),
+            esp_message_id=esp_message_id,
+            error="",
+        )
+
+    # SMTP records acceptance before the final "."; a refusal after it is re-marked by the caller.
+    transport.send(mail, accepted)
+
+
+def finish_if_done(campaign_id: int) -> bool:
+    """A sending campaign whose rows are all created and none is queued or sending is sent."""
+    pending = Delivery.objects.filter(campaign_id=OuterRef("pk"), status__in=[S.QUEUED, S.SENDING])
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING, queued_all_at__isnull=False)
+        .exclude(Exists(pending))
+        .update(status=Campaign.Status.SENT, finished_at=timezone.now())
+    )

@@ -1,0 +1,283 @@
+"""Writes for campaigns: save, launch or schedule, pause, resume, cancel, test send, recovery.
+
+Launching creates one Delivery row per recipient, page by page (keyset-paged audience,
+bulk insert that ignores the unique (campaign, subscriber) conflict), and enqueues the
+send tasks by batch of ids after each page commits.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from campaigns.mailer import OutgoingMail, Recipient, SendError, new_message_id, transport_for_settings
+from campaigns.models import Campaign, Delivery
+from campaigns.rendering import compile_campaign
+from campaigns.selectors import audience_pages
+from campaigns.sending import build_factory
+from replies.addresses import new_reply_token
+from subscribers.models import Topic
+
+logger = logging.getLogger(__name__)
+S = Delivery.Status
+C = Campaign.Status
+EDITABLE = (C.DRAFT, C.SCHEDULED)
+MAX_TEST_ADDRESSES = 10
+
+
+class CampaignStateError(Exception):
+    """The action does not fit the campaign's state (e.g. editing a campaign that is sending)."""
+
+
+def save_campaign(
+    *,
+    campaign: Campaign | None = None,
+    name: str,
+    topics: Sequence[Topic],
+    subject: str,
+    preheader: str = "",
+    from_name: str = "",
+    mjml_body: str,
+    text_body: str = "",
+    contact: AbstractBaseUser | None = None,
+    user: AbstractBaseUser | None = None,
+) -> Campaign:
+    """Create or update a draft. The contact defaults to the first topic's owner."""
+    if campaign is not None and campaign.status not in EDITABLE:
+        raise CampaignStateError(_("Only drafts and scheduled campaigns can be edited."))
+    topics = list(topics)
+    if contact is None and topics:
+        contact = sorted(topics, key=lambda t: t.pk)[0].owner
+    campaign = campaign or Campaign(created_by=user)
+    campaign.name = name
+    campaign.subject = subject
+    campaign.preheader = preheader
+    campaign.from_name = from_name
+    campaign.mjml_body = mjml_body
+    campaign.text_body = text_body
+    campaign.contact = contact
+    with transaction.atomic():
+        campaign.save()
+        campaign.topics.set(topics)
+    return campaign
+
+
+def _validate_for_sending(campaign: Campaign) -> None:
+    if not campaign.topics.exists():
+        raise CampaignStateError(_("Choose at least one topic before launching."))
+    # Raises CampaignRenderError with lines: a broken campaign never starts sending.
+    compile_campaign(mjml_body=campaign.mjml_body, text_body=campaign.text_body)
+
+
+def launch_campaign(*, campaign: Campaign, at: datetime | None = None) -> Campaign:
+    """Launch now, or schedule for ``at`` (picked up by the periodic task, never a long ETA)."""
+    if campaign.status not in EDITABLE:
+        raise CampaignStateError(_("This campaign has already been launched."))
+    _validate_for_sending(campaign)
+    now = timezone.now()
+    if at is not None and at > now:
+        Campaign.objects.filter(pk=campaign.pk).update(status=C.SCHEDULED, scheduled_at=at, updated_at=now)
+    else:
+        _start(campaign.pk)
+    campaign.refresh_from_db()
+    return campaign
+
+
+def _start(campaign_id: int) -> bool:
+    """draft/scheduled → sending, exactly once even if the beat task and a click race."""
+    started = Campaign.objects.filter(pk=campaign_id, status__in=EDITABLE).update(
+        status=C.SENDING, started_at=timezone.now()
+    )
+    if started:
+        _enqueue_queue_deliveries(campaign_id)
+    return bool(started)
+
+
+def _enqueue_queue_deliveries(campaign_id: int) -> None:
+    from campaigns.tasks import queue_deliveries
+
+    transaction.on_commit(lambda: queue_deliveries.delay(campaign_id))
+
+
+def _enqueue_batch(campaign_id: int, delivery_ids: list[int]) -> None:
+    from campaigns.tasks import send_batch
+
+    transaction.on_commit(lambda: send_batch.delay(campaign_id, delivery_ids))
+
+
+def start_due_campaigns(*, now: datetime | None = None) -> int:
+    """Start every scheduled campaign whose time has come (run by beat every 30 s)."""
+    now = now or timezone.now()
+    due = Campaign.objects.filter(status=C.SCHEDULED, scheduled_at__lte=now).values_list("pk", flat=True)
+    return sum(_start(pk) for pk in list(due))
+
+
+def queue_deliveries(*, campaign_id: int) -> int:
+    """Create the Delivery rows page by page and enqueue their send batches; safe to re-run."""
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    if campaign is None or campaign.status not in (C.SENDING, C.PAUSED):
+        return 0
+    created = 0
+    for page in audience_pages(campaign, page_size=settings.SEND_BATCH_SIZE):
+        subscriber_ids = [subscriber_id for subscriber_id, _hash in page]
+        with transaction.atomic():
+            Delivery.objects.bulk_create(
+                [
+                    Delivery(
+                        campaign_id=campaign_id,
+                        subscriber_id=subscriber_id,
+                        reply_token=new_reply_token(),
+                        message_id=new_message_id(),
+                    )
+                    for subscriber_id in subscriber_ids
+                ],
+                ignore_conflicts=True,  # the unique (campaign, subscriber) decides, not this process
+            )
+            ids = list(
+                Delivery.objects.filter(
+                    campaign_id=campaign_id, subscriber_id__in=subscriber_ids, status=S.QUEUED
+                ).values_list("pk", flat=True)
+            )
+            created += len(ids)
+            if _campaign_status(campaign_id) == C.SENDING:
+                _enqueue_batch(campaign_id, ids)
+        if _campaign_status(campaign_id) == C.CANCELLED:
+            return created
+    Campaign.objects.filter(pk=campaign_id).update(queued_all_at=timezone.now())
+    from campaigns.sending import finish_if_done
+
+    finish_if_done(campaign_id)
+    return created
+
+
+def _campaign_status(campaign_id: int) -> str | None:
+    return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+
+
+def _enqueue_queued(campaign_id: int, *, older_than: datetime | None = None) -> int:
+    """Enqueue the campaign's queued rows in batches, keyset-paged by id."""
+    rows = Delivery.objects.filter(campaign_id=campaign_id, status=S.QUEUED)
+    if older_than is not None:
+        rows = rows.filter(updated_at__lt=older_than)
+    last_id, total = 0, 0
+    while True:
+        ids = list(
+            rows.filter(pk__gt=last_id)
+            .order_by("pk")
+            .values_list("pk", flat=True)[: settings.SEND_BATCH_SIZE]
+        )
+        if not ids:
+            return total
+        with transaction.atomic():
+            # Touch them so the next recovery run does not enqueue them again while they wait.
+            Delivery.objects.filter(pk__in=ids).update(updated_at=timezone.now())
+            _enqueue_batch(campaign_id, ids)
+        total += len(ids)
+        last_id = ids[-1]
+
+
+def pause_campaign(*, campaign: Campaign) -> None:
+    """Stops after the current chunk of each running batch; queued rows stay queued."""
+    if not Campaign.objects.filter(pk=campaign.pk, status=C.SENDING).update(status=C.PAUSED):
+        raise CampaignStateError(_("Only a campaign that is sending can be paused."))
+
+
+def resume_campaign(*, campaign: Campaign) -> None:
+    if not Campaign.objects.filter(pk=campaign.pk, status=C.PAUSED).update(status=C.SENDING):
+        raise CampaignStateError(_("Only a paused campaign can be resumed."))
+    campaign.refresh_from_db()
+    if campaign.queued_all_at is None:
+        _enqueue_queue_deliveries(campaign.pk)
+    else:
+        _enqueue_queued(campaign.pk)
+
+
+def cancel_campaign(*, campaign: Campaign) -> None:
+    """Stop for good; the deliveries not yet handed over are removed (nothing was sent to them)."""
+    with transaction.atomic():
+        cancelled = Campaign.objects.filter(
+            pk=campaign.pk, status__in=[C.SCHEDULED, C.SENDING, C.PAUSED]
+        ).update(status=C.CANCELLED, finished_at=timezone.now())
+        if not cancelled:
+            raise CampaignStateError(_("Only a scheduled, sending or paused campaign can be cancelled."))
+        Delivery.objects.filter(campaign=campaign, status=S.QUEUED).delete()
+
+
+def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:
+    """Re-enqueue work a dead worker left behind (run by beat; also by hand after a crash).
+
+    Rows stuck in "sending" were claimed by a worker that died before handing them over
+    (an SMTP hand-over is recorded before the final "."), so they go back to queued.
+    """
+    older_than = (
+        older_than if older_than is not None else timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
+    )
+    cutoff = timezone.now() - older_than
+    total = 0
+    for campaign_id in list(Campaign.objects.filter(status=C.SENDING).values_list("pk", flat=True)):
+        Delivery.objects.filter(campaign_id=campaign_id, status=S.SENDING, updated_at__lt=cutoff).update(
+            status=S.QUEUED, updated_at=cutoff - timedelta(seconds=1)
+        )
+        total += _enqueue_queued(campaign_id, older_than=cutoff)
+        if Campaign.objects.filter(
+            pk=campaign_id, queued_all_at__isnull=True, started_at__lt=cutoff
+        ).exists():
+            _enqueue_queue_deliveries(campaign_id)  # the launch itself died half-way
+    return total
+
+
+@dataclass(frozen=True)
+class TestSendResult:
+    sent: list[str]
+    errors: dict[str, str]
+
+
+def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult:
+    """Send the campaign, marked "[TEST]", to a few given addresses, now (no Delivery rows)."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    addresses = [a.strip() for a in addresses if a.strip()]
+    if not addresses:
+        raise ValueError(_("Give at least one address."))
+    if len(addresses) > MAX_TEST_ADDRESSES:
+        raise ValueError(_("At most %(n)d addresses per test send.") % {"n": MAX_TEST_ADDRESSES})
+    for address in addresses:
+        try:
+            validate_email(address)
+        except ValidationError as exc:
+            raise ValueError(_("Not an email address: %(address)s") % {"address": address}) from exc
+    factory = build_factory(campaign, subject_prefix="[TEST] ")
+    transport = transport_for_settings()
+    sent, errors = [], {}
+    try:
+        for address in addresses:
+            recipient = Recipient(
+                delivery_id=0,
+                message_id=new_message_id(),
+                reply_token=new_reply_token(),
+                subscriber_id=0,
+                email=address,
+                name=address.partition("@")[0],
+                language=settings.LANGUAGE_CODE,
+                text_only=False,
+            )
+            mail: OutgoingMail = factory.build(recipient)
+            try:
+                transport.send(mail, lambda _esp_id: None)
+            except SendError as exc:
+                errors[address] = exc.reason
+            else:
+                sent.append(address)
+    finally:
+        transport.close()
+    logger.info("Test send of campaign %s to %d addresses", campaign.pk, len(sent))
+    return TestSendResult(sent=sent, errors=errors)
