@@ -171,3 +171,29 @@ class Suppression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email_hash[:12]}… ({self.get_reason_display()})"
+
+
+class ConsentText(models.Model):
+    """The exact wording a person agrees to on the signup page and in the API, versioned.
+
+    A model rather than a setting so that whoever is responsible for the wording can publish a
+    new version in the admin without a deploy. Versions are never edited once saved (the
+    admin shows them read-only): a new wording is a new version, and every ConsentEvent
+    stores the text and version that were shown.
+    """
+
+    version = models.CharField(max_length=32)
+    language = models.CharField(max_length=2, choices=settings.LANGUAGES)
+    text = models.TextField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["version", "language"], name="consent_text_version_language_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} ({self.language})"

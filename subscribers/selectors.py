@@ -2,9 +2,118 @@
 
 from __future__ import annotations
 
-from subscribers.models import Suppression, email_hash
+from collections.abc import Iterable
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from subscribers.models import (
+    ConsentEvent,
+    ConsentText,
+    Subscriber,
+    Subscription,
+    Suppression,
+    Topic,
+    email_hash,
+)
+
+
+class NoConsentText(LookupError):
+    """No consent wording is published: signup cannot record what people agree to."""
 
 
 def is_suppressed(email: str) -> bool:
     """True if the address must not be mailed (unsubscribed, erased, bounced, complained)."""
     return Suppression.objects.filter(email_hash=email_hash(email)).exists()
+
+
+def current_consent_text(language: str) -> ConsentText:
+    """The newest published wording in this language (else the newest in any language)."""
+    text = ConsentText.objects.filter(language=language).first() or ConsentText.objects.first()
+    if text is None:
+        raise NoConsentText(
+            "No consent text is published; add one in the admin (Subscribers › Consent texts)."
+        )
+    return text
+
+
+def consent_text(*, version: str, language: str) -> ConsentText | None:
+    return ConsentText.objects.filter(version=version, language=language).first()
+
+
+def public_topics() -> QuerySet[Topic]:
+    return Topic.objects.filter(is_public=True).order_by("name")
+
+
+def public_topics_by_slug(slugs: Iterable[str]) -> tuple[list[Topic], list[str]]:
+    """The public topics for these slugs, and the slugs that name no public topic."""
+    wanted = list(dict.fromkeys(slugs))
+    found = {topic.slug: topic for topic in public_topics().filter(slug__in=wanted)}
+    return [found[slug] for slug in wanted if slug in found], [slug for slug in wanted if slug not in found]
+
+
+def preference_topics(subscriber: Subscriber) -> QuerySet[Topic]:
+    """What the preference centre offers: public topics plus any the subscriber already has."""
+    return Topic.objects.filter(
+        pk__in=public_topics().values("pk").union(subscriber.subscriptions.values("topic_id"))
+    ).order_by("name")
+
+
+def subscriptions(subscriber: Subscriber) -> QuerySet[Subscription]:
+    return subscriber.subscriptions.select_related("topic").order_by("topic__name")
+
+
+def consent_history(subscriber: Subscriber) -> QuerySet[ConsentEvent]:
+    return subscriber.consent_events.order_by("created_at", "id")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def subscriber_export(subscriber: Subscriber) -> dict:
+    """Everything stored about the subscriber, as JSON-ready data (the preference centre download)."""
+    return {
+        "exported_at": timezone.now().isoformat(),
+        "subscriber": {
+            "email": subscriber.email,
+            "name": subscriber.name,
+            "language": subscriber.language,
+            "status": subscriber.status,
+            "frequency": subscriber.frequency,
+            "frequency_limit": subscriber.frequency_limit,
+            "paused_until": _iso(subscriber.paused_until),
+            "format": subscriber.format,
+            "created_at": _iso(subscriber.created_at),
+            "updated_at": _iso(subscriber.updated_at),
+            "confirmed_at": _iso(subscriber.confirmed_at),
+            "unsubscribed_at": _iso(subscriber.unsubscribed_at),
+            "last_confirmation_sent_at": _iso(subscriber.last_confirmation_sent_at),
+        },
+        "subscriptions": [
+            {
+                "topic": subscription.topic.slug,
+                "topic_name": subscription.topic.name,
+                "status": subscription.status,
+                "created_at": _iso(subscription.created_at),
+                "confirmed_at": _iso(subscription.confirmed_at),
+                "unsubscribed_at": _iso(subscription.unsubscribed_at),
+            }
+            for subscription in subscriptions(subscriber)
+        ],
+        "consent_history": [
+            {
+                "kind": event.kind,
+                "source": event.source,
+                "created_at": _iso(event.created_at),
+                "ip_address": event.ip_address,
+                "user_agent": event.user_agent,
+                "topics": event.topics,
+                "consent_text": event.consent_text,
+                "consent_text_version": event.consent_text_version,
+                "details": event.details,
+            }
+            for event in consent_history(subscriber)
+        ],
+        "on_suppression_list": is_suppressed(subscriber.email),
+    }

@@ -45,3 +45,33 @@ def make_subscriber(topics):
         return subscriber
 
     return make
+
+
+@pytest.fixture
+def consent(db):
+    """The consent text published by the data migration."""
+    from subscribers.selectors import current_consent_text
+
+    return current_consent_text("en")
+
+
+@pytest.fixture
+def commit_hooks(django_capture_on_commit_callbacks):
+    """Run on_commit callbacks (the queued confirmation mail) as if the transaction committed."""
+
+    def run():
+        return django_capture_on_commit_callbacks(execute=True)
+
+    return run
+
+
+def link_from(message, path_part: str) -> str:
+    """The first link in a mail's text body that contains path_part, as a local path."""
+    import re
+
+    from django.conf import settings
+
+    for url in re.findall(r"https?://\S+", message.body):
+        if path_part in url:
+            return url.removeprefix(settings.SITE_URL)
+    raise AssertionError(f"no {path_part} link in {message.body!r}")

@@ -1,0 +1,30 @@
+"""Input checks shared by the signup form, the JSON API and the CSV import."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+from email_validator import EmailNotValidError, validate_email
+
+from subscribers.models import normalise_email
+
+MAX_EMAIL_LENGTH = 320
+
+
+def clean_email(raw: object) -> str:
+    """A syntactically valid, normalised address, or a ValidationError that says what is wrong.
+
+    Deliverability (DNS) is not checked: no network on the request path, and the
+    confirmation mail is the real test.
+    """
+    if not isinstance(raw, str) or not raw.strip():
+        raise ValidationError(_("Please enter an email address."), code="required")
+    if len(raw.strip()) > MAX_EMAIL_LENGTH:
+        raise ValidationError(_("This email address is too long."), code="too_long")
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise ValidationError(
+            _("This is not a valid email address: %(reason)s"), params={"reason": str(exc)}, code="invalid"
+        ) from exc
+    return normalise_email(result.normalized)
