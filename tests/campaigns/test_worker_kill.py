@@ -1,0 +1,142 @@
+"""Exactly once under a killed worker: a real `celery worker` over Redis, a real SMTP server.
+
+The SMTP server (aiosmtpd in this process) SIGKILLs the worker's whole process group while
+it holds message number KILL_AT, after the message's final "." and before answering 250:
+the server has the mail, the worker never learns it. That is the hardest moment for
+idempotency. A second worker plus the recovery task then finish the campaign, and every
+recipient must have exactly one mail.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import redis
+from aiosmtpd.controller import Controller
+from django.conf import settings
+from django.db import connection
+
+from campaigns import services
+from campaigns.models import Campaign, Delivery
+from rundbrief.celery import app as celery_app
+from subscribers.models import Subscriber, Subscription, email_hash
+
+from .conftest import CountingHandler, free_port
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+RECIPIENTS = 150
+KILL_AT = 40
+
+
+class KillingHandler(CountingHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.victim_pgid: int | None = None
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+        reply = await super().handle_DATA(server, session, envelope)
+        if sum(self.counts.values()) == KILL_AT and self.victim_pgid:
+            os.killpg(self.victim_pgid, signal.SIGKILL)
+        return reply
+
+
+def start_worker(smtp_port: int) -> subprocess.Popen:
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "SEND_BATCH_SIZE": "20",
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+    }
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "rundbrief",
+            "worker",
+            "-Q",
+            "send",
+            "-c",
+            "1",
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,  # its own process group: kill parent and pool together
+    )
+
+
+def wait_for(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for the workers")
+
+
+@pytest.fixture
+def real_celery(settings):
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # our own test Redis DB: no stale tasks
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = True
+
+
+def test_killed_worker_leaves_exactly_one_mail_per_recipient(campaign, topic, settings, real_celery):
+    settings.EMAIL_DELIVERY = "smtp"
+    for n in range(RECIPIENTS):
+        address = f"r{n:03d}@example.org"
+        subscriber = Subscriber.objects.create(
+            email=address, email_hash=email_hash(address), status=Subscriber.Status.CONFIRMED
+        )
+        Subscription.objects.create(subscriber=subscriber, topic=topic, status="active")
+
+    handler = KillingHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    workers = []
+    try:
+        first = start_worker(port)
+        workers.append(first)
+        handler.victim_pgid = first.pid
+        services.launch_campaign(campaign=campaign)  # enqueues into Redis for the real worker
+        first.wait(timeout=60)
+        assert first.returncode == -signal.SIGKILL
+        assert sum(handler.counts.values()) == KILL_AT
+        unfinished = Delivery.objects.filter(status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING])
+        assert unfinished.exists(), "the kill must have left work behind"
+
+        workers.append(start_worker(port))
+        services.recover_stalled_sends(older_than=timedelta(0))
+        wait_for(lambda: not unfinished.exists() and Campaign.objects.get().status == Campaign.Status.SENT)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                os.killpg(worker.pid, signal.SIGTERM)
+                worker.wait(timeout=20)
+        controller.stop()
+
+    assert len(handler.counts) == RECIPIENTS
+    assert set(handler.counts.values()) == {1}, {a: n for a, n in handler.counts.items() if n != 1}
+    assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == RECIPIENTS
+    # The same Message-ID a retry would carry is the one recorded.
+    ids = {m["Message-ID"] for m in handler.messages}
+    assert ids == set(Delivery.objects.values_list("message_id", flat=True))
