@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import F, Q, QuerySet
+from django.utils import timezone
 
-from replies.models import InboundMessage, Message, StaffProfile
+from replies.models import Conversation, InboundMessage, Message, StaffProfile, Team
 
 
 def replies_received_for_campaign(campaign_id: int) -> int:
@@ -25,3 +27,106 @@ def staff_display_name(user: AbstractBaseUser) -> str:
     if profile and profile.display_name:
         return profile.display_name
     return user.get_full_name() or user.get_username()
+
+
+# --- Queues and visibility ------------------------------------------------------------------
+
+QUEUES = ("mine", "team", "unassigned", "unmatched", "snoozed", "closed", "all")
+
+
+def can_see_all(user: AbstractBaseUser) -> bool:
+    return user.has_perm("replies.view_all_conversations")
+
+
+def visible_conversations(user: AbstractBaseUser) -> QuerySet[Conversation]:
+    """Staff see their own, their teams' and the unassigned conversations; managers see all."""
+    conversations = Conversation.objects.all()
+    if can_see_all(user):
+        return conversations
+    team_ids = list(Team.objects.filter(members__user=user).values_list("id", flat=True))
+    return conversations.filter(Q(assignee=user) | Q(team_id__in=team_ids) | Q(assignee__isnull=True))
+
+
+def _waiting(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Open, or snoozed until a time that has passed (the snooze ends by itself)."""
+    now = timezone.now()
+    return conversations.filter(
+        Q(status=Conversation.Status.OPEN) | Q(status=Conversation.Status.SNOOZED, snoozed_until__lte=now)
+    )
+
+
+def queue(user: AbstractBaseUser, name: str) -> QuerySet[Conversation]:
+    """One queue of the inbox, oldest waiting first (answered conversations after those waiting)."""
+    visible = visible_conversations(user)
+    if name == "mine":
+        result = _waiting(visible.filter(assignee=user))
+    elif name == "team":
+        team_ids = list(Team.objects.filter(members__user=user).values_list("id", flat=True))
+        result = _waiting(visible.filter(team_id__in=team_ids))
+    elif name == "unassigned":
+        result = _waiting(visible.filter(assignee__isnull=True, is_unmatched=False))
+    elif name == "unmatched":
+        result = _waiting(visible.filter(is_unmatched=True))
+    elif name == "snoozed":
+        result = visible.filter(status=Conversation.Status.SNOOZED, snoozed_until__gt=timezone.now())
+    elif name == "closed":
+        return (
+            visible.filter(status=Conversation.Status.CLOSED)
+            .select_related("subscriber", "campaign", "assignee")
+            .order_by("-last_message_at", "-id")
+        )
+    elif name == "all":
+        result = _waiting(visible)
+    else:
+        raise ValueError(f"unknown queue {name!r}")
+    return result.select_related("subscriber", "campaign", "assignee", "team").order_by(
+        F("waiting_since").asc(nulls_last=True), "id"
+    )
+
+
+def queue_counts(user: AbstractBaseUser) -> dict[str, int]:
+    names = [n for n in QUEUES if n not in ("closed",)]
+    if not can_see_all(user):
+        names.remove("all")
+    return {name: queue(user, name).count() for name in names}
+
+
+def failed_inbound() -> QuerySet[InboundMessage]:
+    return InboundMessage.objects.filter(status=InboundMessage.Status.FAILED).defer("raw")
+
+
+def automatic_inbound() -> QuerySet[InboundMessage]:
+    """Auto-replies, bounces and unsubscribes: recognised, kept, never queued."""
+    return InboundMessage.objects.filter(
+        status=InboundMessage.Status.PROCESSED,
+        kind__in=[
+            InboundMessage.Kind.AUTO_REPLY,
+            InboundMessage.Kind.BOUNCE,
+            InboundMessage.Kind.UNSUBSCRIBE,
+        ],
+    ).defer("raw")
+
+
+def assignable_staff() -> QuerySet:
+    """People a conversation can be given to: members of Staff or Managers, active."""
+    from django.contrib.auth import get_user_model
+
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name__in=["Staff", "Managers"])
+        .distinct()
+        .order_by("first_name", "username")
+    )
+
+
+def thread(conversation: Conversation) -> list:
+    """Messages and staff events of one conversation, in order."""
+    messages = list(
+        conversation.messages.select_related("author", "inbound")
+        .prefetch_related("attachments")
+        .defer("inbound__raw")
+    )
+    events = list(conversation.events.select_related("actor", "assignee"))
+    items = [("message", m.created_at, m) for m in messages] + [("event", e.created_at, e) for e in events]
+    items.sort(key=lambda item: item[1])
+    return items

@@ -1,5 +1,21 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from replies import views
 
 app_name = "replies"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.inbox, name="inbox"),
+    path("conversations/<int:pk>/", views.conversation, name="conversation"),
+    path("conversations/<int:pk>/reply/", views.reply, name="reply"),
+    path("conversations/<int:pk>/note/", views.note, name="note"),
+    path("conversations/<int:pk>/assign/", views.assign, name="assign"),
+    path("conversations/<int:pk>/status/", views.change_status, name="status"),
+    path("conversations/<int:pk>/snooze/", views.snooze, name="snooze"),
+    path("messages/<int:pk>/original/", views.message_original, name="message_original"),
+    path("attachments/<int:pk>/", views.attachment, name="attachment"),
+    path("inbound/", views.inbound_list, name="inbound_list"),
+    path("inbound/<int:pk>/", views.inbound_detail, name="inbound_detail"),
+    path("inbound/<int:pk>/raw/", views.inbound_raw, name="inbound_raw"),
+    path("inbound/<int:pk>/reprocess/", views.reprocess, name="reprocess"),
+]

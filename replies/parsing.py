@@ -1,0 +1,193 @@
+"""Turning raw bytes into what the pipeline and the inbox need, without ever crashing on bad mail.
+
+Stdlib `email` with policy.default. Real mail has broken charsets, unknown encodings
+and malformed headers: every access here falls back to a lossy-but-readable value
+instead of raising. Text prefers text/plain and falls back to HTML converted with
+html2text; quotes and signatures are stripped with mail-parser-reply (German and
+English); HTML for display is sanitised with nh3.
+"""
+
+from __future__ import annotations
+
+import email
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.message import Message
+from email.utils import getaddresses, parseaddr
+
+import html2text
+import nh3
+from mailparser_reply import EmailReplyParser
+
+REPLY_LANGUAGES = ["de", "en"]
+_MSGID = re.compile(r"<[^<>\s]+>")
+
+
+@dataclass
+class ParsedAttachment:
+    filename: str
+    content_type: str
+    payload: bytes
+
+
+@dataclass
+class ParsedMail:
+    message: Message
+    message_id: str = ""
+    subject: str = ""
+    from_address: str = ""
+    from_name: str = ""
+    recipients: list[str] = field(default_factory=list)
+    in_reply_to: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    text: str = ""
+    html: str = ""
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+
+    def header(self, name: str) -> str:
+        return safe_header(self.message, name)
+
+    @property
+    def content_type(self) -> str:
+        return self.message.get_content_type()
+
+    @property
+    def stripped_text(self) -> str:
+        return strip_quotes_and_signature(self.text)
+
+
+def parse_bytes(raw: bytes) -> Message:
+    return email.message_from_bytes(raw, policy=policy.default)
+
+
+def safe_header(message: Message, name: str) -> str:
+    """A header as text; a header the parser chokes on comes back unparsed instead of raising."""
+    try:
+        value = message.get(name)
+        return "" if value is None else str(value).strip()
+    except Exception:  # noqa: BLE001 - malformed headers must never stop processing
+        for key, value in message.raw_items():
+            if key.lower() == name.lower():
+                return str(value).strip()
+        return ""
+
+
+def safe_header_all(message: Message, name: str) -> list[str]:
+    try:
+        return [str(v).strip() for v in message.get_all(name, [])]
+    except Exception:  # noqa: BLE001
+        return [str(v).strip() for k, v in message.raw_items() if k.lower() == name.lower()]
+
+
+def message_ids(value: str) -> list[str]:
+    """Message-IDs in a header, with their angle brackets, in order."""
+    return _MSGID.findall(value or "")
+
+
+def addresses(values: list[str]) -> list[str]:
+    found = []
+    for _name, addr in getaddresses(values):
+        addr = addr.strip().lower()
+        if "@" in addr and addr not in found:
+            found.append(addr)
+    return found
+
+
+def part_text(part: Message) -> str:
+    """The decoded text of a MIME part; unknown or lying charsets are decoded leniently."""
+    try:
+        content = part.get_content()
+        if isinstance(content, str):
+            return content
+    except Exception:  # noqa: BLE001 - LookupError, UnicodeError, malformed base64 ...
+        pass
+    payload = part.get_payload(decode=True) or b""
+    if isinstance(payload, str):
+        return payload
+    charset = part.get_content_charset() or "utf-8"
+    for candidate in (charset, "utf-8"):
+        try:
+            return payload.decode(candidate)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return payload.decode("utf-8", errors="replace")
+
+
+def html_to_text(html: str) -> str:
+    converter = html2text.HTML2Text()
+    converter.body_width = 0
+    converter.ignore_images = True
+    return converter.handle(html).strip()
+
+
+def sanitise_html(html: str) -> str:
+    """Outside HTML for the staff UI: scripts, styles, event handlers and remote images removed."""
+    return nh3.clean(html, tags=nh3.ALLOWED_TAGS - {"img"}, link_rel="noopener noreferrer nofollow")
+
+
+def strip_quotes_and_signature(text: str) -> str:
+    """The new part of a reply, without the quoted history and signature."""
+    if not text.strip():
+        return ""
+    try:
+        replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text).replies
+    except Exception:  # noqa: BLE001 - the library's regexes must never cost us a message
+        return text.strip()
+    if not replies:
+        return text.strip()
+    body = replies[0].body or replies[0].content
+    # Lines still starting with ">" are quoted history the header detection missed.
+    lines = [line for line in body.splitlines() if not line.lstrip().startswith(">")]
+    return "\n".join(lines).strip() or text.strip()
+
+
+def _walk_bodies(message: Message) -> tuple[str, str, list[ParsedAttachment]]:
+    text, html, attachments = "", "", []
+    for part in message.walk():
+        if part.is_multipart():
+            continue
+        content_type = part.get_content_type()
+        try:
+            disposition = part.get_content_disposition()
+            filename = part.get_filename()
+        except Exception:  # noqa: BLE001
+            disposition, filename = None, None
+        if disposition == "attachment" or (filename and not content_type.startswith("text/")):
+            payload = part.get_payload(decode=True) or b""
+            if isinstance(payload, str):
+                payload = payload.encode()
+            attachments.append(ParsedAttachment(filename or "attachment", content_type, payload))
+        elif content_type == "text/plain" and not text:
+            text = part_text(part)
+        elif content_type == "text/html" and not html:
+            html = part_text(part)
+        elif content_type in ("message/delivery-status", "text/rfc822-headers"):
+            continue
+    return text, html, attachments
+
+
+def parse_mail(raw: bytes, envelope_to: list[str] | tuple[str, ...] = ()) -> ParsedMail:
+    message = parse_bytes(raw)
+    text, html, attachments = _walk_bodies(message)
+    if not text.strip() and html:
+        text = html_to_text(html)
+    from_name, from_address = parseaddr(safe_header(message, "From"))
+    recipient_headers = []
+    for name in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"):
+        recipient_headers.extend(safe_header_all(message, name))
+    recipients = addresses(recipient_headers + list(envelope_to))
+    msgid = message_ids(safe_header(message, "Message-ID"))
+    return ParsedMail(
+        message=message,
+        message_id=msgid[0] if msgid else "",
+        subject=safe_header(message, "Subject"),
+        from_address=from_address.strip().lower(),
+        from_name=from_name.strip(),
+        recipients=recipients,
+        in_reply_to=message_ids(safe_header(message, "In-Reply-To")),
+        references=message_ids(" ".join(safe_header_all(message, "References"))),
+        text=text.replace("\r\n", "\n"),
+        html=html,
+        attachments=attachments,
+    )

@@ -1,0 +1,244 @@
+"""Small named checks, in the manner of GNU Mailman's rules: each has a `name` and `check()`.
+
+`check()` answers with a reason (a short human-readable string) when the rule matches,
+or None. The chain (chain.py) decides the order and records every answer on the
+message, so the inbox can show why a mail was treated the way it was.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from replies.matching import Match
+from replies.parsing import ParsedMail
+
+
+@dataclass
+class Context:
+    """What the rules look at: the parsed mail, the envelope, and what matching found."""
+
+    mail: ParsedMail
+    match: Match
+    envelope_from: str = ""
+    facts: dict = field(default_factory=dict)  # rules leave findings here for the handlers
+
+
+class Rule:
+    name: str = ""
+    description: str = ""
+
+    def check(self, ctx: Context) -> str | None:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+# --- Bounces and delivery status notifications ----------------------------------------
+
+BOUNCE_SENDERS = re.compile(r"^(mailer-daemon|postmaster|mail-daemon|maildelivery|bounce[s]?)@", re.I)
+BOUNCE_SUBJECTS = re.compile(
+    r"(undeliver(ed|able)|returned mail|mail delivery (failed|failure|subsystem)|delivery status notification"
+    r"|delivery (has )?failed|failure notice|unzustellbar|nicht zustellbar|unzustellbare nachricht"
+    r"|fehler bei der (e-?mail-)?zustellung|zustellung fehlgeschlagen|non[- ]?delivery)",
+    re.I,
+)
+SOFT_BOUNCE = re.compile(r"(delayed|delay|warning|will (be )?retr|verzögert|temporar)", re.I)
+_ADDRESS_IN_TEXT = re.compile(r"<?([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)>?")
+# Where a non-standard bounce starts quoting the original: addresses after this are not the failed ones.
+_ORIGINAL_STARTS = re.compile(
+    r"^(-+ ?(this is a copy|below this line|original message|the original message|weitergeleitete)"
+    r"|.*original message (headers )?follows|return-path:|received: |content-type: message/rfc822)",
+    re.I | re.M,
+)
+
+
+def dsn_recipients(mail: ParsedMail) -> tuple[list[str], list[str]]:
+    """(failed, delayed) recipients from the machine-readable part of a multipart/report DSN."""
+    failed: list[str] = []
+    delayed: list[str] = []
+    for part in mail.message.walk():
+        if part.get_content_type() != "message/delivery-status":
+            continue
+        blocks = part.get_payload()
+        if not isinstance(blocks, list):
+            blocks = []
+        for block in blocks:
+            try:
+                recipient = str(block.get("Final-Recipient") or block.get("Original-Recipient") or "")
+                action = str(block.get("Action") or "").strip().lower()
+                status = str(block.get("Status") or "").strip()
+            except Exception:  # noqa: BLE001 - a malformed block is skipped, the others still count
+                continue
+            address = recipient.split(";", 1)[-1].strip().strip("<>").lower()
+            if "@" not in address:
+                continue
+            if action == "failed" or status.startswith("5"):
+                failed.append(address)
+            elif action in ("delayed", "relayed", "delivered", "expanded") or status.startswith("4"):
+                delayed.append(address)
+    return failed, delayed
+
+
+def addresses_in_bounce_text(mail: ParsedMail) -> list[str]:
+    """Failed recipients named in a human-readable bounce (Exim, qmail, Exchange, ...)."""
+    text = mail.text
+    cut = _ORIGINAL_STARTS.search(text)
+    if cut:
+        text = text[: cut.start()]
+    ignore = {mail.from_address}
+    found: list[str] = []
+    for address in _ADDRESS_IN_TEXT.findall(text):
+        address = address.lower().rstrip(".")
+        if address in ignore or address in found or BOUNCE_SENDERS.match(address):
+            continue
+        found.append(address)
+    return found
+
+
+class BounceRule(Rule):
+    name = "bounce"
+    description = "Delivery status notifications and the non-standard bounces real MTAs send."
+
+    def check(self, ctx: Context) -> str | None:
+        mail = ctx.mail
+        is_report = mail.content_type == "multipart/report" and (
+            (mail.message.get_param("report-type") or "").lower() == "delivery-status"
+        )
+        if is_report:
+            failed, delayed = dsn_recipients(mail)
+            ctx.facts["bounce"] = {"failed": failed, "delayed": delayed, "hard": bool(failed)}
+            return "multipart/report; report-type=delivery-status" + (
+                f" (failed: {', '.join(failed)})" if failed else " (no failed recipient: delay warning)"
+            )
+        sender = mail.from_address or ctx.envelope_from
+        null_sender = ctx.envelope_from.strip() in ("<>",) and bool(mail.subject)
+        reason = None
+        if BOUNCE_SENDERS.match(sender or "") and BOUNCE_SUBJECTS.search(mail.subject):
+            reason = f"sender {sender} with a bounce subject"
+        elif BOUNCE_SUBJECTS.search(mail.subject) and (null_sender or BOUNCE_SENDERS.match(sender or "")):
+            reason = "null envelope sender with a bounce subject"
+        elif BOUNCE_SENDERS.match(sender or "") and re.search(
+            r"(could not be delivered|delivery to the following recipient|permanent error|"
+            r"I'm afraid I wasn't able to deliver|konnte nicht zugestellt)",
+            mail.text,
+            re.I,
+        ):
+            reason = f"sender {sender} with a delivery failure text"
+        if not reason:
+            return None
+        soft = bool(SOFT_BOUNCE.search(mail.subject))
+        failed = [] if soft else addresses_in_bounce_text(mail)
+        ctx.facts["bounce"] = {"failed": failed, "delayed": [], "hard": not soft}
+        return reason + (" (delay warning)" if soft else "")
+
+
+# --- Auto-replies and out-of-office -----------------------------------------------------
+
+AUTO_SUBJECTS = re.compile(
+    r"^\s*((re|aw|antw|wg|fwd?)\s*:\s*)*("
+    r"abwesenheitsnotiz|automatische antwort|auto(matic)?[- ]?(reply|response|antwort)|out of (the )?office"
+    r"|abwesend|ich bin (nicht im büro|abwesend)|im urlaub|on vacation|vacation reply|office closed"
+    r"|büro geschlossen|away from (the )?office|abwesenheit)",
+    re.I,
+)
+AUTO_PRECEDENCE = {"auto_reply", "bulk", "junk"}
+AUTO_RESPONSE_SUPPRESS = re.compile(r"\b(all|oof|autoreply)\b", re.I)
+
+
+class AutoReplyRule(Rule):
+    name = "auto_reply"
+    description = "RFC 3834 Auto-Submitted, X-Autoreply/X-Autorespond, Precedence, typical subjects."
+
+    def check(self, ctx: Context) -> str | None:
+        mail = ctx.mail
+        auto_submitted = mail.header("Auto-Submitted").lower()
+        if auto_submitted and auto_submitted.split(";")[0].strip() != "no":
+            return f"Auto-Submitted: {auto_submitted}"
+        for header in ("X-Autoreply", "X-Autorespond", "X-Autogenerated"):
+            value = mail.header(header)
+            if value and value.lower() not in ("no", "false", "0"):
+                return f"{header}: {value}"
+        precedence = mail.header("Precedence").lower()
+        if precedence in AUTO_PRECEDENCE:
+            return f"Precedence: {precedence}"
+        suppress = mail.header("X-Auto-Response-Suppress")
+        if suppress and AUTO_RESPONSE_SUPPRESS.search(suppress):
+            return f"X-Auto-Response-Suppress: {suppress}"
+        if AUTO_SUBJECTS.search(mail.subject):
+            return f"subject looks automatic: {mail.subject!r}"
+        return None
+
+
+# --- Unsubscribe by reply ---------------------------------------------------------------
+
+UNSUBSCRIBE_PHRASES = {
+    "abmelden",
+    "bitte abmelden",
+    "abmelden bitte",
+    "austragen",
+    "bitte austragen",
+    "bitte aus dem verteiler austragen",
+    "bitte aus dem verteiler nehmen",
+    "abbestellen",
+    "newsletter abbestellen",
+    "newsletter abmelden",
+    "bitte newsletter abbestellen",
+    "ich möchte mich abmelden",
+    "kündigen",
+    "stop",
+    "stopp",
+    "unsubscribe",
+    "please unsubscribe",
+    "unsubscribe me",
+    "please unsubscribe me",
+    "unsubscribe please",
+    "remove me",
+    "please remove me",
+    "remove",
+    "opt out",
+    "opt-out",
+    "cancel",
+}
+_NOISE = re.compile(r"[\s!.,;:()\-–—'\"?]+")
+_GREETING = re.compile(
+    r"^(hallo|hi|hello|guten tag|liebe[rs]? team|dear team|danke|thanks|vielen dank|mfg|gruß|grüße"
+    r"|viele grüße|best regards|regards|thank you)\b.*$",
+    re.I,
+)
+
+
+def only_says_unsubscribe(text: str) -> bool:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    meaningful = [line for line in lines if not _GREETING.match(line)]
+    if not meaningful or len(meaningful) > 2:
+        return False
+    phrase = _NOISE.sub(" ", " ".join(meaningful)).strip().lower()
+    return phrase in UNSUBSCRIBE_PHRASES
+
+
+class UnsubscribeRule(Rule):
+    name = "unsubscribe_by_reply"
+    description = 'A reply that only says "abmelden", "unsubscribe", "stop" and the like.'
+
+    def check(self, ctx: Context) -> str | None:
+        body = ctx.mail.stripped_text
+        subject = re.sub(r"^\s*((re|aw|antw)\s*:\s*)+", "", ctx.mail.subject, flags=re.I)
+        if only_says_unsubscribe(body):
+            said = body.strip().splitlines()[0][:60] if body.strip() else ""
+        elif not body.strip() and only_says_unsubscribe(subject):
+            said = subject.strip()
+        else:
+            return None
+        if ctx.match.subscriber is None:
+            ctx.facts["unsubscribe_unmatched"] = True
+            return None  # nobody to unsubscribe: a person must look at it
+        return f"the reply only says {said!r}"
+
+
+class HumanRule(Rule):
+    name = "human"
+    description = "Everything else is a human reply."
+
+    def check(self, ctx: Context) -> str | None:
+        if ctx.facts.get("unsubscribe_unmatched"):
+            return "looks like an unsubscribe request, but no subscriber matched"
+        return "no automatic rule matched"

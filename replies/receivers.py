@@ -1,0 +1,43 @@
+"""Signal receivers: anymail's inbound webhook, and erasure of a subscriber.
+
+The anymail webhook view validates (WEBHOOK_SECRET basic auth, the ESP's signature) and
+parses; this receiver only stores and enqueues, because ESPs retry after a few seconds.
+A storage failure raises, so the view answers 500 and the ESP retries later.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from anymail.signals import AnymailInboundEvent, inbound
+from django.dispatch import receiver
+
+from replies import services
+from replies.models import InboundMessage
+from subscribers.signals import subscriber_erasing
+
+logger = logging.getLogger(__name__)
+
+
+@receiver(inbound, dispatch_uid="replies.store_anymail_inbound")
+def store_anymail_inbound(sender: type, event: AnymailInboundEvent, esp_name: str, **kwargs: object) -> None:
+    message = event.message
+    if message is None:
+        logger.warning("%s inbound webhook without a message (event id %s)", esp_name, event.event_id)
+        return
+    envelope_to = [message.envelope_recipient] if message.envelope_recipient else []
+    try:
+        services.store_inbound(
+            message.as_bytes(),
+            source=InboundMessage.Source.WEBHOOK,
+            envelope_from=message.envelope_sender or "",
+            envelope_to=envelope_to,
+        )
+    except services.RejectedMessage as exc:
+        # Retrying cannot help: say so loudly in the log instead of making the ESP loop.
+        logger.warning("%s inbound message refused: %s", esp_name, exc)
+
+
+@receiver(subscriber_erasing, dispatch_uid="replies.erase_conversations")
+def erase_conversations(sender: type, subscriber: object, **kwargs: object) -> None:
+    services.erase_conversations(subscriber=subscriber)

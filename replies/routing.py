@@ -1,0 +1,202 @@
+"""Which named staff member gets a conversation, and why.
+
+An ordered table of small named rules, like the recognition pipeline: the first rule
+that decides wins and its reason is stored on the conversation.
+
+  1. keep_assignee     an open conversation stays with its assignee
+  2. campaign_contact  the campaign's named contact person
+  3. topic_owner       the owner of the campaign's (or the subscriber's) topic
+  4. routing_rule      admin-defined rules (keyword/regex on subject or body, sender domain, topic)
+  5. round_robin       within the team a rule named, skipping members who are away
+  6. fallback          the shared, unassigned queue
+
+A person who is away hands new conversations to their deputy (followed, at most a few hops).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from replies.models import Conversation, RoutingRule, StaffProfile, Team
+from replies.selectors import staff_display_name
+
+MAX_DEPUTY_HOPS = 5
+
+
+@dataclass
+class RoutingInput:
+    """What routing looks at (kept separate from models so the admin can preview a rule)."""
+
+    subject: str
+    body: str
+    sender: str
+    topic_ids: list[int]
+    conversation: Conversation | None = None
+    campaign_contact: AbstractBaseUser | None = None
+    is_new: bool = True
+
+
+@dataclass
+class Decision:
+    rule: str
+    reason: str
+    user: AbstractBaseUser | None = None
+    team: Team | None = None
+
+
+def _profile(user: AbstractBaseUser) -> StaffProfile | None:
+    try:
+        return user.staff_profile
+    except StaffProfile.DoesNotExist:
+        return None
+
+
+def _available(user: AbstractBaseUser | None) -> bool:
+    return bool(user and user.is_active)
+
+
+def with_deputy(decision: Decision) -> Decision:
+    """An away person's new conversations go to their deputy (and the deputy's deputy if away too)."""
+    user, hops, notes = decision.user, 0, []
+    while user is not None and hops < MAX_DEPUTY_HOPS:
+        profile = _profile(user)
+        if not profile or not profile.is_away:
+            break
+        if not profile.deputy_id:
+            notes.append(f"{staff_display_name(user)} is away and has no deputy")
+            return Decision(
+                rule="fallback",
+                reason=f"{decision.reason}; {'; '.join(notes)}: fallback queue",
+                team=decision.team,
+            )
+        notes.append(f"{staff_display_name(user)} is away, deputy {staff_display_name(profile.deputy)}")
+        user, hops = profile.deputy, hops + 1
+    if not notes:
+        return decision
+    return Decision(
+        rule=decision.rule, reason=f"{decision.reason}; {'; '.join(notes)}", user=user, team=decision.team
+    )
+
+
+def keep_assignee(data: RoutingInput) -> Decision | None:
+    conversation = data.conversation
+    if data.is_new or conversation is None or conversation.status == Conversation.Status.CLOSED:
+        return None
+    if not _available(conversation.assignee):
+        return None
+    return Decision(
+        rule="keep_assignee",
+        reason=f"open conversation stays with {staff_display_name(conversation.assignee)}",
+        user=conversation.assignee,
+        team=conversation.team,
+    )
+
+
+def campaign_contact(data: RoutingInput) -> Decision | None:
+    if not _available(data.campaign_contact):
+        return None
+    return Decision(
+        rule="campaign_contact",
+        reason=f"{staff_display_name(data.campaign_contact)} is the campaign's contact person",
+        user=data.campaign_contact,
+    )
+
+
+def topic_owner(data: RoutingInput) -> Decision | None:
+    from subscribers.models import Topic
+
+    for topic in Topic.objects.filter(pk__in=data.topic_ids, owner__isnull=False).select_related("owner"):
+        if _available(topic.owner):
+            return Decision(
+                rule="topic_owner",
+                reason=f"{staff_display_name(topic.owner)} owns the topic “{topic.name}”",
+                user=topic.owner,
+            )
+    return None
+
+
+def rule_matches(rule: RoutingRule, data: RoutingInput) -> bool:
+    field = RoutingRule.Field
+    if rule.field == field.TOPIC:
+        return rule.topic_id in data.topic_ids
+    if rule.field == field.SENDER_DOMAIN:
+        domain = data.sender.rpartition("@")[2].lower()
+        wanted = rule.pattern.strip().lstrip("@").lower()
+        if rule.match_type == RoutingRule.MatchType.REGEX:
+            return bool(re.search(rule.pattern, domain, re.I))
+        return domain == wanted or domain.endswith("." + wanted)
+    texts = {
+        field.SUBJECT: [data.subject],
+        field.BODY: [data.body],
+        field.SUBJECT_OR_BODY: [data.subject, data.body],
+    }[rule.field]
+    if rule.match_type == RoutingRule.MatchType.REGEX:
+        try:
+            pattern = re.compile(rule.pattern, re.I)
+        except re.error:
+            return False  # the admin form refuses these; an old bad rule must not stop routing
+        return any(pattern.search(text) for text in texts)
+    keyword = rule.pattern.strip().lower()
+    return bool(keyword) and any(keyword in text.lower() for text in texts)
+
+
+def round_robin(team: Team, *, reason: str, rule: str = "round_robin") -> Decision:
+    """The present team member assigned longest ago (never assigned first) gets the next one."""
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()  # serialise concurrent workers
+        member = (
+            StaffProfile.objects.filter(teams=team, is_away=False, user__is_active=True)
+            .select_related("user")
+            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+            .first()
+        )
+        if member is None:
+            return Decision(
+                rule="fallback", reason=f"{reason}; every member of {team} is away: team queue", team=team
+            )
+        StaffProfile.objects.filter(pk=member.pk).update(last_assigned_at=timezone.now())
+    return Decision(
+        rule=rule,
+        reason=f"{reason}; round robin in team {team}: {staff_display_name(member.user)}",
+        user=member.user,
+        team=team,
+    )
+
+
+def admin_rules(data: RoutingInput) -> Decision | None:
+    for rule in RoutingRule.objects.filter(is_active=True).select_related("assign_to", "assign_to_team"):
+        if not rule_matches(rule, data):
+            continue
+        reason = f"routing rule “{rule.name}” matched"
+        if rule.assign_to_id and _available(rule.assign_to):
+            return Decision(rule="routing_rule", reason=reason, user=rule.assign_to)
+        if rule.assign_to_team_id:
+            return round_robin(rule.assign_to_team, reason=reason)
+    return None
+
+
+def fallback(data: RoutingInput) -> Decision:
+    return Decision(rule="fallback", reason="no routing rule applied: shared unassigned queue")
+
+
+ROUTING_RULES = [keep_assignee, campaign_contact, topic_owner, admin_rules]
+
+
+def decide(data: RoutingInput) -> Decision:
+    for rule in ROUTING_RULES:
+        decision = rule(data)
+        if decision is not None:
+            # The deputy applies to new assignments only: an open conversation keeps its person.
+            return decision if decision.rule == "keep_assignee" else with_deputy(decision)
+    return fallback(data)
+
+
+def preview_rule(rule: RoutingRule, data: RoutingInput) -> bool:
+    """For the admin's "test this rule": does this one rule match that stored message?"""
+    return rule_matches(rule, data)

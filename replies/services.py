@@ -1,0 +1,429 @@
+"""Writes for replies: store inbound mail, process it, and everything staff do to a conversation.
+
+Two kinds of failure, as in Zulip's email mirror: `RejectedMessage` is the sender's
+fault (empty, unreadable, too large: a permanent refusal), `StorageUnavailable` is
+ours (the database is down: a temporary refusal, so the sending MTA retries).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import traceback
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from email.utils import formataddr, make_msgid, parseaddr
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import EmailMessage
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+
+from replies.addresses import new_reply_token, reply_address
+from replies.matching import match_mail
+from replies.models import Conversation, ConversationEvent, InboundMessage, Message
+from replies.parsing import parse_mail, safe_header
+from replies.pipeline import chain
+from replies.pipeline.rules import Context
+from replies.selectors import staff_display_name
+
+logger = logging.getLogger(__name__)
+
+
+class InboundError(Exception):
+    """Base of everything store_inbound refuses."""
+
+
+class RejectedMessage(InboundError):
+    """The sender's fault: do not retry (SMTP 5xx, exit code 65 for the pipe)."""
+
+
+class MessageTooLarge(RejectedMessage):
+    pass
+
+
+class StorageUnavailable(InboundError):
+    """Our fault, probably temporary: the sender should retry (SMTP 451, exit code 75 for the pipe)."""
+
+
+def dedupe_key(raw: bytes, message_id: str) -> str:
+    """Message-ID plus a hash of the content below the headers.
+
+    Headers are left out because each hop adds its own Received/Delivered-To lines: the
+    same message arriving by two routes (or retried by an MTA) is still recognised.
+    Line endings are normalised for the same reason. Without a Message-ID the whole
+    message counts.
+    """
+    if not message_id:
+        return hashlib.sha256(raw.replace(b"\r\n", b"\n")).hexdigest()
+    normalised = raw.replace(b"\r\n", b"\n")
+    _, _, body = normalised.partition(b"\n\n")
+    content = hashlib.sha256(body).hexdigest()
+    return hashlib.sha256(f"{message_id}\n{content}".encode()).hexdigest()
+
+
+def store_inbound(
+    raw: bytes, *, source: str, envelope_from: str = "", envelope_to: Sequence[str] = ()
+) -> InboundMessage:
+    """Store the raw message durably (once), then enqueue its processing after the commit.
+
+    Returns the stored row, or the earlier row when this message was stored before
+    (`duplicate` is then True on the returned instance).
+    """
+    if not raw or not raw.strip():
+        raise RejectedMessage(_("The message is empty."))
+    limit = settings.INBOUND_MAX_MESSAGE_BYTES
+    if len(raw) > limit:
+        raise MessageTooLarge(
+            _("The message is %(size)d bytes; the limit is %(limit)d bytes.")
+            % {"size": len(raw), "limit": limit}
+        )
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(raw)
+    if not headers.keys():
+        raise RejectedMessage(_("This is not an email message: it has no header fields."))
+    message_id = safe_header(headers, "Message-ID")[:998]
+    key = dedupe_key(raw, message_id)
+    try:
+        try:
+            with transaction.atomic():
+                inbound = InboundMessage.objects.create(
+                    raw=raw,
+                    size=len(raw),
+                    source=source,
+                    envelope_from=envelope_from[:998],
+                    envelope_to=list(envelope_to),
+                    message_id=message_id,
+                    dedupe_key=key,
+                    from_address=safe_header(headers, "From")[:998],
+                    subject=safe_header(headers, "Subject")[:998],
+                )
+        except IntegrityError:
+            inbound = InboundMessage.objects.get(dedupe_key=key)
+            inbound.duplicate = True
+            logger.info("inbound message %s is a duplicate of #%s", message_id, inbound.pk)
+            return inbound
+    except DatabaseError as exc:
+        raise StorageUnavailable(str(exc)) from exc
+    inbound.duplicate = False
+    transaction.on_commit(lambda: _enqueue(inbound.pk))
+    return inbound
+
+
+def _enqueue(inbound_id: int) -> None:
+    from replies.tasks import process_inbound
+
+    try:
+        process_inbound.delay(inbound_id)
+    except Exception:  # noqa: BLE001 - stored is what counts; requeue_stale_inbound picks it up
+        logger.exception("could not enqueue inbound message #%s; the sweeper will retry", inbound_id)
+
+
+def process_inbound(*, inbound_id: int) -> InboundMessage:
+    """Parse, recognise, match, thread and route one stored message, all or nothing.
+
+    A failure leaves no half-done work (one transaction) and marks the message failed with
+    its error, so it shows in the inbox's failed list and can be reprocessed.
+    """
+    try:
+        with transaction.atomic():
+            inbound = InboundMessage.objects.select_for_update().get(pk=inbound_id)
+            if inbound.status == InboundMessage.Status.PROCESSED:
+                return inbound  # a redelivered task: already done
+            mail = parse_mail(bytes(inbound.raw), inbound.envelope_to)
+            match = match_mail(mail)
+            ctx = Context(mail=mail, match=match, envelope_from=inbound.envelope_from)
+            chain.run(inbound, ctx)
+            inbound.rule_hits = [
+                {"rule": "matching", "hit": match.matched, "reason": match.reason},
+                *inbound.rule_hits,
+            ]
+            inbound.match_method = match.method
+            inbound.status = InboundMessage.Status.PROCESSED
+            inbound.processed_at = timezone.now()
+            inbound.error = ""
+            inbound.attempts = F("attempts") + 1
+            inbound.save()
+            inbound.refresh_from_db(fields=["attempts"])
+            return inbound
+    except Exception:
+        logger.exception("processing inbound message #%s failed", inbound_id)
+        InboundMessage.objects.filter(pk=inbound_id).update(
+            status=InboundMessage.Status.FAILED,
+            error=traceback.format_exc()[-10000:],
+            attempts=F("attempts") + 1,
+        )
+        return InboundMessage.objects.get(pk=inbound_id)
+
+
+def reprocess_inbound(*, inbound: InboundMessage) -> None:
+    """Put a failed message back into processing (after a fix, or when the cause has passed)."""
+    updated = InboundMessage.objects.filter(pk=inbound.pk, status=InboundMessage.Status.FAILED).update(
+        status=InboundMessage.Status.RECEIVED
+    )
+    if updated:
+        transaction.on_commit(lambda: _enqueue(inbound.pk))
+
+
+def requeue_stale_inbound(*, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Enqueue stored messages that were never processed (broker was down when they came in)."""
+    stale = InboundMessage.objects.filter(
+        status=InboundMessage.Status.RECEIVED, received_at__lt=timezone.now() - older_than
+    ).values_list("pk", flat=True)[:1000]
+    ids = list(stale)
+    for inbound_id in ids:
+        _enqueue(inbound_id)
+    return len(ids)
+
+
+# --- Staff actions ------------------------------------------------------------------------
+
+
+class ReplyNotPossible(Exception):
+    """The conversation has nobody to answer to (e.g. the subscriber was erased)."""
+
+
+def _sender_address() -> str:
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+
+
+def _last_inbound(conversation: Conversation) -> Message | None:
+    return (
+        conversation.messages.filter(direction=Message.Direction.INBOUND)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _reply_subject(subject: str) -> str:
+    subject = subject.strip() or _("Your message")
+    lowered = subject.lower()
+    return subject if lowered.startswith(("re:", "aw:")) else f"Re: {subject}"
+
+
+def _quote(message: Message) -> str:
+    text = message.stripped_text or message.text
+    quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+    return f"{message.from_address}:\n{quoted}"
+
+
+def send_staff_reply(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> Message:
+    """Answer under the staff member's name, threaded to the subscriber's last mail.
+
+    Sent through the configured EMAIL_BACKEND before it is recorded: if the mail server
+    refuses, nothing is recorded and the error reaches the staff member.
+    """
+    recipient = conversation.subscriber.email if conversation.subscriber_id else conversation.contact_address
+    if not recipient:
+        raise ReplyNotPossible(_("This conversation has no address to answer to."))
+    text = text.strip()
+    if not text:
+        raise ValueError(_("The answer is empty."))
+    last = _last_inbound(conversation)
+    token = new_reply_token()
+    sender = _sender_address()
+    message_id = make_msgid(domain=sender.rpartition("@")[2] or settings.REPLY_DOMAIN)
+    headers = {"Message-ID": message_id}
+    references = ""
+    if last is not None and last.message_id:
+        references = " ".join(filter(None, [last.references, last.message_id]))
+        headers["In-Reply-To"] = last.message_id
+        headers["References"] = references
+    signature = ""
+    try:
+        signature = author.staff_profile.signature.strip()
+    except Exception:  # noqa: BLE001 - no profile: no signature
+        signature = ""
+    body = text + (f"\n\n-- \n{signature}" if signature else "")
+    if last is not None:
+        body += "\n\n" + _quote(last)
+    subject = _reply_subject(last.subject if last else conversation.subject)
+    email = EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=formataddr((staff_display_name(author), sender)),
+        to=[recipient],
+        reply_to=[reply_address(token)],
+        headers=headers,
+    )
+    email.send()
+    now = timezone.now()
+    with transaction.atomic():
+        answer = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            author=author,
+            from_address=email.from_email,
+            to_address=recipient,
+            subject=subject,
+            text=body,
+            stripped_text=text,
+            message_id=message_id,
+            in_reply_to=headers.get("In-Reply-To", ""),
+            references=references,
+            reply_token=token,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None, last_message_at=now)
+    conversation.refresh_from_db()
+    return answer
+
+
+def add_note(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> ConversationEvent:
+    text = text.strip()
+    if not text:
+        raise ValueError(_("The note is empty."))
+    return ConversationEvent.objects.create(
+        conversation=conversation, kind=ConversationEvent.Kind.NOTE, actor=author, text=text
+    )
+
+
+def reassign(
+    *, conversation: Conversation, actor: AbstractBaseUser, assignee: AbstractBaseUser | None, note: str = ""
+) -> ConversationEvent:
+    from replies.tasks import notify_reassigned
+
+    with transaction.atomic():
+        reason = _("reassigned by %(name)s") % {"name": staff_display_name(actor)}
+        Conversation.objects.filter(pk=conversation.pk).update(
+            assignee=assignee, routing_rule="manual", routing_reason=reason
+        )
+        event = ConversationEvent.objects.create(
+            conversation=conversation,
+            kind=ConversationEvent.Kind.ASSIGNED,
+            actor=actor,
+            assignee=assignee,
+            text=note.strip(),
+        )
+        if assignee is not None and assignee != actor:
+            transaction.on_commit(lambda: notify_reassigned.delay(event.pk))
+    conversation.refresh_from_db()
+    return event
+
+
+def close(*, conversation: Conversation, actor: AbstractBaseUser) -> None:
+    _set_status(conversation, actor, Conversation.Status.CLOSED, ConversationEvent.Kind.CLOSED)
+
+
+def reopen(*, conversation: Conversation, actor: AbstractBaseUser) -> None:
+    _set_status(conversation, actor, Conversation.Status.OPEN, ConversationEvent.Kind.REOPENED)
+
+
+def snooze(*, conversation: Conversation, actor: AbstractBaseUser, until: datetime) -> None:
+    if until <= timezone.now():
+        raise ValueError(_("Choose a time in the future."))
+    _set_status(conversation, actor, Conversation.Status.SNOOZED, ConversationEvent.Kind.SNOOZED, until=until)
+
+
+def _set_status(
+    conversation: Conversation, actor: AbstractBaseUser, status: str, kind: str, until: datetime | None = None
+) -> None:
+    with transaction.atomic():
+        Conversation.objects.filter(pk=conversation.pk).update(status=status, snoozed_until=until)
+        text = timezone.localtime(until).strftime("%Y-%m-%d %H:%M") if until else ""
+        ConversationEvent.objects.create(conversation=conversation, kind=kind, actor=actor, text=text)
+    conversation.refresh_from_db()
+
+
+def erase_conversations(*, subscriber: object) -> int:
+    """On erasure: the subscriber's conversations, their raw mails and attachments go too."""
+    conversations = Conversation.objects.filter(subscriber=subscriber)
+    inbound_ids = list(
+        Message.objects.filter(conversation__in=conversations, inbound__isnull=False).values_list(
+            "inbound_id", flat=True
+        )
+    )
+    for message in Message.objects.filter(conversation__in=conversations).prefetch_related("attachments"):
+        for attachment in message.attachments.all():
+            attachment.file.delete(save=False)
+    deleted, _counts = conversations.delete()
+    InboundMessage.objects.filter(pk__in=inbound_ids).delete()
+    return deleted
+
+
+# --- Our automatic mail (RFC 3834: marked, never sent in answer to automatic mail) ----------
+
+
+def _site_link(name: str, *args: object) -> str:
+    return settings.SITE_URL + reverse(name, args=args)
+
+
+def notify_assignee(*, message: Message) -> bool:
+    """Tell the assignee a new reply is waiting, if they want mail about it."""
+    conversation = message.conversation
+    user = conversation.assignee
+    if user is None or not user.email:
+        return False
+    profile = getattr(user, "staff_profile", None)
+    if profile is not None and not profile.notify_by_email:
+        return False
+    context = {
+        "name": staff_display_name(user),
+        "message": message,
+        "conversation": conversation,
+        "url": _site_link("replies:conversation", conversation.pk),
+    }
+    EmailMessage(
+        subject=_("New reply: %(subject)s") % {"subject": message.subject or conversation.subject},
+        body=render_to_string("emails/replies/new_reply.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
+    return True
+
+
+def notify_reassigned(*, event: ConversationEvent) -> bool:
+    user = event.assignee
+    if user is None or not user.email:
+        return False
+    profile = getattr(user, "staff_profile", None)
+    if profile is not None and not profile.notify_by_email:
+        return False
+    context = {
+        "name": staff_display_name(user),
+        "actor": staff_display_name(event.actor) if event.actor else "",
+        "event": event,
+        "conversation": event.conversation,
+        "url": _site_link("replies:conversation", event.conversation_id),
+    }
+    EmailMessage(
+        subject=_("Assigned to you: %(subject)s") % {"subject": event.conversation.subject},
+        body=render_to_string("emails/replies/reassigned.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
+    return True
+
+
+def send_unsubscribe_confirmation(*, subscriber_id: int, inbound: InboundMessage | None) -> bool:
+    """The short confirmation after an unsubscribe by reply, in the subscriber's language."""
+    from subscribers.models import Subscriber
+
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return False
+    headers = {"Auto-Submitted": "auto-replied"}
+    if inbound is not None and inbound.message_id:
+        headers["In-Reply-To"] = inbound.message_id
+        headers["References"] = inbound.message_id
+    with translation.override(subscriber.language):
+        from subscribers.tokens import preferences_url
+
+        EmailMessage(
+            subject=_("You have been unsubscribed"),
+            body=render_to_string(
+                "emails/replies/unsubscribed.txt",
+                {"subscriber": subscriber, "preferences_url": preferences_url(subscriber.pk)},
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[subscriber.email],
+            headers=headers,
+        ).send()
+    return True

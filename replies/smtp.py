@@ -1,0 +1,104 @@
+"""The inbound SMTP/LMTP receiver (aiosmtpd), for a self-hosted MX or a Postfix transport.
+
+It answers 250 only after the raw message is committed to the database; a temporary
+451 when it cannot store (the sending MTA keeps the mail and retries); 552 over the
+size limit (aiosmtpd enforces data_size_limit, also for SIZE= in MAIL FROM); 554 for
+input that is not an email at all. The database work runs in a thread pool, never on
+the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+from replies import services
+from replies.models import InboundMessage
+
+logger = logging.getLogger(__name__)
+
+Store = Callable[..., InboundMessage]
+
+
+def _store_in_thread(store: Store, raw: bytes, source: str, envelope: Envelope) -> InboundMessage:
+    try:
+        return store(
+            raw, source=source, envelope_from=envelope.mail_from or "", envelope_to=envelope.rcpt_tos
+        )
+    except services.StorageUnavailable:
+        # A connection that died while idle (database restarted): drop it and try once more.
+        for conn in connections.all(initialized_only=True):
+            conn.close()
+        return store(
+            raw, source=source, envelope_from=envelope.mail_from or "", envelope_to=envelope.rcpt_tos
+        )
+
+
+class InboundHandler:
+    """aiosmtpd handler: store the message, answer after the commit."""
+
+    def __init__(self, *, lmtp: bool = False, store: Store | None = None, threads: int = 8) -> None:
+        self.source = InboundMessage.Source.LMTP if lmtp else InboundMessage.Source.SMTP
+        self.lmtp = lmtp
+        self.store = store or services.store_inbound
+        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="inbound-store")
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        raw = envelope.original_content or b""
+        loop = asyncio.get_running_loop()
+        try:
+            inbound = await loop.run_in_executor(
+                self.executor, _store_in_thread, self.store, raw, self.source, envelope
+            )
+        except services.MessageTooLarge as exc:
+            status = f"552 5.3.4 {exc}"
+        except services.RejectedMessage as exc:
+            status = f"554 5.6.0 {exc}"
+        except (services.StorageUnavailable, DatabaseError) as exc:
+            logger.error("could not store inbound message, answering 451: %s", exc)
+            status = "451 4.3.0 Temporary failure storing the message, please try again later"
+        except Exception:
+            logger.exception("unexpected error storing inbound message, answering 451")
+            status = "451 4.3.0 Temporary failure storing the message, please try again later"
+        else:
+            status = f"250 2.0.0 Stored as #{inbound.pk}"
+        if self.lmtp:
+            # LMTP (RFC 2033) answers once per recipient after DATA.
+            return "\r\n".join([status] * max(1, len(envelope.rcpt_tos)))
+        return status
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class InboundController(Controller):
+    """aiosmtpd's threaded controller, building an SMTP or LMTP server around our handler."""
+
+    def __init__(
+        self, handler: InboundHandler, *, host: str, port: int, max_bytes: int | None = None
+    ) -> None:
+        limit = max_bytes if max_bytes is not None else settings.INBOUND_MAX_MESSAGE_BYTES
+        super().__init__(
+            handler,
+            hostname=host,
+            port=port,
+            data_size_limit=limit,
+            enable_SMTPUTF8=True,
+            server_hostname=settings.REPLY_DOMAIN,
+        )
+
+    def factory(self) -> SMTP:
+        server_class = LMTP if self.handler.lmtp else SMTP
+        return server_class(self.handler, **self.SMTP_kwargs)
+
+    def stop(self, no_assert: bool = False) -> None:
+        super().stop(no_assert=no_assert)
+        self.handler.shutdown()

@@ -1,0 +1,291 @@
+"""The staff inbox. Views are thin: they check permissions, call selectors and services, render.
+
+Everything needs the `replies.view_conversation` permission (group Staff or Managers):
+marketers without it get 403. Which conversations a person sees is decided by
+selectors.visible_conversations (own, teams', unassigned; managers: all).
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_POST
+
+from replies import selectors, services
+from replies.forms import AssignForm, NoteForm, ReplyForm, SnoozeForm
+from replies.models import Attachment, Conversation, InboundMessage, Message
+from replies.parsing import html_to_text, parse_mail, sanitise_html
+
+QUEUE_LABELS = {
+    "mine": gettext_lazy("My queue"),
+    "team": gettext_lazy("My teams"),
+    "unassigned": gettext_lazy("Unassigned"),
+    "unmatched": gettext_lazy("Unmatched"),
+    "snoozed": gettext_lazy("Snoozed"),
+    "closed": gettext_lazy("Closed"),
+    "all": gettext_lazy("All open"),
+}
+
+
+def staff_view(view):
+    """Logged in, and staff (or manager): anybody else gets 403, never a conversation."""
+    return login_required(permission_required("replies.view_conversation", raise_exception=True)(view))
+
+
+def staff_action(view):
+    return staff_view(
+        permission_required("replies.change_conversation", raise_exception=True)(require_POST(view))
+    )
+
+
+def _conversation(request: HttpRequest, pk: int) -> Conversation:
+    return get_object_or_404(selectors.visible_conversations(request.user), pk=pk)
+
+
+@staff_view
+def inbox(request: HttpRequest) -> HttpResponse:
+    name = request.GET.get("queue", "mine")
+    if name not in selectors.QUEUES or (name == "all" and not selectors.can_see_all(request.user)):
+        name = "mine"
+    counts = selectors.queue_counts(request.user)
+    context = {
+        "queue_name": name,
+        "queue_label": QUEUE_LABELS[name],
+        "queues": [(key, QUEUE_LABELS[key], counts.get(key)) for key in selectors.QUEUES if key in counts]
+        + [("closed", QUEUE_LABELS["closed"], None)],
+        "conversations": selectors.queue(request.user, name)[:200],
+        "failed_count": selectors.failed_inbound().count(),
+        "can_see_inbound": request.user.has_perm("replies.view_inboundmessage"),
+    }
+    return render(request, "replies/inbox.html", context)
+
+
+def _campaign_context(conversation: Conversation) -> dict:
+    campaign = conversation.campaign
+    if campaign is None:
+        return {}
+    url = ""
+    for name in ("campaigns:detail", "campaigns:edit"):
+        try:
+            url = reverse(name, args=[campaign.pk])
+            break
+        except NoReverseMatch:
+            continue
+    text = campaign.text_body.strip() or html_to_text(campaign.mjml_body)
+    return {"campaign": campaign, "campaign_url": url, "campaign_text": text}
+
+
+def _subscriber_context(conversation: Conversation) -> dict:
+    subscriber = conversation.subscriber
+    if subscriber is None:
+        return {}
+    from subscribers.selectors import is_suppressed
+
+    return {
+        "subscriber": subscriber,
+        "subscriptions": subscriber.subscriptions.select_related("topic").order_by("topic__name"),
+        "consent_events": list(subscriber.consent_events.order_by("-created_at", "-id")[:5]),
+        "suppressed": is_suppressed(subscriber.email),
+    }
+
+
+@staff_view
+def conversation(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk)
+    return render(request, "replies/conversation.html", _conversation_context(request, item))
+
+
+def _conversation_context(request: HttpRequest, item: Conversation, **forms: object) -> dict:
+    last_inbound = item.messages.filter(direction=Message.Direction.INBOUND).select_related("inbound").last()
+    initial_assignee = item.assignee_id
+    return {
+        "conversation": item,
+        "thread": selectors.thread(item),
+        "rule_hits": last_inbound.inbound.rule_hits if last_inbound and last_inbound.inbound else [],
+        "last_inbound": last_inbound,
+        "can_change": request.user.has_perm("replies.change_conversation"),
+        "reply_form": forms.get("reply_form") or ReplyForm(),
+        "note_form": forms.get("note_form") or NoteForm(),
+        "assign_form": forms.get("assign_form") or AssignForm(initial={"assignee": initial_assignee}),
+        "snooze_form": forms.get("snooze_form") or SnoozeForm(),
+        **_subscriber_context(item),
+        **_campaign_context(item),
+    }
+
+
+def _invalid(request: HttpRequest, item: Conversation, **forms: object) -> HttpResponse:
+    messages.error(request, _("Please correct the errors below."))
+    return render(
+        request, "replies/conversation.html", _conversation_context(request, item, **forms), status=400
+    )
+
+
+@staff_action
+def reply(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk)
+    form = ReplyForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, item, reply_form=form)
+    try:
+        services.send_staff_reply(conversation=item, author=request.user, text=form.cleaned_data["text"])
+    except services.ReplyNotPossible as exc:
+        form.add_error(None, str(exc))
+        return _invalid(request, item, reply_form=form)
+    except Exception as exc:  # noqa: BLE001 - the mail server refused: keep the text, say why
+        form.add_error(None, _("The answer could not be sent: %(error)s") % {"error": exc})
+        return _invalid(request, item, reply_form=form)
+    messages.success(request, _("Your answer has been sent."))
+    return redirect("replies:conversation", pk=item.pk)
+
+
+@staff_action
+def note(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, item, note_form=form)
+    services.add_note(conversation=item, author=request.user, text=form.cleaned_data["text"])
+    messages.success(request, _("Note added."))
+    return redirect("replies:conversation", pk=item.pk)
+
+
+@staff_action
+def assign(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk)
+    form = AssignForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, item, assign_form=form)
+    services.reassign(
+        conversation=item,
+        actor=request.user,
+        assignee=form.cleaned_data["assignee"],
+        note=form.cleaned_data["note"],
+    )
+    messages.success(request, _("Conversation reassigned."))
+    return redirect("replies:conversation", pk=item.pk)
+
+
+@staff_action
+def change_status(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk)
+    action = request.POST.get("action")
+    if action == "close":
+        services.close(conversation=item, actor=request.user)
+        messages.success(request, _("Conversation closed."))
+    elif action == "reopen":
+        services.reopen(conversation=item, actor=request.user)
+        messages.success(request, _("Conversation reopened."))
+    else:
+        messages.error(request, _("Unknown action."))
+    return redirect("replies:conversation", pk=item.pk)
+
+
+@staff_action
+def snooze(request: HttpRequest, pk: int) -> HttpResponse:
+    item = _conversation(request, pk)
+    form = SnoozeForm(request.POST)
+    if not form.is_valid():
+        return _invalid(request, item, snooze_form=form)
+    services.snooze(conversation=item, actor=request.user, until=form.cleaned_data["until"])
+    messages.success(request, _("Conversation snoozed."))
+    return redirect("replies:conversation", pk=item.pk)
+
+
+def _message(request: HttpRequest, pk: int) -> Message:
+    message = get_object_or_404(Message.objects.select_related("conversation", "inbound"), pk=pk)
+    if not selectors.visible_conversations(request.user).filter(pk=message.conversation_id).exists():
+        raise Http404
+    return message
+
+
+@staff_view
+def message_original(request: HttpRequest, pk: int) -> HttpResponse:
+    """The full original: every header, the whole text, the (sanitised) HTML in a sandboxed frame."""
+    message = _message(request, pk)
+    headers: list[tuple[str, str]] = []
+    if message.inbound_id:
+        parsed = parse_mail(bytes(message.inbound.raw))
+        headers = [(key, str(value)) for key, value in parsed.message.raw_items()]
+    return render(
+        request,
+        "replies/message_original.html",
+        {"message": message, "headers": headers, "html": sanitise_html(message.html) if message.html else ""},
+    )
+
+
+@staff_view
+def attachment(request: HttpRequest, pk: int) -> FileResponse:
+    item = get_object_or_404(Attachment.objects.select_related("message"), pk=pk)
+    _message(request, item.message_id)
+    # Always a download, never rendered in our origin (an HTML or SVG attachment could carry script).
+    return FileResponse(item.file.open("rb"), as_attachment=True, filename=item.filename)
+
+
+def _inbound(request: HttpRequest, pk: int) -> InboundMessage:
+    if not request.user.has_perm("replies.view_inboundmessage"):
+        raise PermissionDenied
+    inbound = get_object_or_404(InboundMessage, pk=pk)
+    thread_message = Message.objects.filter(inbound=inbound).first()
+    if (
+        thread_message is not None
+        and not selectors.visible_conversations(request.user)
+        .filter(pk=thread_message.conversation_id)
+        .exists()
+    ):
+        raise Http404
+    return inbound
+
+
+@staff_view
+def inbound_list(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("replies.view_inboundmessage"):
+        raise PermissionDenied
+    show = request.GET.get("show", "failed")
+    items = selectors.automatic_inbound() if show == "automatic" else selectors.failed_inbound()
+    return render(
+        request,
+        "replies/inbound_list.html",
+        {"show": "automatic" if show == "automatic" else "failed", "items": items[:200]},
+    )
+
+
+@staff_view
+def inbound_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    inbound = _inbound(request, pk)
+    parsed = parse_mail(bytes(inbound.raw), inbound.envelope_to)
+    return render(
+        request,
+        "replies/inbound_detail.html",
+        {
+            "inbound": inbound,
+            "text": parsed.text,
+            "headers": [(key, str(value)) for key, value in parsed.message.raw_items()],
+            "thread_message": Message.objects.filter(inbound=inbound).first(),
+        },
+    )
+
+
+@staff_view
+def inbound_raw(request: HttpRequest, pk: int) -> HttpResponse:
+    inbound = _inbound(request, pk)
+    response = HttpResponse(bytes(inbound.raw), content_type="message/rfc822")
+    response["Content-Disposition"] = f'attachment; filename="message-{inbound.pk}.eml"'
+    return response
+
+
+@staff_action
+def reprocess(request: HttpRequest, pk: int) -> HttpResponse:
+    inbound = _inbound(request, pk)
+    services.reprocess_inbound(inbound=inbound)
+    inbound.refresh_from_db()
+    if inbound.status == InboundMessage.Status.FAILED:
+        messages.error(request, _("Processing failed again; the error is shown below."))
+    else:
+        messages.success(request, _("The message was put back into processing."))
+    return redirect("replies:inbound_detail", pk=inbound.pk)

@@ -1,0 +1,101 @@
+"""A small world for the reply tests: staff, a topic, a campaign and its deliveries.
+
+The reply tokens and Message-IDs match the .eml fixtures in fixtures/emails/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import TestCase
+
+from campaigns.models import Campaign, Delivery
+from replies.models import InboundMessage, StaffProfile
+from replies.services import store_inbound
+from subscribers.models import Subscriber, Subscription, Topic, email_hash
+
+FIXTURES = Path(__file__).parent / "fixtures" / "emails"
+
+ANNA_TOKEN = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
+JUERGEN_TOKEN = "b2c3d4e5f60718293a4b5c6d7e8f90a1"
+BEN_TOKEN = "c3d4e5f60718293a4b5c6d7e8f90a1b2"
+
+
+def eml(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def make_subscriber(email: str, name: str = "", language: str = "de", topics=()) -> Subscriber:
+    subscriber = Subscriber.objects.create(
+        email=email, email_hash=email_hash(email), name=name, language=language, status="confirmed"
+    )
+    for topic in topics:
+        Subscription.objects.create(subscriber=subscriber, topic=topic, status="active")
+    return subscriber
+
+
+def make_staff(username: str, *, group: str = "Staff", email: str = "", **profile) -> User:
+    user = User.objects.create_user(username, email=email or f"{username}@staff.localhost", password="pw")
+    user.groups.add(Group.objects.get(name=group))
+    teams = profile.pop("teams", [])
+    staff_profile = StaffProfile.objects.create(user=user, **profile)
+    staff_profile.teams.set(teams)
+    return User.objects.get(pk=user.pk)
+
+
+@pytest.fixture
+def world(db):
+    class World:
+        pass
+
+    w = World()
+    w.anna_staff = make_staff(
+        "anna.berg", display_name="Anna Berg", signature="Anna Berg\nRedaktion Rundbrief"
+    )
+    w.topic_owner = make_staff("tom.owner", display_name="Tom Owner")
+    w.topic = Topic.objects.create(slug="energie", name="Energie", owner=w.topic_owner)
+    w.campaign = Campaign.objects.create(
+        name="November",
+        subject="Unser Rundbrief im November",
+        mjml_body="<mjml></mjml>",
+        contact=w.anna_staff,
+    )
+    w.campaign.topics.add(w.topic)
+    w.anna = make_subscriber("anna@example.org", "Anna Beispiel", topics=[w.topic])
+    w.juergen = make_subscriber("juergen.mueller@example.com", "Jürgen Müller", topics=[w.topic])
+    w.ben = make_subscriber("ben@example.com", "Ben Sample", language="en", topics=[w.topic])
+    w.deliveries = {}
+    for n, (subscriber, token, local) in enumerate(
+        [(w.anna, ANNA_TOKEN, "anna"), (w.juergen, JUERGEN_TOKEN, "juergen"), (w.ben, BEN_TOKEN, "ben")],
+        start=1,
+    ):
+        w.deliveries[local] = Delivery.objects.create(
+            campaign=w.campaign,
+            subscriber=subscriber,
+            status="sent",
+            reply_token=token,
+            message_id=f"<20261121100000.{n}.{local}@rundbrief.localhost>",
+        )
+    return w
+
+
+def ingest(name_or_raw, **kwargs) -> InboundMessage:
+    """Store and process (Celery is eager in tests, so storing processes too)."""
+    raw = eml(name_or_raw) if isinstance(name_or_raw, str) else name_or_raw
+    # The test runs in a transaction: run the on-commit callbacks (processing, mails) as a commit would.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        inbound = store_inbound(raw, source=kwargs.pop("source", InboundMessage.Source.PIPE), **kwargs)
+    inbound.refresh_from_db()
+    return inbound
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
