@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+from rundbrief.devtools.system import (
+    SystemOptions,
+    child_environment,
+    process_table,
+    redis_answers,
+    setup_commands,
+)
+from tests.journeys.harness import free_port
+
+OPTIONS = SystemOptions(host="127.0.0.1", port=8123, smtp_port=2623, data_dir=Path("/tmp/rb-data"))
+
+
+def test_without_redis_children_use_the_filesystem_broker_and_never_run_tasks_eagerly():
+    env = child_environment(
+        {"REDIS_URL": "redis://127.0.0.1:1/0", "CELERY_TASK_ALWAYS_EAGER": "true", "PATH": "/bin"},
+        options=OPTIONS,
+        use_redis=False,
+    )
+    assert env["REDIS_URL"] == ""
+    assert env["CELERY_FILESYSTEM_DIR"] == "/tmp/rb-data/broker"
+    assert env["CELERY_TASK_ALWAYS_EAGER"] == "false"
+    assert env["DEBUG"] == "true"
+    assert env["SITE_URL"] == "http://127.0.0.1:8123"
+    assert (env["INBOUND_SMTP_HOST"], env["INBOUND_SMTP_PORT"]) == ("127.0.0.1", "2623")
+    assert env["PATH"] == "/bin"
+
+
+def test_with_redis_children_keep_it_and_an_explicit_site_url_wins():
+    env = child_environment(
+        {"REDIS_URL": "redis://127.0.0.1:6379/0", "SITE_URL": "https://news.example.org"},
+        options=OPTIONS,
+        use_redis=True,
+    )
+    assert env["REDIS_URL"] == "redis://127.0.0.1:6379/0"
+    assert env["SITE_URL"] == "https://news.example.org"
+
+
+def test_process_table_separates_sending_from_inbound_and_keeps_state_in_the_data_dir():
+    table = {name: shlex.split(command) for name, command in process_table(OPTIONS).items()}
+    assert set(table) == {"web", "worker", "sender", "beat", "smtp"}
+    assert table["web"][-3:] == ["runserver", "127.0.0.1:8123", "--noreload"]
+    assert table["worker"][table["worker"].index("-Q") + 1] == "default,inbound"
+    assert table["sender"][table["sender"].index("-Q") + 1] == "send"
+    assert table["beat"][table["beat"].index("--schedule") + 1] == "/tmp/rb-data/celerybeat-schedule"
+    assert table["smtp"][-5:] == ["run_inbound_smtp", "--host", "127.0.0.1", "--port", "2623"]
+
+
+def test_setup_migrates_creates_the_cache_table_and_seeds_only_when_asked():
+    assert [c[2:] for c in setup_commands(seed=True)] == [
+        ["migrate", "--noinput"],
+        ["createcachetable"],
+        ["seed_demo"],
+    ]
+    assert ["seed_demo"] not in [c[2:] for c in setup_commands(seed=False)]
+
+
+def test_redis_answers_only_when_a_server_does():
+    assert redis_answers(os.environ["REDIS_URL"])
+    assert not redis_answers(f"redis://127.0.0.1:{free_port()}/0")
+    assert not redis_answers("")
