@@ -43,9 +43,8 @@ class Command(BaseCommand):
         except importing.ImportInvalid as exc:
             for error in exc.errors:
                 self.stderr.write(f"{file}: {error}")
-            raise CommandError(
-                f"{len(exc.errors)} bad row(s); nothing was imported. Fix them and run again."
-            ) from None
+            summary = str(exc.errors[0]) if len(exc.errors) == 1 else f"{len(exc.errors)} bad rows"
+            raise CommandError(f"{summary}; nothing was imported. Fix the file and run again.") from None
         with_consent = sum(1 for row in rows if row.consent_date)
         self.stdout.write(f"{len(rows)} rows are valid ({with_consent} with prior consent).")
         if dry_run:
