@@ -361,7 +361,8 @@ class ESPTransport(Transport):
         status = getattr(message, "anymail_status", None)
         if status is not None and status.status and status.status <= {"rejected", "invalid"}:
             raise PermanentSendError(f"rejected by the ESP: {', '.join(sorted(status.status))}")
-        on_accepted(str(status.message_id or "") if status is not None else "")
+        esp_id = getattr(status, "message_id", None)
+        on_accepted("" if esp_id is None else str(esp_id))
 
 
 def transport_for_settings() -> Transport:
