@@ -5,6 +5,7 @@ The reply tokens and Message-IDs match the .eml fixtures in fixtures/emails/.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -99,3 +100,20 @@ def _fast_passwords(settings):
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+
+
+def simple_reply_bytes(
+    *,
+    subject: str = "Re: Unser Rundbrief",
+    body: str = "Eine Frage",
+    to: str = "",
+    headers: str = "X-Mailer: test",
+) -> bytes:
+    """A minimal reply from Anna, to her campaign reply address unless `to` says otherwise."""
+    to = to or f"reply+{ANNA_TOKEN}@reply.localhost"
+    msgid = hashlib.sha1(f"{subject}{body}{to}{headers}".encode()).hexdigest()
+    return (
+        f"From: Anna Beispiel <anna@example.org>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+        f"Message-ID: <{msgid}@example.org>\r\n{headers}\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
