@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from subscribers.models import (
@@ -55,7 +55,7 @@ def public_topics_by_slug(slugs: Iterable[str]) -> tuple[list[Topic], list[str]]
 def preference_topics(subscriber: Subscriber) -> QuerySet[Topic]:
     """What the preference centre offers: public topics plus any the subscriber already has."""
     return Topic.objects.filter(
-        pk__in=public_topics().values("pk").union(subscriber.subscriptions.values("topic_id"))
+        Q(is_public=True) | Q(pk__in=subscriber.subscriptions.values("topic_id"))
     ).order_by("name")
 
 

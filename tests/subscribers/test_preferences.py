@@ -199,3 +199,13 @@ def test_tampered_preference_links(client, subscriber, prefs, suffix):
         client.get(f"/preferences/{tokens.make_token(tokens.CONFIRM, subscriber.pk)}/{suffix}").status_code
         == 400
     )
+
+
+def test_private_topics_are_offered_only_to_their_subscribers(client, subscriber, prefs, topics):
+    topics["events"].is_public = False
+    topics["events"].save()
+    topics["jobs"].is_public = False
+    topics["jobs"].save()
+    page = client.get(prefs).content.decode()
+    assert f'value="{topics["events"].pk}"' in page  # subscribed: still offered, so it can be left
+    assert f'value="{topics["jobs"].pk}"' not in page
