@@ -120,6 +120,12 @@ class InboundMessage(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject or self.message_id}"
 
+    @property
+    def error_summary(self) -> str:
+        """The last line of the stored traceback: the exception itself."""
+        lines = [line for line in self.error.strip().splitlines() if line.strip()]
+        return lines[-1] if lines else ""
+
 
 class Conversation(models.Model):
     """One subscriber's replies about one campaign (or one thread), with our answers."""

@@ -200,3 +200,29 @@ def decide(data: RoutingInput) -> Decision:
 def preview_rule(rule: RoutingRule, data: RoutingInput) -> bool:
     """For the admin's "test this rule": does this one rule match that stored message?"""
     return rule_matches(rule, data)
+
+
+def input_for_inbound(inbound_raw: bytes, envelope_to: list[str]) -> RoutingInput:
+    """What routing would see for a stored message (for the admin's rule preview)."""
+    from replies.matching import match_mail
+    from replies.parsing import parse_mail
+    from subscribers.models import Subscription
+
+    mail = parse_mail(inbound_raw, envelope_to)
+    match = match_mail(mail)
+    topic_ids: list[int] = []
+    if match.campaign is not None:
+        topic_ids = list(match.campaign.topics.values_list("id", flat=True))
+    if not topic_ids and match.subscriber is not None:
+        topic_ids = list(
+            Subscription.objects.filter(
+                subscriber=match.subscriber, status=Subscription.Status.ACTIVE
+            ).values_list("topic_id", flat=True)
+        )
+    return RoutingInput(
+        subject=mail.subject,
+        body=mail.stripped_text,
+        sender=mail.from_address,
+        topic_ids=topic_ids,
+        campaign_contact=match.campaign.contact if match.campaign is not None else None,
+    )

@@ -10,7 +10,9 @@ the event loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -49,6 +51,7 @@ class InboundHandler:
         self.source = InboundMessage.Source.LMTP if lmtp else InboundMessage.Source.SMTP
         self.lmtp = lmtp
         self.store = store or services.store_inbound
+        self.threads = threads
         self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="inbound-store")
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -76,6 +79,21 @@ class InboundHandler:
         return status
 
     def shutdown(self) -> None:
+        """Close every storing thread's database connection, then the pool.
+
+        One closing job per thread: each waits at a barrier until all are running, so no
+        thread can take two of them and every thread's own connection gets closed.
+        """
+        threads = self.threads
+        barrier = threading.Barrier(threads, timeout=10)
+
+        def close_own_connection() -> None:
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait()
+            connections.close_all()
+
+        for _ in range(threads):
+            self.executor.submit(close_own_connection)
         self.executor.shutdown(wait=True)
 
 

@@ -87,6 +87,9 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> list[str
             is_new=is_new,
         )
     )
+    if decision.rule == "keep_assignee":
+        # The reason it went to this person in the first place stays the one shown.
+        return [f"kept with the assignee: {decision.reason}"]
     conversation.assignee = decision.user
     conversation.team = decision.team
     conversation.routing_rule = decision.rule

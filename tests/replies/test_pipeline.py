@@ -317,7 +317,8 @@ def test_staff_answer_is_threaded_signed_and_carries_a_fresh_reply_token(world):
     conversation.refresh_from_db()
     assert conversation.messages.count() == 3
     assert conversation.waiting_since is not None
-    assert conversation.routing_rule == "keep_assignee"
+    assert conversation.routing_rule == "campaign_contact"  # the original reason stays
+    assert "kept with the assignee" in inbound.rule_hits[-1]["actions"][-1]
 
 
 def test_reply_to_our_answer_by_in_reply_to_only(world):

@@ -3,7 +3,7 @@
 import pytest
 from django.core.exceptions import ValidationError
 
-from replies.models import Conversation, RoutingRule, Team
+from replies.models import Conversation, InboundMessage, RoutingRule, Team
 from replies.routing import RoutingInput, decide
 from tests.replies.conftest import ingest, make_staff, simple_reply_bytes
 
@@ -26,7 +26,9 @@ def test_open_conversation_keeps_its_assignee_even_if_the_contact_changes(world)
     world.campaign.save()
     second = conversation_for(simple_reply_bytes(body="second"))
     assert second.pk == first.pk
-    assert (second.assignee, second.routing_rule) == (world.anna_staff, "keep_assignee")
+    assert (second.assignee, second.routing_rule) == (world.anna_staff, "campaign_contact")
+    last = InboundMessage.objects.order_by("-id").first()
+    assert "kept with the assignee" in last.rule_hits[-1]["actions"][-1]
 
 
 def test_topic_owner_when_the_campaign_names_nobody(world):
