@@ -171,8 +171,10 @@ def reprocess_inbound(*, inbound: InboundMessage) -> None:
         transaction.on_commit(lambda: _enqueue(inbound.pk))
 
 
-def requeue_stale_inbound(*, older_than: timedelta = timedelta(minutes=10)) -> int:
+def requeue_stale_inbound(*, older_than: timedelta | None = None) -> int:
     """Enqueue stored messages that were never processed (broker was down when they came in)."""
+    if older_than is None:
+        older_than = timedelta(minutes=settings.INBOUND_REQUEUE_AFTER_MINUTES)
     stale = InboundMessage.objects.filter(
         status=InboundMessage.Status.RECEIVED, received_at__lt=timezone.now() - older_than
     ).values_list("pk", flat=True)[:1000]
