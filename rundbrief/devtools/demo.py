@@ -14,12 +14,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from campaigns.models import Campaign
+from campaigns.services import save_campaign
 from replies.models import StaffProfile, Team
-from subscribers.models import ConsentEvent, Subscriber, Subscription, Topic, email_hash
-from subscribers.services import record_event
+from subscribers.importing import Row, import_rows
+from subscribers.models import Topic
 
 DEMO_PASSWORD = "rundbrief-demo"
-DEMO_CONSENT_NOTE = "Demo data: created by `manage.py seed_demo` for local development."
+DEMO_CONSENT_NOTE = "demo data (manage.py seed_demo)"
 
 
 @dataclass(frozen=True)
@@ -145,41 +146,32 @@ def _create_topics(users: dict) -> dict[str, Topic]:
 
 
 def _create_subscribers(topics: dict[str, Topic]) -> None:
-    now = timezone.now()
-    for email, name, language, slugs in DEMO_SUBSCRIBERS:
-        subscriber = Subscriber.objects.create(
-            email=email,
-            email_hash=email_hash(email),
-            name=name,
-            language=language,
-            status=Subscriber.Status.CONFIRMED,
-            confirmed_at=now,
-        )
-        Subscription.objects.bulk_create(
-            Subscription(
-                subscriber=subscriber, topic=topics[slug], status=Subscription.Status.ACTIVE, confirmed_at=now
+    """Through the subscribers app's CSV import, as rows with a prior consent (so no opt-in mail)."""
+    consent_date = timezone.now()
+    for slug, topic in topics.items():
+        rows = [
+            Row(
+                line=line,
+                email=email,
+                name=name,
+                language=language,
+                consent_date=consent_date,
+                consent_source=DEMO_CONSENT_NOTE,
             )
-            for slug in slugs
-        )
-        # The consent proof says plainly where these came from.
-        record_event(
-            kind=ConsentEvent.Kind.IMPORTED,
-            source=ConsentEvent.Source.IMPORT,
-            subscriber=subscriber,
-            topic_slugs=slugs,
-            details={"seed": "seed_demo", "note": DEMO_CONSENT_NOTE},
-        )
+            for line, (email, name, language, slugs) in enumerate(DEMO_SUBSCRIBERS, start=2)
+            if slug in slugs
+        ]
+        import_rows(rows=rows, topic=topic, source="seed_demo")
 
 
 def _create_campaign(users: dict, topics: dict[str, Topic]) -> Campaign:
-    campaign = Campaign.objects.create(
+    return save_campaign(
         name="Demo issue",
+        topics=[topics["news"]],
         subject="Our demo newsletter",
         preheader="A first issue to try sending, replying and answering.",
         from_name="Rundbrief",
         mjml_body=DEMO_MJML,
         contact=users["anna"],
-        created_by=users["marketer"],
+        user=users["marketer"],
     )
-    campaign.topics.set([topics["news"]])
-    return campaign

@@ -60,6 +60,7 @@ def test_run_all_starts_everything_without_redis_and_ctrl_c_stops_every_process(
 
         wait_for(banner_or_exit, timeout=90, what="the start banner")
         assert port_answers(port)
+        wait_for(lambda: port_answers(smtp_port), timeout=30, what="the inbound SMTP receiver")
         output = log_path.read_text()
         assert "kombu's filesystem transport" in output
         assert "Demo data added" in output and "rundbrief-demo" in output
@@ -80,7 +81,7 @@ def test_run_all_starts_everything_without_redis_and_ctrl_c_stops_every_process(
 
 def output_has_all_pids(log_path) -> bool:
     names = set(re.findall(r"(\w+) started \(pid=\d+\)", log_path.read_text()))
-    return {"web", "worker", "sender", "beat"} <= names
+    return {"web", "worker", "sender", "beat", "smtp"} <= names
 
 
 def test_a_busy_port_is_a_clear_error(tmp_path):

@@ -22,6 +22,9 @@ def test_seed_creates_people_topics_subscribers_and_a_draft_campaign(capsys):
 
     User = get_user_model()
     anna, ben, manager = (User.objects.get(username=name) for name in ("anna", "ben", "manager"))
+    marketer = User.objects.get(username="marketer")
+    assert set(marketer.groups.values_list("name", flat=True)) == {"Marketers"}
+    assert marketer.has_perm("campaigns.change_campaign")
     assert set(anna.groups.values_list("name", flat=True)) == {"Staff"}
     assert set(manager.groups.values_list("name", flat=True)) == {"Staff", "Managers"}
     assert manager.has_perm("replies.view_all_conversations")

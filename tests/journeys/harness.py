@@ -150,21 +150,16 @@ def start_live_system(data_dir: Path) -> LiveSystem:
 
 def _wait_until_up(system: LiveSystem) -> None:
     deadline = time.monotonic() + START_TIMEOUT
-    smtp_expected = system.smtp_port and _has_smtp_receiver()
     while time.monotonic() < deadline:
         if system.process.poll() is not None:
             raise RuntimeError(
                 f"run_all exited with {system.process.returncode} before answering:\n{system.log_tail()}"
             )
-        if _http_ok(system.url + "/dev/mailbox/") and (not smtp_expected or port_answers(system.smtp_port)):
+        if _http_ok(system.url + "/dev/mailbox/") and port_answers(system.smtp_port):
             # The workers print "ready" when they consume; the journeys wait for mail anyway.
             return
         time.sleep(0.5)
     raise RuntimeError(f"run_all did not answer within {START_TIMEOUT}s:\n{system.log_tail()}")
-
-
-def _has_smtp_receiver() -> bool:
-    return (ROOT / "replies" / "management" / "commands" / "run_inbound_smtp.py").exists()
 
 
 def _http_ok(url: str) -> bool:

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management import get_commands
 from django.core.management.base import BaseCommand, CommandError
 from honcho.manager import Manager
 
@@ -85,12 +84,6 @@ class Command(BaseCommand):
                 raise CommandError(f"'manage.py {' '.join(command[2:])}' failed (exit {result.returncode}).")
 
         processes = process_table(system)
-        if "run_inbound_smtp" not in get_commands():
-            # Only while the replies app lacks its receiver; the rest of the system still runs.
-            self.stderr.write(
-                "warning: 'run_inbound_smtp' is not available; starting without the SMTP receiver"
-            )
-            del processes["smtp"]
 
         manager = Manager()
         for name, command in processes.items():
