@@ -38,7 +38,9 @@ def redis_answers(url: str) -> bool:
 
 
 def site_url(options: SystemOptions) -> str:
-    return f"http://{options.host}:{options.port}"
+    # Listening on all interfaces still means links for this machine's own browser.
+    host = "127.0.0.1" if options.host in ("0.0.0.0", "::", "") else options.host
+    return f"http://{host}:{options.port}"
 
 
 def child_environment(base: dict[str, str], *, options: SystemOptions, use_redis: bool) -> dict[str, str]:

@@ -16,7 +16,15 @@ def captured_mails(*, recipient: str = "") -> QuerySet[CapturedMail]:
     return mails
 
 
-def mail_by_message_id(message_id: str) -> CapturedMail | None:
-    if not message_id.strip():
-        return None
-    return CapturedMail.objects.defer("raw").filter(message_id=message_id.strip()).first()
+def earlier_in_thread(*, in_reply_to: str, references: str) -> list[CapturedMail]:
+    """Captured mails this one answers (In-Reply-To and References), oldest first.
+
+    Replies that went to the inbound receiver are not captured here; our own mails in the
+    same thread are, so a staff answer links back to the newsletter it follows.
+    """
+    message_ids = set(references.split()) | set(in_reply_to.split())
+    if not message_ids:
+        return []
+    return list(
+        CapturedMail.objects.defer("raw").filter(message_id__in=message_ids).order_by("created_at", "id")
+    )

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods
 from rundbrief.mailbox.models import CapturedMail
 from rundbrief.mailbox.reading import html_for_preview, read_mail
 from rundbrief.mailbox.replying import ReplyDeliveryError, compose_reply, deliver, draft_reply
-from rundbrief.mailbox.selectors import captured_mails, mail_by_message_id
+from rundbrief.mailbox.selectors import captured_mails, earlier_in_thread
 
 PAGE_SIZE = 50
 
@@ -47,7 +47,9 @@ def mail_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "mail": mail,
         "readable": readable,
         "preview_html": html_for_preview(readable.html) if readable.html else "",
-        "in_reply_to": mail_by_message_id(readable.header("In-Reply-To")),
+        "thread": earlier_in_thread(
+            in_reply_to=readable.header("In-Reply-To"), references=readable.header("References")
+        ),
     }
     return render(request, "mailbox/detail.html", context)
 

@@ -64,3 +64,10 @@ def test_redis_answers_only_when_a_server_does():
     assert redis_answers(os.environ["REDIS_URL"])
     assert not redis_answers(f"redis://127.0.0.1:{free_port()}/0")
     assert not redis_answers("")
+
+
+def test_listening_on_all_interfaces_still_links_to_this_machine():
+    options = SystemOptions(host="0.0.0.0", port=8000, smtp_port=2526, data_dir=Path("/tmp/x"))
+    env = child_environment({}, options=options, use_redis=False)
+    assert env["SITE_URL"] == "http://127.0.0.1:8000"
+    assert env["INBOUND_SMTP_HOST"] == "127.0.0.1"

@@ -61,3 +61,22 @@ def test_captured_raw_mail_gets_a_readable_subject():
 
 def test_unknown_mail_is_404(client):
     assert client.get(reverse("mailbox:detail", args=[999])).status_code == 404
+
+
+def test_an_answer_links_back_to_the_captured_mails_of_its_thread(client, newsletter):
+    from django.core.mail import EmailMessage
+
+    EmailMessage(
+        "Re: Neuigkeiten für dich",
+        "Danke für deine Antwort!",
+        "Anna Berger <reply+ffffffffffffffffffffffffffffffff@reply.localhost>",
+        ["lena@example.org"],
+        headers={
+            "In-Reply-To": "<subscriber-reply@example.org>",
+            "References": "<campaign-1.delivery-7@rundbrief.localhost> <subscriber-reply@example.org>",
+        },
+    ).send()
+    answer = CapturedMail.objects.exclude(pk=newsletter.pk).get()
+    body = client.get(reverse("mailbox:detail", args=[answer.pk])).content.decode()
+    assert "Earlier in this thread" in body
+    assert reverse("mailbox:detail", args=[newsletter.pk]) in body
