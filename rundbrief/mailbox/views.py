@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import wraps
+
 from django import forms
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -17,6 +23,24 @@ from rundbrief.mailbox.replying import ReplyDeliveryError, compose_reply, delive
 from rundbrief.mailbox.selectors import captured_mails, earlier_in_thread
 
 PAGE_SIZE = 50
+
+
+def local_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Open to anyone in a DEBUG run; otherwise only to admin staff.
+
+    The mailbox holds every mail's links (confirmation, preferences): a server started
+    without mail settings and without DEBUG must not show them to the world.
+    """
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if settings.DEBUG or request.user.is_staff:
+            return view(request, *args, **kwargs)
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path())
+        raise PermissionDenied
+
+    return guarded
 
 
 class ReplyForm(forms.Form):
@@ -34,12 +58,14 @@ class ReplyForm(forms.Form):
         return body
 
 
+@local_only
 def mail_list(request: HttpRequest) -> HttpResponse:
     recipient = request.GET.get("to", "").strip()
     page = Paginator(captured_mails(recipient=recipient), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "mailbox/list.html", {"page": page, "recipient": recipient})
 
 
+@local_only
 def mail_detail(request: HttpRequest, pk: int) -> HttpResponse:
     mail = get_object_or_404(CapturedMail, pk=pk)
     readable = read_mail(bytes(mail.raw))
@@ -54,6 +80,7 @@ def mail_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "mailbox/detail.html", context)
 
 
+@local_only
 def mail_raw(request: HttpRequest, pk: int) -> HttpResponse:
     mail = get_object_or_404(CapturedMail, pk=pk)
     response = HttpResponse(bytes(mail.raw), content_type="message/rfc822")
@@ -61,6 +88,7 @@ def mail_raw(request: HttpRequest, pk: int) -> HttpResponse:
     return response
 
 
+@local_only
 @require_http_methods(["GET", "POST"])
 def mail_reply(request: HttpRequest, pk: int) -> HttpResponse:
     mail = get_object_or_404(CapturedMail, pk=pk)

@@ -10,6 +10,11 @@ import pytest
 from tests.journeys.harness import CHROMIUM, CHROMIUM_ARGS, LiveSystem, start_live_system, stop_live_system
 
 
+def pytest_collection_modifyitems(config, items):
+    """Browser journeys run last: unit tests report first, and one live system serves all journeys."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
 @pytest.fixture(scope="session")
 def live_system(tmp_path_factory) -> LiveSystem:
     system = start_live_system(tmp_path_factory.mktemp("live-system"))

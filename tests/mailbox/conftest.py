@@ -12,9 +12,10 @@ from rundbrief.mailbox.models import CapturedMail
 
 
 @pytest.fixture(autouse=True)
-def _capture_into_mailbox(settings):
+def _local_run(settings):
     # Django's test setup swaps in the locmem backend; the mailbox pages read the database.
     settings.EMAIL_BACKEND = "rundbrief.mailbox.backend.MailboxBackend"
+    settings.DEBUG = True  # as in `make run`; see test_access for the other case
 
 
 @dataclass
