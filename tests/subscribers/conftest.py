@@ -49,10 +49,15 @@ def make_subscriber(topics):
 
 @pytest.fixture
 def consent(db):
-    """The consent text published by the data migration."""
-    from subscribers.selectors import current_consent_text
+    """The consent texts the data migration publishes (re-created: transactional tests flush tables)."""
+    from importlib import import_module
 
-    return current_consent_text("en")
+    from subscribers.models import ConsentText
+
+    texts = import_module("subscribers.migrations.0003_initial_consent_texts").TEXTS
+    for language, text in texts.items():
+        ConsentText.objects.get_or_create(version="2026-11-1", language=language, defaults={"text": text})
+    return ConsentText.objects.get(version="2026-11-1", language="en")
 
 
 @pytest.fixture

@@ -58,9 +58,7 @@ def real_celery(settings):
     celery_app.conf.task_always_eager = True
 
 
-def test_confirmation_mail_is_sent_by_a_real_worker(settings, topics, real_celery):
-    from subscribers.selectors import current_consent_text
-
+def test_confirmation_mail_is_sent_by_a_real_worker(settings, topics, consent, real_celery):
     collector = Collector()
     port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
@@ -85,7 +83,7 @@ def test_confirmation_mail_is_sent_by_a_real_worker(settings, topics, real_celer
             email="worker@example.org",
             topics=[topics["news"]],
             source=ConsentEvent.Source.API,
-            consent=current_consent_text("en"),
+            consent=consent,
             language="en",
         )
         wait_for(lambda: collector.messages)
