@@ -1,4 +1,6 @@
-"""`POST /api/subscribe`: the double opt-in for signup forms on other sites (CORS allowed).
+"""JSON API for signup forms on other sites (CORS origins: settings.CORS_ALLOWED_ORIGINS).
+
+`POST /api/subscribe` starts the double opt-in; `GET /api/consent-text` gives the wording to show.
 
 Body: JSON `{"email": str, "topics": [slug, ...], "name"?: str, "language"?: "de"|"en",
 "consent_version"?: str}`. Answers 202 whether or not the address is known (no
@@ -15,7 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from subscribers import selectors, services
 from subscribers.models import ConsentEvent
@@ -132,3 +134,22 @@ def subscribe(request: HttpRequest) -> JsonResponse:
         },
         status=202,
     )
+
+
+@require_GET
+def consent_text(request: HttpRequest) -> JsonResponse:
+    """`GET /api/consent-text?language=de`: the wording an embedding form must show, and its version.
+
+    Send the version back as `consent_version`, and the proof records exactly that text.
+    """
+    languages = [code for code, _name in settings.LANGUAGES]
+    language = request.GET.get("language") or translation.get_language()[:2]
+    if language not in languages:
+        return error(
+            "invalid_language", _("“language” must be one of: %(codes)s") % {"codes": ", ".join(languages)}
+        )
+    try:
+        text = selectors.current_consent_text(language)
+    except selectors.NoConsentText:
+        return error("unavailable", _("Signup is closed: no consent text is published."), status=503)
+    return JsonResponse({"version": text.version, "language": text.language, "text": text.text})

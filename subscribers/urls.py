@@ -14,4 +14,5 @@ urlpatterns = [
     path("preferences/<str:token>/erase/", views.preferences_erase, name="preferences_erase"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
     path("api/subscribe", api.subscribe, name="api_subscribe"),
+    path("api/consent-text", api.consent_text, name="api_consent_text"),
 ]

@@ -149,3 +149,10 @@ def test_rate_limited_with_json_429(client, topics, consent):
     assert response.status_code == 429
     assert response.json()["error"] == "rate_limited"
     assert Subscriber.objects.count() == 2
+
+
+def test_consent_text_for_embedding_forms(client, consent, commit_hooks):
+    data = client.get("/api/consent-text", {"language": "de"}).json()
+    assert data["language"] == "de" and data["version"] == consent.version and data["text"]
+    assert client.get("/api/consent-text", {"language": "fr"}).status_code == 400
+    assert client.get("/api/consent-text").json()["language"] == "en"

@@ -188,3 +188,17 @@ def test_task_skips_subscribers_that_are_gone_or_done(make_subscriber, mailoutbo
     subscriber = make_subscriber()  # confirmed: nothing pending
     send_confirmation.delay(subscriber.pk, ["news"])
     assert mailoutbox == []
+
+
+def test_link_pages_work_without_cookies(requested):
+    """People who block cookies can still confirm, change preferences and erase: the link authorises."""
+    from django.test import Client
+
+    subscriber, mail = requested()
+    strict = Client(enforce_csrf_checks=True)
+    assert strict.post(link_from(mail, "/confirm/")).status_code == 200
+    subscriber.refresh_from_db()
+    assert subscriber.status == Subscriber.Status.CONFIRMED
+    prefs = tokens.preferences_url(subscriber.pk).removeprefix("http://127.0.0.1:8000")
+    assert strict.post(prefs + "erase/").status_code == 200
+    assert not Subscriber.objects.exists()
