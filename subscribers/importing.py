@@ -172,8 +172,11 @@ def import_rows(
             allowed = [row for row in chunk if email_hash(row.email) not in suppressed]
             report.suppressed += [row for row in chunk if email_hash(row.email) in suppressed]
             _import_with_consent([row for row in allowed if row.consent_date], topic, source, report)
+            receiving = _already_receiving([row.email for row in allowed if row.consent_date is None], topic)
             for row in allowed:
-                if row.consent_date is None:
+                if row.consent_date is None and row.email in receiving:
+                    report.unchanged += 1
+                elif row.consent_date is None:
                     services.request_subscription(
                         email=row.email,
                         topics=[topic],
@@ -187,6 +190,17 @@ def import_rows(
             if progress:
                 progress(done, total)
     return report
+
+
+def _already_receiving(emails: list[str], topic: Topic) -> set[str]:
+    return set(
+        Subscription.objects.filter(
+            subscriber__email__in=emails,
+            subscriber__status=Subscriber.Status.CONFIRMED,
+            topic=topic,
+            status=Subscription.Status.ACTIVE,
+        ).values_list("subscriber__email", flat=True)
+    )
 
 
 def _import_with_consent(rows: list[Row], topic: Topic, source: str, report: ImportReport) -> None:

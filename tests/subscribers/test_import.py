@@ -151,3 +151,20 @@ def test_large_file_is_imported_in_chunks_with_progress(tmp_path, topics, consen
     assert "1000/2500" in err and "2500/2500" in err
     assert Subscriber.objects.filter(status="confirmed").count() == 2500
     assert ConsentEvent.objects.filter(kind="imported").count() == 2500
+
+
+def test_opt_in_rows_for_current_subscribers_change_nothing(
+    tmp_path, topics, consent, make_subscriber, commit_hooks, mailoutbox
+):
+    make_subscriber("ada@example.org", topic_slugs=("news",))
+    out, _err = run(
+        tmp_path,
+        HEADER + "ada@example.org,,,,\n",
+        "--topic",
+        "news",
+        "--source",
+        "x",
+        commit_hooks=commit_hooks,
+    )
+    assert "0 sent an opt-in request, 1 already subscribed" in out
+    assert mailoutbox == []
