@@ -15,14 +15,26 @@ $(VENV)/.installed: pyproject.toml
 
 install: $(VENV)/.installed
 
+# DEBUG=true: the local system runs without a SECRET_KEY; RUN_ARGS e.g. "--port 8001".
 run: install
-	$(PY) manage.py run_all
+	DEBUG=true $(PY) manage.py run_all $(RUN_ARGS)
 
 # Unit and integration tests on PostgreSQL and Redis, then the browser journeys in Chromium.
 test: install
 	bash .ci/ensure-services
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# Only the unit and integration tests (no browser), or only the browser journeys.
+test-unit: install
+	bash .ci/ensure-services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key \
+		$(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+
+test-browser: install
+	bash .ci/ensure-services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key \
+		$(PY) -m pytest -m browser tests/journeys $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

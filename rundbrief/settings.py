@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "corsheaders",
     "anymail",
     "rundbrief.mailbox",
+    "rundbrief.devtools",
     "subscribers",
     "campaigns",
     "replies",
@@ -107,12 +108,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The server-less kombu transport: messages are files that web and worker processes share.
     _broker_dir = Path(env.str("CELERY_FILESYSTEM_DIR", default=str(BASE_DIR / "var" / "broker")))
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Fanout (worker remote control) lives here too, not in a "control" folder in the cwd.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = "default"
@@ -180,6 +183,27 @@ RATELIMIT_VIEW = "rundbrief.views.rate_limited"
 SEND_RATE_PER_SECOND = env.float("SEND_RATE_PER_SECOND", default=0)  # 0 = unlimited
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=500)
 LIST_ID_DOMAIN = env.str("LIST_ID_DOMAIN", default="rundbrief.localhost")
+SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)  # transient failures before "failed"
+SEND_RETRY_BASE_SECONDS = env.int("SEND_RETRY_BASE_SECONDS", default=30)  # backoff doubles per attempt
+SEND_RETRY_MAX_SECONDS = env.int("SEND_RETRY_MAX_SECONDS", default=900)
+# Deliveries queued/sending longer than this are re-enqueued by the recovery task (worker died).
+SEND_STUCK_AFTER_SECONDS = env.int("SEND_STUCK_AFTER_SECONDS", default=600)
+CELERY_BEAT_SCHEDULE["campaigns-start-due"] = {
+    "task": "campaigns.tasks.start_due_campaigns",
+    "schedule": timedelta(seconds=30),
+}
+CELERY_BEAT_SCHEDULE["campaigns-recover-stalled"] = {
+    "task": "campaigns.tasks.recover_stalled_sends",
+    "schedule": timedelta(minutes=5),
+}
+
+# --- Replies --------------------------------------------------------------------------
+# Stored inbound mail still unprocessed after this long (broker was down) is enqueued again.
+INBOUND_REQUEUE_AFTER_MINUTES = env.int("INBOUND_REQUEUE_AFTER_MINUTES", default=10)
+CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
+    "task": "replies.tasks.requeue_stale_inbound",
+    "schedule": timedelta(minutes=5),
+}
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
