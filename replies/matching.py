@@ -60,11 +60,19 @@ def by_reply_token(recipients: Iterable[str]) -> Match | None:
         token = token_from_address(address)
         if not token:
             continue
-        delivery = Delivery.objects.select_related("subscriber", "campaign").filter(reply_token=token).first()
+        delivery = (
+            Delivery.objects.select_related("subscriber", "campaign__contact__staff_profile")
+            .filter(reply_token=token)
+            .first()
+        )
         if delivery:
             return _from_delivery(delivery, Method.REPLY_TOKEN, f"reply token in {address}: campaign mail")
         answer = (
-            Message.objects.select_related("conversation__subscriber", "conversation__campaign")
+            Message.objects.select_related(
+                "conversation__subscriber",
+                "conversation__campaign__contact__staff_profile",
+                "conversation__assignee__staff_profile",
+            )
             .filter(reply_token=token, direction=Message.Direction.OUTBOUND)
             .first()
         )
@@ -87,13 +95,17 @@ def by_message_ids(ids: list[str]) -> Match | None:
         return None
     deliveries = {
         d.message_id: d
-        for d in Delivery.objects.select_related("subscriber", "campaign").filter(message_id__in=ids)
+        for d in Delivery.objects.select_related("subscriber", "campaign__contact__staff_profile").filter(
+            message_id__in=ids
+        )
     }
     answers = {
         m.message_id: m
-        for m in Message.objects.select_related("conversation__subscriber", "conversation__campaign").filter(
-            message_id__in=ids, direction=Message.Direction.OUTBOUND
-        )
+        for m in Message.objects.select_related(
+            "conversation__subscriber",
+            "conversation__campaign__contact__staff_profile",
+            "conversation__assignee__staff_profile",
+        ).filter(message_id__in=ids, direction=Message.Direction.OUTBOUND)
     }
     for msgid in ids:
         if msgid in answers:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from email import policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr
+from functools import cached_property
 
 import html2text
 import nh3
@@ -52,7 +53,7 @@ class ParsedMail:
     def content_type(self) -> str:
         return self.message.get_content_type()
 
-    @property
+    @cached_property
     def stripped_text(self) -> str:
         return strip_quotes_and_signature(self.text)
 

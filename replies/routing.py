@@ -16,6 +16,7 @@ A person who is away hands new conversations to their deputy (followed, at most 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -36,10 +37,16 @@ class RoutingInput:
     subject: str
     body: str
     sender: str
-    topic_ids: list[int]
+    # A list, or a function giving it: most mail is decided before topics are needed.
+    topic_ids: list[int] | Callable[[], list[int]]
     conversation: Conversation | None = None
     campaign_contact: AbstractBaseUser | None = None
     is_new: bool = True
+
+    def topics(self) -> list[int]:
+        if callable(self.topic_ids):
+            self.topic_ids = list(self.topic_ids())
+        return self.topic_ids
 
 
 @dataclass
@@ -111,7 +118,7 @@ def campaign_contact(data: RoutingInput) -> Decision | None:
 def topic_owner(data: RoutingInput) -> Decision | None:
     from subscribers.models import Topic
 
-    for topic in Topic.objects.filter(pk__in=data.topic_ids, owner__isnull=False).select_related("owner"):
+    for topic in Topic.objects.filter(pk__in=data.topics(), owner__isnull=False).select_related("owner"):
         if _available(topic.owner):
             return Decision(
                 rule="topic_owner",
@@ -124,7 +131,7 @@ def topic_owner(data: RoutingInput) -> Decision | None:
 def rule_matches(rule: RoutingRule, data: RoutingInput) -> bool:
     field = RoutingRule.Field
     if rule.field == field.TOPIC:
-        return rule.topic_id in data.topic_ids
+        return rule.topic_id in data.topics()
     if rule.field == field.SENDER_DOMAIN:
         domain = data.sender.rpartition("@")[2].lower()
         wanted = rule.pattern.strip().lstrip("@").lower()

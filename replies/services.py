@@ -19,7 +19,7 @@ from email.utils import formataddr, make_msgid, parseaddr
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -125,6 +125,22 @@ def _enqueue(inbound_id: int) -> None:
         logger.exception("could not enqueue inbound message #%s; the sweeper will retry", inbound_id)
 
 
+PROCESSED_FIELDS = ["kind", "rule_hits", "match_method", "status", "processed_at", "error", "attempts"]
+
+
+def _relax_commit() -> None:
+    """Processing commits need not wait for the disk (PostgreSQL's synchronous_commit=off).
+
+    Safe because the raw message was committed synchronously before the sender got its
+    250: if the server crashed within the next moment, the result of processing could be
+    lost, the message would still be "received", and requeue_stale_inbound processes it
+    again. Halves the cost of a commit on this kind of machine.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
 def process_inbound(*, inbound_id: int) -> InboundMessage:
     """Parse, recognise, match, thread and route one stored message, all or nothing.
 
@@ -133,6 +149,7 @@ def process_inbound(*, inbound_id: int) -> InboundMessage:
     """
     try:
         with transaction.atomic():
+            _relax_commit()
             inbound = InboundMessage.objects.select_for_update().get(pk=inbound_id)
             if inbound.status == InboundMessage.Status.PROCESSED:
                 return inbound  # a redelivered task: already done
@@ -148,9 +165,8 @@ def process_inbound(*, inbound_id: int) -> InboundMessage:
             inbound.status = InboundMessage.Status.PROCESSED
             inbound.processed_at = timezone.now()
             inbound.error = ""
-            inbound.attempts = F("attempts") + 1
-            inbound.save()
-            inbound.refresh_from_db(fields=["attempts"])
+            inbound.attempts += 1  # the row is locked: no lost update
+            inbound.save(update_fields=PROCESSED_FIELDS)
             return inbound
     except Exception:
         logger.exception("processing inbound message #%s failed", inbound_id)

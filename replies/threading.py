@@ -15,24 +15,38 @@ from replies.parsing import ParsedMail
 
 
 def existing_conversation(match: Match, mail: ParsedMail) -> Conversation | None:
+    conversation = _find(match, mail)
+    if (
+        conversation is not None
+        and match.campaign is not None
+        and conversation.campaign_id == match.campaign.pk
+    ):
+        conversation.campaign = match.campaign  # already loaded with its contact person
+    return conversation
+
+
+def _find(match: Match, mail: ParsedMail) -> Conversation | None:
     if match.conversation is not None:
         return match.conversation
     if match.subscriber is not None and match.campaign is not None:
         return (
-            Conversation.objects.filter(subscriber=match.subscriber, campaign=match.campaign)
+            Conversation.objects.select_related("assignee__staff_profile")
+            .filter(subscriber=match.subscriber, campaign=match.campaign)
             .order_by("-created_at", "-id")
             .first()
         )
     if match.subscriber is not None:
         return (
-            Conversation.objects.filter(subscriber=match.subscriber)
+            Conversation.objects.select_related("assignee__staff_profile")
+            .filter(subscriber=match.subscriber)
             .exclude(status=Conversation.Status.CLOSED)
             .order_by("-created_at", "-id")
             .first()
         )
     if mail.from_address:
         return (
-            Conversation.objects.filter(is_unmatched=True, contact_address=mail.from_address)
+            Conversation.objects.select_related("assignee__staff_profile")
+            .filter(is_unmatched=True, contact_address=mail.from_address)
             .exclude(status=Conversation.Status.CLOSED)
             .order_by("-created_at", "-id")
             .first()
@@ -40,11 +54,14 @@ def existing_conversation(match: Match, mail: ParsedMail) -> Conversation | None
     return None
 
 
-def open_conversation(match: Match, mail: ParsedMail) -> Conversation:
-    return Conversation.objects.create(
+def open_conversation(match: Match, mail: ParsedMail, *, save: bool = True) -> Conversation:
+    conversation = Conversation(
         subscriber=match.subscriber,
         campaign=match.campaign,
         contact_address=(match.subscriber.email if match.subscriber else mail.from_address)[:320],
         subject=mail.subject[:998],
         is_unmatched=not match.matched,
     )
+    if save:
+        conversation.save()
+    return conversation

@@ -74,14 +74,15 @@ def _topic_ids(conversation: Conversation) -> list[int]:
     return []
 
 
-def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> list[str]:
+def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[list[str], bool]:
+    """Decide who gets the conversation; returns what was done and whether the assignee changed."""
     previous = conversation.assignee_id
     decision = decide(
         RoutingInput(
             subject=ctx.mail.subject,
             body=ctx.mail.stripped_text,
             sender=ctx.mail.from_address,
-            topic_ids=_topic_ids(conversation),
+            topic_ids=lambda: _topic_ids(conversation),
             conversation=conversation,
             campaign_contact=conversation.campaign.contact if conversation.campaign_id else None,
             is_new=is_new,
@@ -89,19 +90,13 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> list[str
     )
     if decision.rule == "keep_assignee":
         # The reason it went to this person in the first place stays the one shown.
-        return [f"kept with the assignee: {decision.reason}"]
+        return [f"kept with the assignee: {decision.reason}"], False
     conversation.assignee = decision.user
     conversation.team = decision.team
     conversation.routing_rule = decision.rule
     conversation.routing_reason = decision.reason
-    if decision.user is not None and decision.user.pk != previous:
-        ConversationEvent.objects.create(
-            conversation=conversation,
-            kind=ConversationEvent.Kind.ASSIGNED,
-            assignee=decision.user,
-            text=decision.reason,
-        )
-    return [f"routed by {decision.rule}: {decision.reason}"]
+    changed = decision.user is not None and decision.user.pk != previous
+    return [f"routed by {decision.rule}: {decision.reason}"], changed
 
 
 def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
@@ -109,23 +104,33 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
 
     conversation = existing_conversation(ctx.match, ctx.mail)
     is_new = conversation is None
-    actions = []
     if conversation is None:
-        conversation = open_conversation(ctx.match, ctx.mail)
-        actions.append(f"opened conversation #{conversation.pk}")
+        # Routed before it is saved, so a new conversation costs one INSERT.
+        conversation = open_conversation(ctx.match, ctx.mail, save=False)
+        actions = ["opened a new conversation"]
     else:
-        actions.append(f"joined conversation #{conversation.pk}")
+        actions = [f"joined conversation #{conversation.pk}"]
         if conversation.status != Conversation.Status.OPEN:
             actions.append(f"reopened (was {conversation.status})")
             if conversation.status == Conversation.Status.CLOSED:
                 is_new = True  # a closed conversation is routed afresh
             conversation.status = Conversation.Status.OPEN
             conversation.snoozed_until = None
-    message = add_message(conversation, inbound, ctx, InboundMessage.Kind.HUMAN)
+    now = timezone.now()
     if conversation.waiting_since is None:
-        conversation.waiting_since = message.created_at
-    actions += route(conversation, ctx, is_new=is_new)
+        conversation.waiting_since = now
+    conversation.last_message_at = now
+    routing_actions, assignee_changed = route(conversation, ctx, is_new=is_new)
+    actions += routing_actions
     conversation.save()
+    if assignee_changed:
+        ConversationEvent.objects.create(
+            conversation=conversation,
+            kind=ConversationEvent.Kind.ASSIGNED,
+            assignee_id=conversation.assignee_id,
+            text=conversation.routing_reason,
+        )
+    message = add_message(conversation, inbound, ctx, InboundMessage.Kind.HUMAN)
     if conversation.assignee_id:
         transaction.on_commit(lambda: notify_assignee.delay(message.pk))
     return actions
