@@ -60,10 +60,11 @@ class Command(BaseCommand):
             data_dir=Path(options["data_dir"]).resolve(),
         )
         system.data_dir.mkdir(parents=True, exist_ok=True)
-        for port in (system.port, system.smtp_port):
-            if _port_in_use(system.host, port):
+        # The SMTP receiver always listens on 127.0.0.1 (it is the local mailbox's target).
+        for host, port in ((system.host, system.port), ("127.0.0.1", system.smtp_port)):
+            if _port_in_use(host, port):
                 raise CommandError(
-                    f"Port {port} on {system.host} is already in use; pick another with --port/--smtp-port."
+                    f"Port {port} on {host} is already in use; pick another with --port/--smtp-port."
                 )
 
         use_redis = redis_answers(settings.REDIS_URL)
