@@ -3,16 +3,32 @@ one Chromium for the session, a fresh browser context (no cookies) per test."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from tests.journeys.harness import CHROMIUM, CHROMIUM_ARGS, LiveSystem, start_live_system, stop_live_system
+from tests.journeys.harness import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LiveSystem,
+    shot,
+    start_live_system,
+    stop_live_system,
+)
 
 
 def pytest_collection_modifyitems(config, items):
     """Browser journeys run last: unit tests report first, and one live system serves all journeys."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.journey_failed = report.failed  # read by the page fixture's teardown
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +51,7 @@ def browser():
 
 
 @pytest.fixture
-def page(browser, live_system):
+def page(request, browser, live_system):
     context = browser.new_context(
         base_url=live_system.url,
         locale="en-US",
@@ -45,4 +61,10 @@ def page(browser, live_system):
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page
+    if getattr(request.node, "journey_failed", False):
+        # What the browser showed (every open tab) and what the system logged, for the report.
+        name = re.sub(r"[^\w.-]+", "-", request.node.name)
+        for index, open_page in enumerate(context.pages):
+            shot(open_page, f"FAILED-{name}-{index}")
+        print(f"\n--- last lines of {live_system.log_path} ---\n{live_system.log_tail()}")
     context.close()
