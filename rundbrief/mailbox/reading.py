@@ -12,12 +12,20 @@ from email.utils import getaddresses, parseaddr
 _HEAD = re.compile(r"<head[^>]*>", re.IGNORECASE)
 
 
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+
+
 @dataclass
 class ReadableMail:
     message: EmailMessage
     headers: list[tuple[str, str]] = field(default_factory=list)
     text: str = ""
     html: str = ""
+    attachments: list[Attachment] = field(default_factory=list)
 
     def header(self, name: str) -> str:
         return str(self.message.get(name, "") or "")
@@ -50,6 +58,14 @@ def read_mail(raw: bytes) -> ReadableMail:
     readable = ReadableMail(message=message, headers=[(k, str(v)) for k, v in message.items()])
     readable.text = _part_content(message, "plain")
     readable.html = _part_content(message, "html")
+    readable.attachments = [
+        Attachment(
+            filename=part.get_filename() or "",
+            content_type=part.get_content_type(),
+            size=len(part.get_payload(decode=True) or b""),
+        )
+        for part in message.iter_attachments()
+    ]
     return readable
 
 

@@ -80,3 +80,13 @@ def test_an_answer_links_back_to_the_captured_mails_of_its_thread(client, newsle
     body = client.get(reverse("mailbox:detail", args=[answer.pk])).content.decode()
     assert "Earlier in this thread" in body
     assert reverse("mailbox:detail", args=[newsletter.pk]) in body
+
+
+def test_attachments_are_listed_by_name_type_and_size(client):
+    from django.core.mail import EmailMessage
+
+    message = EmailMessage("Your data", "See attachment.", "newsletter@localhost", ["lena@example.org"])
+    message.attach("my-data.json", b'{"email": "lena@example.org"}', "application/json")
+    message.send()
+    body = client.get(reverse("mailbox:detail", args=[CapturedMail.objects.get().pk])).content.decode()
+    assert "my-data.json" in body and "application/json" in body and "29\xa0bytes" in body
