@@ -27,8 +27,12 @@ def store_anymail_inbound(sender: type, event: AnymailInboundEvent, esp_name: st
         return
     envelope_to = [message.envelope_recipient] if message.envelope_recipient else []
     try:
+        raw = message.as_bytes()
+    except Exception:  # noqa: BLE001 - a header the serialiser refuses must not lose the mail
+        raw = message.as_string().encode("utf-8", "surrogateescape")
+    try:
         services.store_inbound(
-            message.as_bytes(),
+            raw,
             source=InboundMessage.Source.WEBHOOK,
             envelope_from=message.envelope_sender or "",
             envelope_to=envelope_to,
