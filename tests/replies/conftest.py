@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group, User
 from django.test import TestCase
 
 from campaigns.models import Campaign, Delivery
+from replies.groups import ensure_groups
 from replies.models import InboundMessage, StaffProfile
 from replies.services import store_inbound
 from subscribers.models import Subscriber, Subscription, Topic, email_hash
@@ -38,6 +39,7 @@ def make_subscriber(email: str, name: str = "", language: str = "de", topics=())
 
 
 def make_staff(username: str, *, group: str = "Staff", email: str = "", **profile) -> User:
+    ensure_groups()  # a transactional test's flush removes the migration's groups
     user = User.objects.create_user(username, email=email or f"{username}@staff.localhost", password="pw")
     user.groups.add(Group.objects.get(name=group))
     teams = profile.pop("teams", [])

@@ -53,7 +53,7 @@ def receiver():
 
 
 # The receiver stores from its own threads: those need committed data, hence transaction=True.
-smtp_db = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+smtp_db = pytest.mark.django_db(transaction=True)
 
 
 @smtp_db
