@@ -11,6 +11,7 @@ import binascii
 import re
 import secrets
 import smtplib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.header import Header
@@ -251,6 +252,8 @@ class SMTPTransport(Transport):
                 settings.EMAIL_PORT,
                 timeout=getattr(settings, "EMAIL_TIMEOUT", None) or 30,
             )
+            # Small writes (the final ".") must not wait for Nagle + delayed ACK (~40 ms each).
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             conn.ehlo()
             if getattr(settings, "EMAIL_USE_TLS", False):
                 conn.starttls()

@@ -8,22 +8,16 @@ already have a delivery of this campaign, the paused, and those over their frequ
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
+from django.db import connection, transaction
 from django.db.models import (
-    Case,
     Count,
-    Exists,
-    F,
-    IntegerField,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
-    Value,
-    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -46,70 +40,100 @@ class AudienceCount:
     excluded: dict[str, int]
 
 
-def _sent_in_window(window: timedelta, now) -> Subquery:
-    recent = (
-        Delivery.objects.filter(subscriber=OuterRef("pk"), sent_at__gte=now - window)
-        .order_by()
-        .values("subscriber")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return Coalesce(Subquery(recent, output_field=IntegerField()), Value(0))
+# The audience in SQL: the ORM's correlated EXISTS annotations were re-evaluated per FILTER
+# and planned badly (1 s for 20,000 rows); LEFT JOINs let PostgreSQL hash-join instead.
+# Table names come from the models; only integers and dates are passed as parameters.
+_SUBSCRIBER = Subscriber._meta.db_table
+_SUBSCRIPTION = Subscription._meta.db_table
+_SUPPRESSION = Suppression._meta.db_table
+_DELIVERY = Delivery._meta.db_table
+
+_CANDIDATES = f"""
+    FROM {_SUBSCRIBER} s
+    WHERE s.status = 'confirmed'
+      AND EXISTS (SELECT 1 FROM {_SUBSCRIPTION} sub
+                  WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}}))
+"""
+# Over the frequency cap: counted only for subscribers who set one (the rest never pay for it).
+_OVER_CAP = f"""
+    s.frequency <> 'every' AND (
+        SELECT count(*) FROM {_DELIVERY} r
+        WHERE r.subscriber_id = s.id
+          AND r.sent_at >= CASE WHEN s.frequency = 'week' THEN %(week_ago)s ELSE %(month_ago)s END
+    ) >= s.frequency_limit
+"""
+_PAUSED = "s.paused_until >= %(today)s"
+
+_COUNT_SQL = f"""
+    SELECT count(*),
+           count(*) FILTER (WHERE sup.id IS NOT NULL),
+           count(*) FILTER (WHERE sup.id IS NULL AND d.id IS NOT NULL),
+           count(*) FILTER (WHERE sup.id IS NULL AND d.id IS NULL AND {_PAUSED}),
+           count(*) FILTER (WHERE sup.id IS NULL AND d.id IS NULL
+                            AND (s.paused_until IS NULL OR NOT ({_PAUSED})) AND {_OVER_CAP})
+    FROM {_SUBSCRIBER} s
+    LEFT JOIN {_SUPPRESSION} sup ON sup.email_hash = s.email_hash
+    LEFT JOIN {_DELIVERY} d ON d.campaign_id = %(campaign)s AND d.subscriber_id = s.id
+    WHERE s.status = 'confirmed'
+      AND EXISTS (SELECT 1 FROM {_SUBSCRIPTION} sub
+                  WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}}))
+"""
+
+_PAGE_SQL = f"""
+    SELECT s.id, s.email_hash
+    {_CANDIDATES}
+      AND s.id > %(after)s
+      AND NOT EXISTS (SELECT 1 FROM {_SUPPRESSION} sup WHERE sup.email_hash = s.email_hash)
+      AND NOT EXISTS (SELECT 1 FROM {_DELIVERY} d
+                      WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id)
+      AND (s.paused_until IS NULL OR NOT ({_PAUSED}))
+      AND NOT ({_OVER_CAP})
+    ORDER BY s.id
+    LIMIT %(limit)s
+"""
 
 
-def _candidates(topic_ids: list[int]) -> QuerySet[Subscriber]:
-    active = Subscription.objects.filter(
-        subscriber=OuterRef("pk"), topic_id__in=topic_ids, status=Subscription.Status.ACTIVE
-    )
-    return Subscriber.objects.filter(Exists(active), status=Subscriber.Status.CONFIRMED)
-
-
-def _with_exclusions(qs: QuerySet[Subscriber], campaign_id: int) -> QuerySet[Subscriber]:
+def _params(campaign: Campaign, topic_ids: list[int], **extra) -> tuple[dict, str]:
     now = timezone.now()
-    return qs.annotate(
-        x_suppressed=Exists(Suppression.objects.filter(email_hash=OuterRef("email_hash"))),
-        x_already_delivered=Exists(
-            Delivery.objects.filter(campaign_id=campaign_id, subscriber=OuterRef("pk"))
-        ),
-        # Only the capped subscribers pay for counting their recent deliveries.
-        x_sent_recently=Case(
-            *(
-                When(frequency=freq, then=_sent_in_window(window, now))
-                for freq, window in FREQUENCY_WINDOWS.items()
-            ),
-            default=Value(0),
-            output_field=IntegerField(),
-        ),
-    )
-
-
-def _paused() -> Q:
-    return Q(paused_until__gte=timezone.localdate())
-
-
-def _sendable_filter() -> Q:
-    return (
-        Q(x_suppressed=False, x_already_delivered=False, x_sent_recently__lt=F("frequency_limit"))
-        & ~_paused()
-    )
+    ops = connection.ops  # adapt like the ORM would, so SQLite compares like with like
+    params = {
+        "campaign": campaign.pk,
+        "today": ops.adapt_datefield_value(timezone.localdate()),
+        "week_ago": ops.adapt_datetimefield_value(now - FREQUENCY_WINDOWS[Subscriber.Frequency.PER_WEEK]),
+        "month_ago": ops.adapt_datetimefield_value(now - FREQUENCY_WINDOWS[Subscriber.Frequency.PER_MONTH]),
+        **extra,
+    }
+    for index, topic_id in enumerate(topic_ids):
+        params[f"topic{index}"] = topic_id
+    placeholders = ", ".join(f"%(topic{index})s" for index in range(len(topic_ids))) or "NULL"
+    return params, placeholders
 
 
 def _topic_ids(campaign: Campaign) -> list[int]:
     return list(campaign.topics.values_list("pk", flat=True))
 
 
-def sendable_subscribers(campaign: Campaign) -> QuerySet[Subscriber]:
-    """The campaign's current recipients as a lazy queryset (page it; never list it)."""
-    qs = _with_exclusions(_candidates(_topic_ids(campaign)), campaign.pk)
-    return qs.filter(_sendable_filter())
+@contextmanager
+def _no_jit() -> Iterator[None]:
+    """PostgreSQL's JIT spends more compiling these short queries than running them."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
 
 
 def audience_pages(campaign: Campaign, *, page_size: int) -> Iterator[list[tuple[int, str]]]:
     """(subscriber id, email hash) pages, keyset-paged by id: WHERE id > last ORDER BY id LIMIT n."""
-    base = sendable_subscribers(campaign)
+    topic_ids = _topic_ids(campaign)
     last_id = 0
     while True:
-        page = list(base.filter(pk__gt=last_id).order_by("pk").values_list("pk", "email_hash")[:page_size])
+        params, placeholders = _params(campaign, topic_ids, after=last_id, limit=page_size)
+        with _no_jit(), connection.cursor() as cursor:
+            cursor.execute(_PAGE_SQL.format(topics=placeholders), params)
+            page = [(row[0], row[1]) for row in cursor.fetchall()]
         if not page:
             return
         yield page
@@ -118,24 +142,13 @@ def audience_pages(campaign: Campaign, *, page_size: int) -> Iterator[list[tuple
 
 def count_audience(campaign: Campaign) -> AudienceCount:
     """One pass over the candidates; each excluded subscriber is counted for its first reason."""
-    qs = _with_exclusions(_candidates(_topic_ids(campaign)), campaign.pk)
-    over_cap = Q(x_sent_recently__gte=F("frequency_limit"))
-    first_reason = {
-        "suppressed": Q(x_suppressed=True),
-        "already_delivered": Q(x_suppressed=False, x_already_delivered=True),
-        "paused": Q(x_suppressed=False, x_already_delivered=False) & _paused(),
-        "frequency_cap": Q(x_suppressed=False, x_already_delivered=False) & ~_paused() & over_cap,
-    }
-    totals = qs.aggregate(
-        candidates=Count("pk"),
-        **{reason: Count("pk", filter=condition) for reason, condition in first_reason.items()},
-    )
-    excluded = {reason: totals[reason] for reason in EXCLUSION_REASONS}
-    return AudienceCount(
-        candidates=totals["candidates"],
-        recipients=totals["candidates"] - sum(excluded.values()),
-        excluded=excluded,
-    )
+    params, placeholders = _params(campaign, _topic_ids(campaign))
+    with _no_jit(), connection.cursor() as cursor:
+        cursor.execute(_COUNT_SQL.format(topics=placeholders), params)
+        candidates, *counts = cursor.fetchone()
+    excluded = dict(zip(EXCLUSION_REASONS, counts, strict=True))
+    recipients = candidates - sum(excluded.values())
+    return AudienceCount(candidates=candidates, recipients=recipients, excluded=excluded)
 
 
 @dataclass(frozen=True)

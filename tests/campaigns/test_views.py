@@ -36,7 +36,7 @@ def test_preview_renders_for_a_chosen_subscriber(client_marketer, topic):
     data = response.json()
     assert data["errors"] == []
     assert "Hallo Eva" in data["html"] and "Hallo Eva" in data["text"]
-    assert "Anna Ansprech will answer you personally" in data["text"]
+    assert "Anna Ansprech" in data["text"]  # the footer, in the subscriber's language
 
 
 def test_preview_reports_errors_with_lines_never_500(client_marketer):
