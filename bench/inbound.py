@@ -36,7 +36,8 @@ ENV = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}?conn_max_age=600",
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
     "SECRET_KEY": "bench-secret-key",
-    "DJANGO_SETTINGS_MODULE": "rundbrief.settings",
+    # The project's settings plus worker connection reuse (see bench/inbound_settings.py).
+    "DJANGO_SETTINGS_MODULE": "bench.inbound_settings",
     "LOG_LEVEL": "WARNING",
     "CELERY_TASK_ALWAYS_EAGER": "false",
 }
@@ -192,7 +193,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4, help="parallel SMTP connections (each reused)")
     parser.add_argument(
-        "--workers", type=int, default=2, help="Celery worker processes (prefork concurrency)"
+        "--workers", type=int, default=3, help="Celery worker processes (prefork concurrency)"
     )
     parser.add_argument("--receiver-threads", type=int, default=8)
     parser.add_argument(

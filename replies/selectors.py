@@ -29,6 +29,16 @@ def staff_display_name(user: AbstractBaseUser) -> str:
     return user.get_full_name() or user.get_username()
 
 
+def wants_reply_notifications(user: AbstractBaseUser | None) -> bool:
+    """A mail per new reply: only with an address, and unless the person turned it off."""
+    if user is None or not user.email:
+        return False
+    try:
+        return user.staff_profile.notify_by_email
+    except StaffProfile.DoesNotExist:
+        return True
+
+
 # --- Queues and visibility ------------------------------------------------------------------
 
 QUEUES = ("mine", "team", "unassigned", "unmatched", "snoozed", "closed", "all")

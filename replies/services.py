@@ -32,7 +32,7 @@ from replies.models import Conversation, ConversationEvent, InboundMessage, Mess
 from replies.parsing import parse_mail, safe_header
 from replies.pipeline import chain
 from replies.pipeline.rules import Context
-from replies.selectors import staff_display_name
+from replies.selectors import staff_display_name, wants_reply_notifications
 
 logger = logging.getLogger(__name__)
 
@@ -375,10 +375,7 @@ def notify_assignee(*, message: Message) -> bool:
     """Tell the assignee a new reply is waiting, if they want mail about it."""
     conversation = message.conversation
     user = conversation.assignee
-    if user is None or not user.email:
-        return False
-    profile = getattr(user, "staff_profile", None)
-    if profile is not None and not profile.notify_by_email:
+    if not wants_reply_notifications(user):
         return False
     context = {
         "name": staff_display_name(user),
@@ -398,10 +395,7 @@ def notify_assignee(*, message: Message) -> bool:
 
 def notify_reassigned(*, event: ConversationEvent) -> bool:
     user = event.assignee
-    if user is None or not user.email:
-        return False
-    profile = getattr(user, "staff_profile", None)
-    if profile is not None and not profile.notify_by_email:
+    if not wants_reply_notifications(user):
         return False
     context = {
         "name": staff_display_name(user),

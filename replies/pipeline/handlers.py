@@ -14,6 +14,7 @@ from replies.models import Attachment, Conversation, ConversationEvent, InboundM
 from replies.parsing import ParsedMail, sanitise_html
 from replies.pipeline.rules import Context
 from replies.routing import RoutingInput, decide
+from replies.selectors import wants_reply_notifications
 from replies.threading import existing_conversation, open_conversation
 from subscribers import services as subscriber_services
 from subscribers.models import ConsentEvent, Subscription, Suppression
@@ -131,7 +132,7 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
             text=conversation.routing_reason,
         )
     message = add_message(conversation, inbound, ctx, InboundMessage.Kind.HUMAN)
-    if conversation.assignee_id:
+    if wants_reply_notifications(conversation.assignee):
         transaction.on_commit(lambda: notify_assignee.delay(message.pk))
     return actions
 
