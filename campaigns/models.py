@@ -95,3 +95,19 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber_id} ({self.status})"
+
+
+class Acceptance(models.Model):
+    """A backend's acceptance of one delivery, committed the moment it happens.
+
+    A narrow, append-only row is far cheaper to commit per message than updating the
+    wide, much-indexed Delivery row; the send loop folds these into Delivery once per
+    chunk, and recovery folds what a killed worker left before re-queueing anything.
+    """
+
+    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    esp_message_id = models.CharField(max_length=255, blank=True)
+    accepted_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"accepted {self.delivery_id}"

@@ -143,10 +143,14 @@ class CompiledCampaign:
     def render(
         self, variables: dict, *, language: str | None = None, text_only: bool = False
     ) -> RenderedMail:
+        language = language or settings.LANGUAGE_CODE
+        if language != translation.get_language():
+            with translation.override(language):
+                return self.render(variables, language=language, text_only=text_only)
+        # Callers sending many mails activate each language once (switching costs more than rendering).
         context = {**self.constants, **variables}
-        with translation.override(language or settings.LANGUAGE_CODE):
-            text = self.text_template.render(Context(context, autoescape=False))
-            html = "" if text_only else self.html_template.render(Context(context))
+        text = self.text_template.render(Context(context, autoescape=False))
+        html = "" if text_only else self.html_template.render(Context(context))
         return RenderedMail(html=html, text=text)
 
 

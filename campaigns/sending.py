@@ -17,7 +17,7 @@ from datetime import datetime
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns.mailer import (
     MessageFactory,
@@ -27,7 +27,7 @@ from campaigns.mailer import (
     Transport,
     transport_for_settings,
 )
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Acceptance, Campaign, Delivery
 from campaigns.ratelimit import bucket_for
 from campaigns.rendering import compile_campaign
 from subscribers.models import Subscriber, Suppression
@@ -206,38 +206,103 @@ def send_deliveries(
                 claimed = _claim(campaign_id, ids[start : start + CLAIM_CHUNK])
                 if not claimed:
                     continue
-                recipients, skip, attempts = _recipients(claimed)
-                if skip:
-                    Delivery.objects.filter(pk__in=skip).update(status=S.SKIPPED, updated_at=timezone.now())
-                    result.skipped += len(skip)
-                for index, recipient in enumerate(recipients):
-                    try:
-                        _send_one(factory, transport, bucket, recipient)
-                    except TransientSendError as exc:
-                        if attempts[recipient.delivery_id] >= settings.SEND_MAX_ATTEMPTS:
-                            _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
-                            result.failed += 1
-                        else:
-                            _mark(recipient.delivery_id, status=S.QUEUED, error=exc.reason)
-                            result.retry_ids.append(recipient.delivery_id)
-                            result.retry_in = max(
-                                result.retry_in, backoff_seconds(attempts[recipient.delivery_id])
-                            )
-                        if exc.connection_lost:
-                            # The backend is down: hand the rest back instead of failing each one.
-                            rest = [r.delivery_id for r in recipients[index + 1 :]]
-                            Delivery.objects.filter(pk__in=rest, status=S.SENDING).update(status=S.QUEUED)
-                            result.retry_ids += rest + ids[start + CLAIM_CHUNK :]
-                            return result
-                    except PermanentSendError as exc:
-                        _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
-                        result.failed += 1
-                    else:
-                        result.sent += 1
+                try:
+                    with translation.override(settings.LANGUAGE_CODE):
+                        backend_down = _send_chunk(factory, transport, bucket, claimed, result)
+                finally:
+                    fold_acceptances(claimed)
+                if backend_down:
+                    result.retry_ids += ids[start + CLAIM_CHUNK :]
+                    return result
     finally:
         transport.close()
     finish_if_done(campaign_id)
     return result
+
+
+def _send_chunk(
+    factory: MessageFactory, transport: Transport, bucket, claimed: list[int], result: SendResult
+) -> bool:
+    """Send one claimed chunk; True if the backend is down and the rest was handed back."""
+    recipients, skip, attempts = _recipients(claimed)
+    if skip:
+        Delivery.objects.filter(pk__in=skip).update(status=S.SKIPPED, updated_at=timezone.now())
+        result.skipped += len(skip)
+    recipients.sort(key=lambda r: r.language)  # switch the active language once per group
+    for index, recipient in enumerate(recipients):
+        if recipient.language != translation.get_language():
+            translation.activate(recipient.language)
+        try:
+            _send_one(factory, transport, bucket, recipient)
+        except TransientSendError as exc:
+            _forget_acceptance(recipient.delivery_id)
+            if attempts[recipient.delivery_id] >= settings.SEND_MAX_ATTEMPTS:
+                _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
+                result.failed += 1
+            else:
+                _mark(recipient.delivery_id, status=S.QUEUED, error=exc.reason)
+                result.retry_ids.append(recipient.delivery_id)
+                result.retry_in = max(result.retry_in, backoff_seconds(attempts[recipient.delivery_id]))
+            if exc.connection_lost:
+                # The backend is down: hand the rest back instead of failing each one.
+                rest = [r.delivery_id for r in recipients[index + 1 :]]
+                Delivery.objects.filter(pk__in=rest, status=S.SENDING).update(status=S.QUEUED)
+                result.retry_ids += rest
+                return True
+        except PermanentSendError as exc:
+            _forget_acceptance(recipient.delivery_id)
+            _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
+            result.failed += 1
+        else:
+            result.sent += 1
+    return False
+
+
+_INSERT_ACCEPTANCE = (
+    f"INSERT INTO {Acceptance._meta.db_table} (delivery_id, esp_message_id, accepted_at) VALUES (%s, %s, %s)"
+)
+
+
+def record_acceptance(delivery_id: int, esp_message_id: str = "") -> None:
+    """One narrow INSERT, committed at once (autocommit, synchronous_commit off)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_ACCEPTANCE,
+            [delivery_id, esp_message_id, connection.ops.adapt_datetimefield_value(timezone.now())],
+        )
+
+
+def _forget_acceptance(delivery_id: int) -> None:
+    """SMTP records acceptance before the final "."; a refusal after it takes that back."""
+    Acceptance.objects.filter(delivery_id=delivery_id).delete()
+
+
+def fold_acceptances(delivery_ids: Sequence[int]) -> int:
+    """Recorded acceptances → Delivery rows marked sent, in one statement per chunk."""
+    accepted = list(
+        Acceptance.objects.filter(delivery_id__in=delivery_ids).values_list(
+            "delivery_id", "esp_message_id", "accepted_at"
+        )
+    )
+    if not accepted:
+        return 0
+    accepted_ids = [delivery_id for delivery_id, _esp, _at in accepted]
+    now = timezone.now()
+    with transaction.atomic():
+        if any(esp for _id, esp, _at in accepted):
+            Delivery.objects.bulk_update(
+                [
+                    Delivery(pk=pk, status=S.SENT, sent_at=at, esp_message_id=esp, error="", updated_at=now)
+                    for pk, esp, at in accepted
+                ],
+                ["status", "sent_at", "esp_message_id", "error", "updated_at"],
+            )
+        else:
+            Delivery.objects.filter(pk__in=accepted_ids).update(
+                status=S.SENT, sent_at=max(at for _id, _esp, at in accepted), error="", updated_at=now
+            )
+        Acceptance.objects.filter(delivery_id__in=accepted_ids).delete()
+    return len(accepted)
 
 
 def _send_one(factory: MessageFactory, transport: Transport, bucket, recipient: Recipient) -> None:
@@ -247,18 +312,7 @@ def _send_one(factory: MessageFactory, transport: Transport, bucket, recipient: 
         logger.exception("Could not build delivery %s", recipient.delivery_id)
         raise PermanentSendError(f"could not build the message: {exc}") from exc
     bucket.acquire(1)
-
-    def accepted(esp_message_id: str) -> None:
-        _mark(
-            recipient.delivery_id,
-            status=S.SENT,
-            sent_at=timezone.now(),
-            esp_message_id=esp_message_id,
-            error="",
-        )
-
-    # SMTP records acceptance before the final "."; a refusal after it is re-marked by the caller.
-    transport.send(mail, accepted)
+    transport.send(mail, lambda esp_message_id: record_acceptance(recipient.delivery_id, esp_message_id))
 
 
 def finish_if_done(campaign_id: int) -> bool:

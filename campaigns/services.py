@@ -19,10 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from campaigns.mailer import OutgoingMail, Recipient, SendError, new_message_id, transport_for_settings
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Acceptance, Campaign, Delivery
 from campaigns.rendering import compile_campaign
 from campaigns.selectors import audience_pages
-from campaigns.sending import build_factory
+from campaigns.sending import build_factory, fold_acceptances
 from replies.addresses import new_reply_token
 from subscribers.models import Topic
 
@@ -214,14 +214,18 @@ def cancel_campaign(*, campaign: Campaign) -> None:
 def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:
     """Re-enqueue work a dead worker left behind (run by beat; also by hand after a crash).
 
-    Rows stuck in "sending" were claimed by a worker that died before handing them over
-    (an SMTP hand-over is recorded before the final "."), so they go back to queued.
+    Acceptances a dead worker recorded are folded in first (those mails went out); rows
+    still stuck in "sending" were never handed over (an SMTP hand-over is recorded before
+    the final "."), so they go back to queued.
     """
     older_than = (
         older_than if older_than is not None else timedelta(seconds=settings.SEND_STUCK_AFTER_SECONDS)
     )
     cutoff = timezone.now() - older_than
     total = 0
+    # First what a dead worker had handed over but not yet folded in: those were sent.
+    while accepted := list(Acceptance.objects.values_list("delivery_id", flat=True)[:1000]):
+        fold_acceptances(accepted)
     for campaign_id in list(Campaign.objects.filter(status=C.SENDING).values_list("pk", flat=True)):
         Delivery.objects.filter(campaign_id=campaign_id, status=S.SENDING, updated_at__lt=cutoff).update(
             status=S.QUEUED, updated_at=cutoff - timedelta(seconds=1)
