@@ -1,0 +1,108 @@
+"""Marketer journey: write an MJML campaign with a personalisation variable, watch the live preview
+(and an error for broken MJML), test-send it, see the audience, launch it, watch progress and stats;
+the mails arrive with their headers, and a one-click unsubscribe POST to the header's URL counts."""
+
+from __future__ import annotations
+
+import re
+import urllib.request
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.journeys.harness import login, open_newest_mail, shot, wait_for
+
+pytestmark = pytest.mark.browser
+
+SUBJECT = "Marketer journey: autumn issue"
+GOOD_MJML = """<mj-section>
+  <mj-column>
+    <mj-text font-size="20px">Hello {{ subscriber.name|default:"there" }}!</mj-text>
+    <mj-text>Our autumn issue: three stories from the workshop.</mj-text>
+  </mj-column>
+</mj-section>"""
+BROKEN_MJML = """<mj-section>
+  <mj-column>
+    <mj-text>Hello {{ subscriber.name }}!
+  </mj-column>
+</mj-section>"""
+
+
+def header(page, name: str) -> str:
+    """A header of the open mail in the local mailbox (its "All headers" table)."""
+    page.locator("details", has=page.locator("table.mail-headers")).evaluate("d => { d.open = true; }")
+    cell = page.locator("table.mail-headers tr", has=page.locator(f"th:text-is('{name}')")).locator("td")
+    return cell.first.inner_text().strip()
+
+
+def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_system):
+    login(page, "marketer")
+    expect(page).to_have_url(re.compile(r"/campaigns/$"))
+    page.get_by_role("link", name="New campaign").click()
+
+    page.fill("input[name=name]", "Autumn issue")
+    page.get_by_label("News").check()
+    page.fill("input[name=subject]", SUBJECT)
+    page.fill("input[name=preheader]", "Three stories from the workshop")
+    page.fill("input[name=from_name]", "Rundbrief")
+    page.fill("textarea[name=mjml_body]", GOOD_MJML)
+
+    # Live preview for a chosen subscriber: HTML in the sandboxed iframe, text beside it.
+    page.fill("#preview-subscriber", "sara.jones@example.com")
+    preview = page.frame_locator("#preview-html")
+    expect(preview.get_by_text("Hello Sara Jones!")).to_be_visible()
+    expect(page.locator("#preview-text")).to_contain_text("Hello Sara Jones!")
+    expect(page.locator("#preview-text")).to_contain_text("Anna Berger")  # the fixed footer
+    expect(page.locator("#preview-html")).to_have_attribute("sandbox", "")
+    expect(page.locator("details.variables")).to_contain_text("subscriber.name")
+    shot(page, "marketer-01-editor-preview")
+
+    # Broken MJML: an error with its line, not a server error.
+    page.fill("textarea[name=mjml_body]", BROKEN_MJML)
+    expect(page.locator("#preview-errors")).to_contain_text("Line 4")
+    expect(page.locator("#preview-errors")).to_contain_text("<mj-text> from line 3 is still open")
+    shot(page, "marketer-02-editor-error")
+    page.fill("textarea[name=mjml_body]", GOOD_MJML)
+    expect(page.locator("#preview-errors")).to_be_hidden()
+    page.get_by_role("button", name="Save").click()
+
+    # The audience before launch: the four News subscribers of the demo data.
+    expect(page.locator("h1")).to_have_text("Autumn issue")
+    expect(page.locator("[data-audience=recipients]")).to_have_text("4")
+    shot(page, "marketer-03-audience")
+
+    # Test send, marked as a test, to the marketer's own address.
+    page.fill("input[name=addresses]", "mara.keller@example.org")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.locator(".message.success")).to_contain_text("Test sent to mara.keller@example.org")
+    campaign_url = page.url
+    open_newest_mail(page, "mara.keller@example.org", subject_contains="[TEST]")
+    expect(page.locator("h1")).to_have_text(f"[TEST] {SUBJECT}")
+
+    # Launch, then watch the progress bar reach 100 % (the page polls the progress JSON).
+    page.goto(campaign_url)
+    page.locator("#launch").get_by_role("button", name="Launch").click()
+    expect(page.locator(".message.success")).to_contain_text("Campaign launched.")
+    expect(page.locator("[data-stat=sent]")).to_have_text("4", timeout=45_000)
+    expect(page.locator("[data-stat=progress_percent]")).to_have_text("100")
+    shot(page, "marketer-04-progress-stats")
+
+    # The mail arrives, personalised, with the per-recipient headers.
+    open_newest_mail(page, "tom.meyer@example.org", subject_contains=SUBJECT)
+    expect(page.locator("[data-testid=mail-text]")).to_contain_text("Hello Tom Meyer!")
+    assert re.fullmatch(r"reply\+[0-9a-f]{32}@.+", header(page, "Reply-To"))
+    assert header(page, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
+    assert header(page, "List-Id").startswith("News <news.")
+    unsubscribe = header(page, "List-Unsubscribe").strip("<>")
+    shot(page, "marketer-05-mail")
+
+    # RFC 8058: a mail program POSTs to that URL, without cookies; the campaign's stats count it.
+    request = urllib.request.Request(unsubscribe, data=b"List-Unsubscribe=One-Click", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 200
+
+    def unsubscribes_counted():
+        page.goto(campaign_url)
+        return page.locator("[data-stat=unsubscribes]").inner_text() == "1"
+
+    wait_for(unsubscribes_counted, what="the unsubscribe in the campaign's stats")
