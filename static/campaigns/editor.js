@@ -15,7 +15,8 @@
     errors.hidden = list.length === 0;
     for (const problem of list) {
       const item = document.createElement("li");
-      const where = problem.line ? "Line " + problem.line + " (" + problem.part + "): " : "(" + problem.part + ") ";
+      const line = errors.dataset.lineLabel || "Line";
+      const where = problem.line ? line + " " + problem.line + " (" + problem.part + "): " : "(" + problem.part + ") ";
       item.textContent = where + problem.message;
       errors.appendChild(item);
     }

@@ -1,0 +1,22 @@
+"""Read-mostly admin views: campaigns are written in the editor, deliveries by the send loop."""
+
+from django.contrib import admin
+
+from campaigns.models import Campaign, Delivery
+
+
+@admin.register(Campaign)
+class CampaignAdmin(admin.ModelAdmin):
+    list_display = ["name", "subject", "status", "scheduled_at", "started_at", "finished_at"]
+    list_filter = ["status", "topics"]
+    search_fields = ["name", "subject"]
+    readonly_fields = ["status", "started_at", "finished_at", "queued_all_at", "created_by", "created_at"]
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    list_display = ["campaign", "subscriber", "status", "attempts", "sent_at", "soft_bounces"]
+    list_filter = ["status"]
+    search_fields = ["message_id", "esp_message_id", "subscriber__email"]
+    raw_id_fields = ["campaign", "subscriber"]
+    readonly_fields = ["reply_token", "message_id", "esp_message_id", "attempts", "error", "sent_at"]
