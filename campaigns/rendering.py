@@ -309,4 +309,22 @@ def compile_campaign(
         "contact": {"name": contact_name},
         "campaign": {"name": campaign_name, "subject": subject},
     }
-    return CompiledCampaign(html_template=html_template, text_template=text_template, constants=constants)
+    compiled = CompiledCampaign(html_template=html_template, text_template=text_template, constants=constants)
+    _render_sample(compiled)
+    return compiled
+
+
+SAMPLE_VARIABLES = {
+    "subscriber": {"name": "Alex Sample", "email": "alex@example.org"},
+    "preferences_url": "https://example.org/preferences/sample/",
+    "unsubscribe_url": "https://example.org/unsubscribe/sample/",
+}
+
+
+def _render_sample(compiled: CompiledCampaign) -> None:
+    """Some errors only show when rendering ({% include %} of nothing, a failing filter): find them now,
+    not once per recipient in the middle of a send."""
+    try:
+        compiled.render(SAMPLE_VARIABLES)
+    except Exception as exc:  # any template runtime error is the marketer's to fix
+        raise CampaignRenderError([RenderProblem("template", str(exc))]) from exc

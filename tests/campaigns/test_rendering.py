@@ -40,6 +40,15 @@ def test_an_unclosed_block_cannot_swallow_the_footer():
     assert caught.value.problems[0].part == "template"
 
 
+def test_errors_that_only_show_when_rendering_are_caught_at_compile_time():
+    with pytest.raises(CampaignRenderError) as caught:
+        compile_campaign(
+            mjml_body='<mj-section><mj-column><mj-text>{% include "x.html" %}</mj-text>'
+            "</mj-column></mj-section>"
+        )
+    assert caught.value.problems[0].part == "template"
+
+
 def test_whole_document_keeps_line_numbers():
     source = (
         "<mjml>\n<mj-body>\n<mj-section>\n<mj-column>\n<mj-txt>x</mj-txt>\n"
