@@ -32,12 +32,10 @@ sys.path.insert(0, str(ROOT))
 DB_NAME = os.environ.get("BENCH_DB", "rb_bench_inbound")
 ENV = {
     **os.environ,
-    # Persistent connections: without conn_max_age every Celery task opens a new PostgreSQL connection.
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}?conn_max_age=600",
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
     "SECRET_KEY": "bench-secret-key",
-    # The project's settings plus worker connection reuse (see bench/inbound_settings.py).
-    "DJANGO_SETTINGS_MODULE": "bench.inbound_settings",
+    "DJANGO_SETTINGS_MODULE": "rundbrief.settings",
     "LOG_LEVEL": "WARNING",
     "CELERY_TASK_ALWAYS_EAGER": "false",
 }
