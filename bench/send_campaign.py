@@ -1,6 +1,6 @@
 """Benchmark: send one campaign to N subscribers through real Celery workers to Postfix's smtp-sink.
 
-    .venv/bin/python bench/send_campaign.py [--n 100000] [--workers 2] [--concurrency 2]
+    .venv/bin/python bench/send_campaign.py [--n 100000] [--workers 2] [--concurrency 3] [--count-only]
 
 It creates its own PostgreSQL database (rb_bench), loads N confirmed subscribers with COPY
 (1 % of them suppressed, 1 % paused), flushes its own Redis DB, starts smtp-sink on a free
@@ -38,7 +38,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--n", type=int, default=100_000, help="subscribers (default 100000)")
     parser.add_argument("--workers", type=int, default=2, help="celery worker processes (default 2)")
-    parser.add_argument("--concurrency", type=int, default=2, help="pool processes per worker (default 2)")
+    parser.add_argument("--concurrency", type=int, default=3, help="pool processes per worker (default 3)")
     parser.add_argument("--batch", type=int, default=500, help="SEND_BATCH_SIZE (default 500)")
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432", help="PostgreSQL server URL")
     parser.add_argument("--db", default="rb_bench", help="database to create and drop (default rb_bench)")
