@@ -145,3 +145,59 @@ def test_test_send_is_marked(campaign, settings):
     assert Delivery.objects.count() == 0
     with pytest.raises(ValueError):
         services.send_test(campaign=campaign, addresses=["not-an-address"])
+
+
+def test_recovery_folds_recorded_acceptances_and_requeues_the_rest(campaign, topic, settings):
+    from datetime import timedelta
+
+    from campaigns.models import Acceptance
+
+    settings.EMAIL_DELIVERY = "mailbox"
+    handed_over = make_subscriber("handed@example.org", topic)
+    never_sent = make_subscriber("never@example.org", topic)
+    Campaign.objects.filter(pk=campaign.pk).update(
+        status=Campaign.Status.SENDING, started_at=timezone.now(), queued_all_at=timezone.now()
+    )
+    # What a worker killed mid-chunk leaves: both rows claimed, one acceptance recorded.
+    rows = {
+        s.email: Delivery.objects.create(
+            campaign=campaign,
+            subscriber=s,
+            status=Delivery.Status.SENDING,
+            reply_token=f"t{s.pk}",
+            message_id=f"<m{s.pk}@x>",
+        )
+        for s in (handed_over, never_sent)
+    }
+    Acceptance.objects.create(delivery=rows["handed@example.org"], accepted_at=timezone.now())
+
+    services.recover_stalled_sends(older_than=timedelta(0))
+
+    assert Delivery.objects.get(subscriber=handed_over).status == Delivery.Status.SENT
+    assert Delivery.objects.get(subscriber=never_sent).status == Delivery.Status.SENT
+    # Only the one that had not been handed over was sent again.
+    assert list(CapturedMail.objects.values_list("recipients", flat=True)) == [["never@example.org"]]
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.SENT
+
+
+def test_send_loop_takes_from_the_shared_rate_bucket(campaign, topic, settings):
+    import redis
+
+    from campaigns.ratelimit import bucket_for
+
+    settings.EMAIL_DELIVERY = "mailbox"
+    settings.SEND_RATE_PER_SECOND = 1000
+    bucket_for.cache_clear()
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    client.delete("rundbrief:send-rate:mailbox")
+    try:
+        for n in range(5):
+            make_subscriber(f"r{n}@example.org", topic)
+        services.launch_campaign(campaign=campaign)
+        # Five reservations at 1 ms each moved the bucket's next free slot forward.
+        assert float(client.get("rundbrief:send-rate:mailbox")) > 0
+        assert CapturedMail.objects.count() == 5
+    finally:
+        bucket_for.cache_clear()
+        client.delete("rundbrief:send-rate:mailbox")
