@@ -8,8 +8,10 @@ of a known subscriber. Nothing found: the mail is unmatched (and still kept).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
 
 from campaigns.models import Campaign, Delivery
 from replies.addresses import token_from_address
@@ -55,16 +57,52 @@ def _from_answer(answer: Message, method: str, reason: str) -> Match:
     )
 
 
-def by_reply_token(recipients: Iterable[str]) -> Match | None:
+def _deliveries() -> QuerySet[Delivery]:
+    """Deliveries with what matching, threading and routing read from them."""
+    return Delivery.objects.select_related("subscriber", "campaign__contact__staff_profile")
+
+
+@dataclass
+class Prefetched:
+    """Campaign deliveries looked up once for a batch of mail, by reply token.
+
+    Each prefetched row serves one mail (then it is gone): a later mail with the same
+    token queries afresh, so it sees whatever the earlier one changed.
+    """
+
+    looked_up: set[str] = field(default_factory=set)
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+
+    @classmethod
+    def for_mails(cls, mails: Sequence[ParsedMail]) -> Prefetched:
+        tokens = {token for mail in mails for token in map(token_from_address, mail.recipients) if token}
+        if not tokens:
+            return cls()
+        found = {d.reply_token: d for d in _deliveries().filter(reply_token__in=tokens)}
+        return cls(looked_up=tokens, deliveries=found)
+
+    def take(self, token: str) -> tuple[bool, Delivery | None]:
+        """(known, delivery): known is False when the token was not prefetched (or is used up)."""
+        if token not in self.looked_up:
+            return False, None
+        self.looked_up.discard(token)
+        return True, self.deliveries.pop(token, None)
+
+
+def _delivery_by_token(token: str, prefetched: Prefetched | None) -> Delivery | None:
+    if prefetched is not None:
+        known, delivery = prefetched.take(token)
+        if known:
+            return delivery
+    return _deliveries().filter(reply_token=token).first()
+
+
+def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = None) -> Match | None:
     for address in recipients:
         token = token_from_address(address)
         if not token:
             continue
-        delivery = (
-            Delivery.objects.select_related("subscriber", "campaign__contact__staff_profile")
-            .filter(reply_token=token)
-            .first()
-        )
+        delivery = _delivery_by_token(token, prefetched)
         if delivery:
             return _from_delivery(delivery, Method.REPLY_TOKEN, f"reply token in {address}: campaign mail")
         answer = (
@@ -93,12 +131,7 @@ def thread_ids(mail: ParsedMail) -> list[str]:
 def by_message_ids(ids: list[str]) -> Match | None:
     if not ids:
         return None
-    deliveries = {
-        d.message_id: d
-        for d in Delivery.objects.select_related("subscriber", "campaign__contact__staff_profile").filter(
-            message_id__in=ids
-        )
-    }
+    deliveries = {d.message_id: d for d in _deliveries().filter(message_id__in=ids)}
     answers = {
         m.message_id: m
         for m in Message.objects.select_related(
@@ -124,9 +157,9 @@ def by_sender(address: str) -> Match | None:
     return Match(method=Method.SENDER, reason=f"{address} is a known subscriber", subscriber=subscriber)
 
 
-def match_mail(mail: ParsedMail) -> Match:
+def match_mail(mail: ParsedMail, prefetched: Prefetched | None = None) -> Match:
     return (
-        by_reply_token(mail.recipients)
+        by_reply_token(mail.recipients, prefetched)
         or by_message_ids(thread_ids(mail))
         or by_sender(mail.from_address)
         or Match(reason="no reply token, no known Message-ID, unknown sender")

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import traceback
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
@@ -18,6 +19,7 @@ from email.utils import formataddr, make_msgid, parseaddr
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.core.mail import EmailMessage
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
@@ -26,13 +28,14 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from replies.addresses import new_reply_token, reply_address
-from replies.matching import match_mail
+from replies.addresses import new_reply_token, reply_address, token_from_address
+from replies.matching import Match, Prefetched, match_mail
 from replies.models import Conversation, ConversationEvent, InboundMessage, Message
-from replies.parsing import parse_mail, safe_header
+from replies.parsing import ParsedMail, parse_mail, safe_header
 from replies.pipeline import chain
 from replies.pipeline.rules import Context
 from replies.selectors import staff_display_name, wants_reply_notifications
+from replies.threading import PrefetchedConversations
 
 logger = logging.getLogger(__name__)
 
@@ -117,12 +120,60 @@ def store_inbound(
 
 
 def _enqueue(inbound_id: int) -> None:
-    from replies.tasks import process_inbound
+    """Make sure a drain will process this committed message (the id is picked up by status)."""
+    schedule_drain()
+
+
+# A drain claims whatever is "received", so one queued drain serves every message stored
+# before it starts: while one is queued, storing more need not queue another.
+DRAIN_PENDING_KEY = "replies:inbound-drain-pending"
+DRAIN_PENDING_SECONDS = 2  # a lost drain (worker killed) only delays the next one this long
+PROCESS_BATCH_SIZE = 50
+DRAIN_MAX_BATCHES = 100  # then hand over to a fresh task: tasks stay short
+
+
+def schedule_drain() -> None:
+    """Queue a drain unless one is queued and not yet started (it will see what is committed now)."""
+    from replies.tasks import drain_inbound
 
     try:
-        process_inbound.delay(inbound_id)
+        if not _runs_eagerly() and not cache.add(DRAIN_PENDING_KEY, 1, DRAIN_PENDING_SECONDS):
+            return
+        drain_inbound.delay()
     except Exception:  # noqa: BLE001 - stored is what counts; requeue_stale_inbound picks it up
-        logger.exception("could not enqueue inbound message #%s; the sweeper will retry", inbound_id)
+        _forget_pending_drain()
+        logger.exception("could not enqueue an inbound drain; the sweeper will retry")
+
+
+def _runs_eagerly() -> bool:
+    """Eager tasks (tests, no broker) run right away: there is nothing pending to share."""
+    from replies.tasks import drain_inbound
+
+    return bool(drain_inbound.app.conf.task_always_eager)
+
+
+def _forget_pending_drain() -> None:
+    try:
+        cache.delete(DRAIN_PENDING_KEY)
+    except Exception:  # noqa: BLE001 - the flag expires by itself
+        logger.warning("could not clear the inbound drain flag", exc_info=True)
+
+
+def drain_inbound(*, batch_size: int = PROCESS_BATCH_SIZE, max_batches: int = DRAIN_MAX_BATCHES) -> int:
+    """Process received messages batch by batch until none is left; returns how many were claimed.
+
+    The pending flag goes first: a message committed from now on either is claimed by one
+    of these batches or queues a drain of its own, so none is left waiting.
+    """
+    _forget_pending_drain()
+    total = 0
+    for _batch in range(max_batches):
+        claimed = process_received_batch(limit=batch_size)
+        total += claimed
+        if claimed < batch_size:
+            return total  # rows skipped as locked belong to a concurrent drain
+    schedule_drain()  # more is waiting: a fresh task goes on with it
+    return total
 
 
 PROCESSED_FIELDS = ["kind", "rule_hits", "match_method", "status", "processed_at", "error", "attempts"]
@@ -141,6 +192,48 @@ def _relax_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
+@dataclass
+class BatchLookups:
+    """What a batch looks up once instead of once per message; None: query as usual."""
+
+    deliveries: Prefetched | None = None
+    conversations: PrefetchedConversations | None = None
+
+
+def _process_locked(
+    inbound: InboundMessage, mail: ParsedMail | None = None, lookups: BatchLookups | None = None
+) -> None:
+    """Recognise, match, thread and route one locked message, and mark it processed."""
+    lookups = lookups or BatchLookups()
+    if mail is None:
+        mail = parse_mail(bytes(inbound.raw), inbound.envelope_to)
+    match = match_mail(mail, lookups.deliveries)
+    ctx = Context(
+        mail=mail, match=match, envelope_from=inbound.envelope_from, conversations=lookups.conversations
+    )
+    chain.run(inbound, ctx)
+    inbound.rule_hits = [
+        {"rule": "matching", "hit": match.matched, "reason": match.reason},
+        *inbound.rule_hits,
+    ]
+    inbound.match_method = match.method
+    inbound.status = InboundMessage.Status.PROCESSED
+    inbound.processed_at = timezone.now()
+    inbound.error = ""
+    inbound.attempts += 1  # the row is locked: no lost update
+    inbound.save(update_fields=PROCESSED_FIELDS)
+
+
+def _mark_failed(inbound_id: int) -> None:
+    """Call from an except block: the message shows in the failed list with its error."""
+    logger.exception("processing inbound message #%s failed", inbound_id)
+    InboundMessage.objects.filter(pk=inbound_id).update(
+        status=InboundMessage.Status.FAILED,
+        error=traceback.format_exc()[-10000:],
+        attempts=F("attempts") + 1,
+    )
+
+
 def process_inbound(*, inbound_id: int) -> InboundMessage:
     """Parse, recognise, match, thread and route one stored message, all or nothing.
 
@@ -153,29 +246,77 @@ def process_inbound(*, inbound_id: int) -> InboundMessage:
             inbound = InboundMessage.objects.select_for_update().get(pk=inbound_id)
             if inbound.status == InboundMessage.Status.PROCESSED:
                 return inbound  # a redelivered task: already done
-            mail = parse_mail(bytes(inbound.raw), inbound.envelope_to)
-            match = match_mail(mail)
-            ctx = Context(mail=mail, match=match, envelope_from=inbound.envelope_from)
-            chain.run(inbound, ctx)
-            inbound.rule_hits = [
-                {"rule": "matching", "hit": match.matched, "reason": match.reason},
-                *inbound.rule_hits,
-            ]
-            inbound.match_method = match.method
-            inbound.status = InboundMessage.Status.PROCESSED
-            inbound.processed_at = timezone.now()
-            inbound.error = ""
-            inbound.attempts += 1  # the row is locked: no lost update
-            inbound.save(update_fields=PROCESSED_FIELDS)
+            _process_locked(inbound)
             return inbound
     except Exception:
-        logger.exception("processing inbound message #%s failed", inbound_id)
-        InboundMessage.objects.filter(pk=inbound_id).update(
-            status=InboundMessage.Status.FAILED,
-            error=traceback.format_exc()[-10000:],
-            attempts=F("attempts") + 1,
-        )
+        _mark_failed(inbound_id)
         return InboundMessage.objects.get(pk=inbound_id)
+
+
+def process_received_batch(*, limit: int = PROCESS_BATCH_SIZE) -> int:
+    """Claim up to `limit` received messages and process them in one transaction; returns the count.
+
+    Each message runs in its own savepoint: a crash rolls back that message's work only
+    and marks it failed (with its error, in the same commit); the others go on. Rows
+    locked by a concurrent batch are skipped, so two workers never process one message.
+    """
+    with transaction.atomic():
+        _relax_commit()
+        batch = list(
+            InboundMessage.objects.select_for_update(skip_locked=True)
+            .filter(status=InboundMessage.Status.RECEIVED)
+            .order_by("id")[:limit]
+        )
+        mails = {inbound.pk: _parse_or_none(inbound) for inbound in batch}
+        lookups = _batch_lookups([mail for mail in mails.values() if mail is not None])
+        for inbound in batch:
+            if not _process_in_savepoint(inbound, mails[inbound.pk], lookups):
+                lookups = None  # after a failure, trust nothing looked up before it
+            elif inbound.kind != InboundMessage.Kind.HUMAN:
+                lookups = None  # unsubscribes and bounces change subscribers and deliveries
+    return len(batch)
+
+
+def _parse_or_none(inbound: InboundMessage) -> ParsedMail | None:
+    try:
+        return parse_mail(bytes(inbound.raw), inbound.envelope_to)
+    except Exception:  # noqa: BLE001 - parsed again in the message's own savepoint, failing there
+        return None
+
+
+def _batch_lookups(mails: list[ParsedMail]) -> BatchLookups | None:
+    """Deliveries by reply token and their conversations, for the whole batch at once."""
+    try:
+        with transaction.atomic():
+            deliveries = Prefetched.for_mails(mails)
+            matches = [_prefetched_match(deliveries.deliveries, mail) for mail in mails]
+            conversations = PrefetchedConversations.for_matches([m for m in matches if m is not None])
+    except Exception:  # noqa: BLE001 - only an optimisation: each message queries for itself
+        logger.exception("looking up a batch of inbound messages failed; querying one by one")
+        return None
+    return BatchLookups(deliveries=deliveries, conversations=conversations)
+
+
+def _prefetched_match(deliveries: dict, mail: ParsedMail) -> Match | None:
+    """The match a mail will get from a prefetched delivery (its first token's), if any."""
+    for address in mail.recipients:
+        token = token_from_address(address)
+        if token:
+            delivery = deliveries.get(token)
+            return Match(subscriber=delivery.subscriber, campaign=delivery.campaign) if delivery else None
+    return None
+
+
+def _process_in_savepoint(
+    inbound: InboundMessage, mail: ParsedMail | None, lookups: BatchLookups | None
+) -> bool:
+    try:
+        with transaction.atomic():
+            _process_locked(inbound, mail, lookups)
+        return True
+    except Exception:
+        _mark_failed(inbound.pk)
+        return False
 
 
 def reprocess_inbound(*, inbound: InboundMessage) -> None:
@@ -188,16 +329,15 @@ def reprocess_inbound(*, inbound: InboundMessage) -> None:
 
 
 def requeue_stale_inbound(*, older_than: timedelta | None = None) -> int:
-    """Enqueue stored messages that were never processed (broker was down when they came in)."""
+    """Drain stored messages that were never processed (broker was down when they came in)."""
     if older_than is None:
         older_than = timedelta(minutes=settings.INBOUND_REQUEUE_AFTER_MINUTES)
     stale = InboundMessage.objects.filter(
         status=InboundMessage.Status.RECEIVED, received_at__lt=timezone.now() - older_than
-    ).values_list("pk", flat=True)[:1000]
-    ids = list(stale)
-    for inbound_id in ids:
-        _enqueue(inbound_id)
-    return len(ids)
+    ).count()
+    if stale:
+        _enqueue(0)
+    return stale
 
 
 # --- Staff actions ------------------------------------------------------------------------

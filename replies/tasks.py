@@ -38,3 +38,9 @@ def send_unsubscribe_confirmation(subscriber_id: int, inbound_id: int | None = N
 @shared_task(name="replies.tasks.requeue_stale_inbound")
 def requeue_stale_inbound() -> int:
     return services.requeue_stale_inbound()
+
+
+@shared_task(name="replies.tasks.drain_inbound")
+def drain_inbound() -> int:
+    """Process every received message, in batches (queued by storing, see services.schedule_drain)."""
+    return services.drain_inbound()

@@ -103,7 +103,7 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[li
 def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
     from replies.tasks import notify_assignee
 
-    conversation = existing_conversation(ctx.match, ctx.mail)
+    conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
     is_new = conversation is None
     if conversation is None:
         # Routed before it is saved, so a new conversation costs one INSERT.
@@ -139,7 +139,7 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
 
 def handle_auto_reply(inbound: InboundMessage, ctx: Context) -> list[str]:
     """Kept on the conversation's timeline (if there is one), never put in a queue."""
-    conversation = existing_conversation(ctx.match, ctx.mail)
+    conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
     if conversation is None:
         return ["no conversation yet: kept in the automatic mail list only"]
     add_message(conversation, inbound, ctx, InboundMessage.Kind.AUTO_REPLY)
@@ -158,7 +158,7 @@ def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[str]:
         subscriber=subscriber, source=ConsentEvent.Source.EMAIL_REPLY, details=details
     )
     actions = [f"unsubscribed {subscriber.email} from everything"]
-    conversation = existing_conversation(ctx.match, ctx.mail)
+    conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
     if conversation is not None:
         add_message(conversation, inbound, ctx, InboundMessage.Kind.UNSUBSCRIBE)
         conversation.save(update_fields=["last_message_at"])

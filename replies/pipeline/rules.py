@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from replies.matching import Match
 from replies.parsing import ParsedMail
+from replies.threading import PrefetchedConversations
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Context:
     match: Match
     envelope_from: str = ""
     facts: dict = field(default_factory=dict)  # rules leave findings here for the handlers
+    conversations: PrefetchedConversations | None = None  # looked up once per batch
 
 
 class Rule:

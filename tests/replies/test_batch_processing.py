@@ -1,0 +1,107 @@
+"""Batch processing (drains): every received message once, a crash fails only its own message."""
+
+from unittest import mock
+
+import pytest
+from django.core.cache import cache
+from django.test import TestCase
+
+from replies import services
+from replies.models import Conversation, InboundMessage, Message
+from replies.pipeline import chain
+from tests.replies.conftest import eml, simple_reply_bytes
+
+pytestmark = pytest.mark.django_db
+Status = InboundMessage.Status
+
+
+def store_without_processing(*raws: bytes) -> list[InboundMessage]:
+    with mock.patch("replies.services._enqueue"):
+        return [services.store_inbound(raw, source=InboundMessage.Source.PIPE) for raw in raws]
+
+
+def test_a_batch_processes_every_received_message_once(world):
+    stored = store_without_processing(
+        eml("gmail_reply_en.eml"), eml("outlook_reply_de.eml"), eml("unknown_sender_en.eml")
+    )
+    assert services.process_received_batch(limit=10) == 3
+    assert services.process_received_batch(limit=10) == 0
+    for inbound in stored:
+        inbound.refresh_from_db()
+        assert inbound.status == Status.PROCESSED
+        assert inbound.attempts == 1
+    assert Message.objects.filter(inbound__in=stored).count() == 3
+
+
+def test_a_batch_claims_at_most_its_limit_and_a_drain_takes_the_rest(world):
+    store_without_processing(*(simple_reply_bytes(body=f"Frage {n}") for n in range(5)))
+    assert services.process_received_batch(limit=2) == 2
+    assert InboundMessage.objects.filter(status=Status.RECEIVED).count() == 3
+    assert services.drain_inbound(batch_size=2) == 3
+    assert not InboundMessage.objects.filter(status=Status.RECEIVED).exists()
+
+
+def test_a_crash_in_one_message_of_a_batch_fails_only_that_message(world):
+    real_classify = chain.classify
+
+    def explode_on_second(ctx, *args):
+        if "Zweite" in ctx.mail.text:
+            raise RuntimeError("rule exploded")
+        return real_classify(ctx, *args)
+
+    first, second, third = store_without_processing(
+        simple_reply_bytes(body="Erste Frage"),
+        simple_reply_bytes(body="Zweite Frage"),
+        simple_reply_bytes(body="Dritte Frage"),
+    )
+    with mock.patch("replies.pipeline.chain.classify", side_effect=explode_on_second):
+        assert services.process_received_batch(limit=10) == 3
+    for inbound in (first, second, third):
+        inbound.refresh_from_db()
+    assert second.status == Status.FAILED
+    assert "rule exploded" in second.error
+    assert second.attempts == 1
+    assert not Message.objects.filter(inbound=second).exists()  # nothing half-done
+    assert first.status == third.status == Status.PROCESSED
+    # The other two joined one conversation (the same subscriber and campaign).
+    conversation = Conversation.objects.get()
+    assert set(conversation.messages.values_list("inbound_id", flat=True)) == {first.pk, third.pk}
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.reprocess_inbound(inbound=second)
+    second.refresh_from_db()
+    assert second.status == Status.PROCESSED
+    assert second.attempts == 2
+    assert conversation.messages.count() == 3
+
+
+def test_replies_of_one_subscriber_in_one_batch_share_one_conversation(world):
+    store_without_processing(*(simple_reply_bytes(body=f"Frage {n}") for n in range(3)))
+    services.process_received_batch(limit=10)
+    conversation = Conversation.objects.get()
+    assert conversation.messages.count() == 3
+    assert conversation.assignee == world.anna_staff
+
+
+def test_a_batch_with_an_unsubscribe_still_threads_what_follows(world):
+    store_without_processing(
+        eml("unsubscribe_de.eml"), eml("gmail_reply_en.eml"), simple_reply_bytes(body="Noch eine Frage")
+    )
+    assert services.process_received_batch(limit=10) == 3
+    assert set(InboundMessage.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+
+
+def test_storing_queues_one_drain_while_one_is_pending(world):
+    from replies.tasks import drain_inbound
+
+    cache.delete(services.DRAIN_PENDING_KEY)
+    with (
+        mock.patch("replies.services._runs_eagerly", return_value=False),
+        mock.patch.object(drain_inbound, "delay") as delay,
+    ):
+        services.schedule_drain()
+        services.schedule_drain()
+        assert delay.call_count == 1  # the queued drain will see both messages
+        services.drain_inbound()  # a drain starting clears the flag ...
+        services.schedule_drain()
+        assert delay.call_count == 2  # ... so the next message queues another
+    cache.delete(services.DRAIN_PENDING_KEY)
