@@ -160,14 +160,18 @@ class MessageFactory:
             "unsubscribe_url": self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1],
         }
 
-    def build(self, recipient: Recipient) -> OutgoingMail:
-        variables = self.variables(recipient)
-        rendered = self.compiled.render(variables, language=recipient.language, text_only=recipient.text_only)
-        headers = {
+    def recipient_headers(self, recipient: Recipient, variables: dict) -> dict[str, str]:
+        """The headers that differ per recipient (the rest are ``common_headers``)."""
+        return {
             "Message-ID": recipient.message_id,
             "Reply-To": reply_address(recipient.reply_token),
             "List-Unsubscribe": f"<{variables['unsubscribe_url']}>",
         }
+
+    def build(self, recipient: Recipient) -> OutgoingMail:
+        variables = self.variables(recipient)
+        rendered = self.compiled.render(variables, language=recipient.language, text_only=recipient.text_only)
+        headers = self.recipient_headers(recipient, variables)
         varying = (
             f"To: {formataddr((_clean(recipient.name), recipient.email), charset='utf-8')}\r\n"
             f"Date: {formatdate(usegmt=True)}\r\n"
@@ -347,8 +351,10 @@ class SMTPTransport(Transport):
 class ESPTransport(Transport):
     """Any anymail ESP, through one connection (one HTTP session) per batch.
 
-    Each mail is fully personalised by Django templates, which ESP merge languages cannot
-    express, so each is its own API call; the acceptance is recorded right after it.
+    ``send`` is one API call per mail, its acceptance recorded right after it. ``send_batch``
+    takes one message carrying merge_data/merge_headers for many recipients: used by the
+    send loop when the ESP has inline merge fields and the campaign's template can be
+    expressed with them (campaigns.batching); the loop records those acceptances before.
     """
 
     name = "esp"
@@ -367,8 +373,6 @@ class ESPTransport(Transport):
             self.connection = None
 
     def send(self, mail: OutgoingMail, on_accepted: OnAccepted) -> None:
-        from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
-
         self.open()
         message = EmailMultiAlternatives(
             subject=mail.subject,
@@ -380,9 +384,50 @@ class ESPTransport(Transport):
         )
         if mail.html:
             message.attach_alternative(mail.html, "text/html")
+        status = self._hand_over(message)
+        if status is not None and status.status and status.status <= {"rejected", "invalid"}:
+            raise PermanentSendError(f"rejected by the ESP: {', '.join(sorted(status.status))}")
+        esp_id = getattr(status, "message_id", None)
+        on_accepted("" if esp_id is None else str(esp_id))
+
+    def send_batch(self, message: EmailMultiAlternatives) -> dict:
+        """One API call for many recipients (merge_data/merge_headers set by the caller).
+
+        Returns anymail's per-recipient statuses ({email: AnymailRecipientStatus}); when
+        the ESP refused every recipient, those statuses too (not an exception), so each
+        delivery gets its own reason.
+        """
+        from anymail.exceptions import (
+            AnymailInvalidAddress,
+            AnymailRecipientsRefused,
+            AnymailSerializationError,
+            AnymailUnsupportedFeature,
+        )
+
+        self.open()
+        message.connection = self.connection
+        try:
+            self._hand_over(message, refused_raises=False)
+        except AnymailRecipientsRefused:
+            pass
+        except TransientSendError as exc:
+            # Raised while building the payload, before any request: nothing went out.
+            preflight = (AnymailInvalidAddress, AnymailSerializationError, AnymailUnsupportedFeature)
+            if isinstance(exc.__cause__, preflight):
+                raise PermanentSendError(exc.reason) from exc
+            raise
+        status = getattr(message, "anymail_status", None)
+        return dict(status.recipients) if status is not None else {}
+
+    def _hand_over(self, message: EmailMultiAlternatives, *, refused_raises: bool = True):
+        """Send through anymail, mapping its errors onto ours; returns message.anymail_status."""
+        from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
+
         try:
             message.send()
         except AnymailRecipientsRefused as exc:
+            if not refused_raises:
+                raise
             raise PermanentSendError(str(exc)) from exc
         except AnymailAPIError as exc:
             status = getattr(exc, "status_code", None)
@@ -391,11 +436,7 @@ class ESPTransport(Transport):
             raise TransientSendError(str(exc), connection_lost=True) from exc
         except (AnymailError, OSError) as exc:
             raise TransientSendError(str(exc), connection_lost=True) from exc
-        status = getattr(message, "anymail_status", None)
-        if status is not None and status.status and status.status <= {"rejected", "invalid"}:
-            raise PermanentSendError(f"rejected by the ESP: {', '.join(sorted(status.status))}")
-        esp_id = getattr(status, "message_id", None)
-        on_accepted("" if esp_id is None else str(esp_id))
+        return getattr(message, "anymail_status", None)
 
 
 def transport_for_settings() -> Transport:

@@ -4,6 +4,10 @@ Who sends a delivery is decided by a state transition in the database (queued �
 claimed with SELECT … FOR UPDATE SKIP LOCKED), so a batch that runs twice, or a recovered
 one, sends nothing twice. Each acceptance is committed on its own, right away, with
 ``synchronous_commit = off`` on PostgreSQL: cheap, and it survives a killed worker.
+
+On an ESP with inline merge fields (campaigns.esp_batch) and a batchable campaign
+(campaigns.merge), a chunk goes out as one API call per language and format, its
+acceptances committed together just before the call, like SMTP's before the final ".".
 """
 
 from __future__ import annotations
@@ -19,7 +23,9 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone, translation
 
+from campaigns.batching import REFUSED, BatchEntry, BatchPlan, batch_plan
 from campaigns.mailer import (
+    ESPTransport,
     MessageFactory,
     PermanentSendError,
     Recipient,
@@ -90,6 +96,20 @@ def factory_for(campaign: Campaign) -> MessageFactory:
     factory = build_factory(campaign)
     _factories[campaign.pk] = (campaign.updated_at, factory)
     return factory
+
+
+# The batch plan of each cached factory, per configured ESP (None: per-message sends).
+_plans: dict[tuple[int, str], tuple[MessageFactory, BatchPlan | None]] = {}
+
+
+def plan_for(campaign: Campaign, factory: MessageFactory, transport: Transport) -> BatchPlan | None:
+    if not isinstance(transport, ESPTransport):
+        return None
+    key = (campaign.pk, settings.ANYMAIL_ESP)
+    cached = _plans.get(key)
+    if cached is None or cached[0] is not factory:
+        cached = _plans[key] = (factory, batch_plan(factory, transport))
+    return cached[1]
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -196,23 +216,28 @@ def send_deliveries(
     factory = factory_for(campaign)
     transport = transport or transport_for_settings()
     bucket = bucket_for(transport.name)
+    plan = plan_for(campaign, factory, transport)
+    chunk = plan.max_recipients if plan else CLAIM_CHUNK  # a batch chunk is one API call per group
     ids = list(delivery_ids)
     try:
         with _cheap_commits():
-            for start in range(0, len(ids), CLAIM_CHUNK):
+            for start in range(0, len(ids), chunk):
                 if start and _campaign_status(campaign_id) != Campaign.Status.SENDING:
                     result.stopped = True
                     break
-                claimed = _claim(campaign_id, ids[start : start + CLAIM_CHUNK])
+                claimed = _claim(campaign_id, ids[start : start + chunk])
                 if not claimed:
                     continue
                 try:
                     with translation.override(settings.LANGUAGE_CODE):
-                        backend_down = _send_chunk(factory, transport, bucket, claimed, result)
+                        if plan:
+                            backend_down = _send_chunk_batched(plan, transport, bucket, claimed, result)
+                        else:
+                            backend_down = _send_chunk(factory, transport, bucket, claimed, result)
                 finally:
                     fold_acceptances(claimed)
                 if backend_down:
-                    result.retry_ids += ids[start + CLAIM_CHUNK :]
+                    result.retry_ids += ids[start + chunk :]
                     return result
     finally:
         transport.close()
@@ -225,9 +250,25 @@ def _send_chunk(
 ) -> bool:
     """Send one claimed chunk; True if the backend is down and the rest was handed back."""
     recipients, skip, attempts = _recipients(claimed)
+    _skip(skip, result)
+    return _send_each(factory, transport, bucket, recipients, attempts, result)
+
+
+def _skip(skip: list[int], result: SendResult) -> None:
     if skip:
         Delivery.objects.filter(pk__in=skip).update(status=S.SKIPPED, updated_at=timezone.now())
         result.skipped += len(skip)
+
+
+def _send_each(
+    factory: MessageFactory,
+    transport: Transport,
+    bucket,
+    recipients: list[Recipient],
+    attempts: dict[int, int],
+    result: SendResult,
+) -> bool:
+    """One hand-over per recipient; True if the backend is down and the rest was handed back."""
     recipients.sort(key=lambda r: r.language)  # switch the active language once per group
     for index, recipient in enumerate(recipients):
         if recipient.language != translation.get_language():
@@ -236,18 +277,10 @@ def _send_chunk(
             _send_one(factory, transport, bucket, recipient)
         except TransientSendError as exc:
             _forget_acceptance(recipient.delivery_id)
-            if attempts[recipient.delivery_id] >= settings.SEND_MAX_ATTEMPTS:
-                _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
-                result.failed += 1
-            else:
-                _mark(recipient.delivery_id, status=S.QUEUED, error=exc.reason)
-                result.retry_ids.append(recipient.delivery_id)
-                result.retry_in = max(result.retry_in, backoff_seconds(attempts[recipient.delivery_id]))
+            _retry_or_fail([recipient.delivery_id], attempts, exc.reason, result)
             if exc.connection_lost:
                 # The backend is down: hand the rest back instead of failing each one.
-                rest = [r.delivery_id for r in recipients[index + 1 :]]
-                Delivery.objects.filter(pk__in=rest, status=S.SENDING).update(status=S.QUEUED)
-                result.retry_ids += rest
+                _hand_back([r.delivery_id for r in recipients[index + 1 :]], result)
                 return True
         except PermanentSendError as exc:
             _forget_acceptance(recipient.delivery_id)
@@ -256,6 +289,123 @@ def _send_chunk(
         else:
             result.sent += 1
     return False
+
+
+def _retry_or_fail(
+    delivery_ids: list[int], attempts: dict[int, int], reason: str, result: SendResult
+) -> None:
+    """A transient failure: back to queued with a backoff, or failed after the last attempt."""
+    for delivery_id in delivery_ids:
+        if attempts[delivery_id] >= settings.SEND_MAX_ATTEMPTS:
+            _mark(delivery_id, status=S.FAILED, error=reason)
+            result.failed += 1
+        else:
+            _mark(delivery_id, status=S.QUEUED, error=reason)
+            result.retry_ids.append(delivery_id)
+            result.retry_in = max(result.retry_in, backoff_seconds(attempts[delivery_id]))
+
+
+def _hand_back(delivery_ids: list[int], result: SendResult) -> None:
+    Delivery.objects.filter(pk__in=delivery_ids, status=S.SENDING).update(status=S.QUEUED)
+    result.retry_ids += delivery_ids
+
+
+# --- ESP batch sends --------------------------------------------------------------------
+
+
+def _send_chunk_batched(
+    plan: BatchPlan, transport: ESPTransport, bucket, claimed: list[int], result: SendResult
+) -> bool:
+    """One API call per (language, format) group; the recipients a batch cannot carry go one by one."""
+    recipients, skip, attempts = _recipients(claimed)
+    _skip(skip, result)
+    singles: list[Recipient] = []
+    groups = _batch_groups(plan, recipients, singles)
+    for index, (language, text_only, entries) in enumerate(groups):
+        translation.activate(language)
+        if _send_batch(plan, transport, bucket, entries, text_only, attempts, result, singles):
+            rest = [e.recipient.delivery_id for _l, _t, later in groups[index + 1 :] for e in later]
+            _hand_back(rest + [r.delivery_id for r in singles], result)
+            return True
+    return _send_each(plan.factory, transport, bucket, singles, attempts, result)
+
+
+def _batch_groups(
+    plan: BatchPlan, recipients: list[Recipient], singles: list[Recipient]
+) -> list[tuple[str, bool, list[BatchEntry]]]:
+    """Entries grouped by language and format (text-only mail has no HTML part); the rest → singles."""
+    groups: dict[tuple[str, bool], list[BatchEntry]] = {}
+    seen: set[str] = set()
+    for recipient in sorted(recipients, key=lambda r: (r.language, r.text_only)):
+        if recipient.language != translation.get_language():
+            translation.activate(recipient.language)
+        address = recipient.email.lower()
+        entry = None if address in seen else plan.entry(recipient)  # merge data is keyed by address
+        seen.add(address)
+        if entry is None:
+            singles.append(recipient)
+        else:
+            groups.setdefault((recipient.language, recipient.text_only), []).append(entry)
+    return [(language, text_only, entries) for (language, text_only), entries in groups.items()]
+
+
+def _send_batch(
+    plan: BatchPlan,
+    transport: ESPTransport,
+    bucket,
+    entries: list[BatchEntry],
+    text_only: bool,
+    attempts: dict[int, int],
+    result: SendResult,
+    singles: list[Recipient],
+) -> bool:
+    """One API call; True if the ESP is down (the caller hands the rest back)."""
+    ids = [e.recipient.delivery_id for e in entries]
+    message = plan.message(entries, text_only=text_only)
+    bucket.acquire(len(entries))
+    # Exactly-once, as for SMTP: the acceptances are committed BEFORE the call. A worker
+    # killed during the call leaves the whole batch recorded as sent, so recovery never
+    # sends it again: at most once, never a duplicate (the ESP may or may not have it).
+    record_acceptances(ids)
+    try:
+        statuses = transport.send_batch(message)
+    except TransientSendError as exc:
+        # The call failed as a whole (or its answer was lost): nothing recorded, normal retry rules.
+        _forget_acceptances(ids)
+        _retry_or_fail(ids, attempts, exc.reason, result)
+        return exc.connection_lost
+    except PermanentSendError:
+        # The ESP refused the call as a whole (e.g. one address it rejects fails all of
+        # Mailgun's batch): nothing went out, so each recipient is tried on its own.
+        _forget_acceptances(ids)
+        singles.extend(e.recipient for e in entries)
+        return False
+    _apply_statuses(entries, statuses, result)
+    return False
+
+
+def _status_for(statuses: dict, email: str):
+    return statuses.get(email) or next((s for e, s in statuses.items() if e.lower() == email.lower()), None)
+
+
+def _apply_statuses(entries: list[BatchEntry], statuses: dict, result: SendResult) -> None:
+    """Per-recipient refusals become failed deliveries; the ESP's ids go with the acceptances."""
+    refused, esp_ids = [], {}
+    for entry in entries:
+        status = _status_for(statuses, entry.recipient.email)
+        if status is not None and status.status in REFUSED:
+            refused.append(entry.recipient.delivery_id)
+            _mark(entry.recipient.delivery_id, status=S.FAILED, error=f"{status.status} by the ESP")
+        elif status is not None and status.message_id is not None:
+            esp_ids[entry.recipient.delivery_id] = str(status.message_id)
+    _forget_acceptances(refused)
+    if esp_ids:
+        Acceptance.objects.bulk_update(
+            [Acceptance(delivery_id=pk, esp_message_id=esp_id) for pk, esp_id in esp_ids.items()],
+            ["esp_message_id"],
+        )
+    result.failed += len(refused)
+    result.sent += len(entries) - len(refused)
 
 
 _INSERT_ACCEPTANCE = (
@@ -272,9 +422,20 @@ def record_acceptance(delivery_id: int, esp_message_id: str = "") -> None:
         )
 
 
+def record_acceptances(delivery_ids: Sequence[int]) -> None:
+    """A whole ESP batch in one INSERT, committed at once, before the API call."""
+    now = timezone.now()
+    Acceptance.objects.bulk_create([Acceptance(delivery_id=pk, accepted_at=now) for pk in delivery_ids])
+
+
 def _forget_acceptance(delivery_id: int) -> None:
     """SMTP records acceptance before the final "."; a refusal after it takes that back."""
     Acceptance.objects.filter(delivery_id=delivery_id).delete()
+
+
+def _forget_acceptances(delivery_ids: Sequence[int]) -> None:
+    if delivery_ids:
+        Acceptance.objects.filter(delivery_id__in=delivery_ids).delete()
 
 
 def fold_acceptances(delivery_ids: Sequence[int]) -> int:

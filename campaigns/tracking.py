@@ -13,7 +13,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns.models import Delivery
-from subscribers.models import ConsentEvent, Suppression, normalise_email
+from subscribers.models import ConsentEvent, Suppression, email_hash, normalise_email
 from subscribers.services import suppress_address, unsubscribe
 
 logger = logging.getLogger(__name__)
@@ -52,15 +52,23 @@ def find_delivery(*, message_id: str | None, recipient: str | None) -> Delivery 
     """By the ESP's id, else by our Message-ID (ESPs differ on the angle brackets)."""
     if message_id:
         bare = message_id.strip().strip("<>")
-        delivery = (
-            Delivery.objects.select_related("subscriber")
-            .filter(esp_message_id__in=[message_id, bare])
-            .first()
-            or Delivery.objects.select_related("subscriber").filter(message_id=f"<{bare}>").first()
+        by_esp_id = Delivery.objects.select_related("subscriber").filter(
+            esp_message_id__in=[message_id, bare, f"<{bare}>"]
+        )
+        delivery = _one_for_recipient(by_esp_id, recipient) or (
+            Delivery.objects.select_related("subscriber").filter(message_id=f"<{bare}>").first()
         )
         if delivery is not None:
             return delivery
     return None
+
+
+def _one_for_recipient(deliveries, recipient: str | None) -> Delivery | None:
+    """Some ESPs (Mailgun, SparkPost) give one id to a whole batch: the recipient tells them apart."""
+    candidates = list(deliveries[:2])
+    if len(candidates) <= 1 or not recipient:
+        return candidates[0] if candidates else None
+    return deliveries.filter(subscriber__email_hash=email_hash(recipient)).first()
 
 
 def record_tracking_event(
