@@ -286,3 +286,59 @@ def test_real_mailgun_backend_gets_inline_fields_and_header_variables(campaign, 
         assert "%recipient." not in text and mine["h:List-Unsubscribe"][1:-1] in text
         # Mailgun gives the whole call one id; tracking tells recipients apart (see above).
         assert (delivery.status, delivery.esp_message_id) == (S.SENT, "<batch-1@mg.example.org>")
+
+
+def test_real_mailjet_backend_gets_variables_and_headers_per_message(campaign, topic, esp, monkeypatch):
+    """anymail's own Mailjet backend, with only its HTTP request replaced; one message errs."""
+    import json
+
+    esp.ANYMAIL_ESP = "mailjet"
+    esp.EMAIL_BACKEND = "anymail.backends.mailjet.EmailBackend"
+    esp.ANYMAIL = {**esp.ANYMAIL, "MAILJET_API_KEY": "key", "MAILJET_SECRET_KEY": "secret"}
+    posted = []
+
+    def request(session, method, url, **kwargs):
+        posted.append(json.loads(kwargs["data"]))
+        response = requests.Response()
+        response.status_code, response.url = 400, url  # Mailjet's answer to a partial failure
+        response.headers["Content-Type"] = "application/json"
+        response._content = json.dumps(
+            {
+                "Messages": [
+                    {"Status": "success", "To": [{"Email": "ok@example.org", "MessageID": 7001}]},
+                    {"Status": "error", "Errors": [{"ErrorMessage": "invalid"}]},
+                ]
+            }
+        ).encode()
+        return response
+
+    monkeypatch.setattr(requests.Session, "request", request)
+    make_subscriber("ok@example.org", topic, name="Eva")
+    make_subscriber("bad@example.org", topic)
+    services.launch_campaign(campaign=campaign)
+
+    (payload,) = posted
+    assert "[[var:v" in payload["Globals"]["TextPart"] and "[[var:v" in payload["Globals"]["HTMLPart"]
+    assert "TemplateLanguage" not in payload["Globals"]  # on-the-fly [[var:]] personalisation
+    by_address = {m["To"][0]["Email"]: m for m in payload["Messages"]}
+    for delivery in Delivery.objects.select_related("subscriber"):
+        message = by_address[delivery.subscriber.email]
+        assert token_from_address(message["Headers"]["Reply-To"]) == delivery.reply_token
+        assert message["Headers"]["List-Id"] == "News <news.rundbrief.localhost>"
+        assert set(message["Variables"]) >= {"v0", "v1"}
+    ok = Delivery.objects.get(subscriber__email="ok@example.org")
+    bad = Delivery.objects.get(subscriber__email="bad@example.org")
+    assert (ok.status, ok.esp_message_id) == (S.SENT, "7001")
+    assert (bad.status, bad.error) == (S.FAILED, "failed by the ESP")
+
+
+def test_static_text_in_the_esps_syntax_keeps_the_campaign_per_message(campaign, topic, esp):
+    campaign.mjml_body = (
+        "<mj-section><mj-column><mj-text>Rabatt: 100%recipient.x% {{ subscriber.name }}"
+        "</mj-text></mj-column></mj-section>"
+    )
+    campaign.save()
+    make_subscriber("a@example.org", topic)
+    make_subscriber("b@example.org", topic)
+    services.launch_campaign(campaign=campaign)
+    assert [params(m)["is_batch_send"] for m in calls()] == [False, False]
