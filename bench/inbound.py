@@ -184,6 +184,52 @@ def counts() -> dict[str, int]:
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User plus system CPU time of one process, from /proc (0 if it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _process_tree(pid: int) -> list[int]:
+    pids = [pid]
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    for child in children:
+        pids += _process_tree(int(child))
+    return pids
+
+
+def _postgres_backends() -> list[int]:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [DB_NAME]
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def cpu_used(receiver: int, worker: int) -> dict[str, float]:
+    """CPU seconds so far of the receiver, the workers and their PostgreSQL backends."""
+    return {
+        "receiver": sum(map(_cpu_seconds, _process_tree(receiver))),
+        "workers": sum(map(_cpu_seconds, _process_tree(worker))),
+        "postgres": sum(map(_cpu_seconds, _postgres_backends())),
+    }
+
+
+def cpu_per_reply(processed: int, before: dict[str, float], after: dict[str, float]) -> str:
+    """Where the machine's CPU went while sending and processing, per reply (bench client not counted)."""
+    return ", ".join(
+        f"{name} {1000 * (after[name] - before[name]) / max(processed, 1):.2f} ms" for name in after
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -199,6 +245,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
+    print(f"load average before (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"preparing database {DB_NAME} with {args.n} deliveries ...", flush=True)
     recreate_database()
     rows = seed(args.n, notify=args.notify)
@@ -229,6 +276,8 @@ def main() -> int:
     )  # fmt: skip
     try:
         wait_for_port(port)
+        time.sleep(3)  # the workers finish starting (their start-up is not counted)
+        cpu_at_start = cpu_used(receiver.pid, worker.pid)
         print(f"sending {args.n} replies over {args.connections} SMTP connections ...", flush=True)
         started = time.monotonic()
         errors = send_all(port, messages, args.connections)
@@ -255,6 +304,9 @@ def main() -> int:
         rate = state["processed"] / total
         print(f"  processed end to end: {state['processed']} in {total:.1f} s = {rate:.0f} replies/s")
         print(f"  counts: {state}")
+        used = cpu_per_reply(state["processed"], cpu_at_start, cpu_used(receiver.pid, worker.pid))
+        print(f"  CPU per reply: {used}")
+        print(f"  load average (1, 5, 15 min): {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         ok = (
             not errors
             and state["stored"] == args.n

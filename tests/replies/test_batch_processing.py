@@ -96,7 +96,7 @@ def test_storing_queues_one_drain_while_one_is_pending(world):
     cache.delete(services.DRAIN_PENDING_KEY)
     with (
         mock.patch("replies.services._runs_eagerly", return_value=False),
-        mock.patch.object(drain_inbound, "delay") as delay,
+        mock.patch.object(drain_inbound, "apply_async") as delay,
     ):
         services.schedule_drain()
         services.schedule_drain()
