@@ -96,6 +96,7 @@ def test_storing_queues_one_drain_while_one_is_pending(world):
     cache.delete(services.DRAIN_PENDING_KEY)
     with (
         mock.patch("replies.services._runs_eagerly", return_value=False),
+        mock.patch("replies.services._own_drain_cannot_have_started", return_value=False),
         mock.patch.object(drain_inbound, "apply_async") as delay,
     ):
         services.schedule_drain()
@@ -104,4 +105,30 @@ def test_storing_queues_one_drain_while_one_is_pending(world):
         services.drain_inbound()  # a drain starting clears the flag ...
         services.schedule_drain()
         assert delay.call_count == 2  # ... so the next message queues another
+    cache.delete(services.DRAIN_PENDING_KEY)
+
+
+def test_a_drain_this_process_just_queued_is_trusted_without_asking_redis(world):
+    from replies.tasks import drain_inbound
+
+    cache.delete(services.DRAIN_PENDING_KEY)
+    with (
+        mock.patch.object(services, "_own_drain_queued_at", [-1.0]),
+        mock.patch("replies.services._runs_eagerly", return_value=False),
+        mock.patch.object(drain_inbound, "apply_async") as delay,
+        mock.patch("replies.services.time.monotonic", return_value=1000.0),
+    ):
+        services.schedule_drain()
+        delay.assert_called_once_with(countdown=services.DRAIN_LINGER_SECONDS)
+        cache.delete(services.DRAIN_PENDING_KEY)  # even if it had started: within its countdown it cannot
+        services.schedule_drain()
+        assert delay.call_count == 1
+    with (
+        mock.patch.object(services, "_own_drain_queued_at", [1000.0]),
+        mock.patch("replies.services._runs_eagerly", return_value=False),
+        mock.patch.object(drain_inbound, "apply_async") as delay,
+        mock.patch("replies.services.time.monotonic", return_value=1000.0 + services.DRAIN_LINGER_SECONDS),
+    ):
+        services.schedule_drain()  # past half its countdown: ask Redis (flag gone: queue one)
+        assert delay.call_count == 1
     cache.delete(services.DRAIN_PENDING_KEY)
