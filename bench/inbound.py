@@ -237,7 +237,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=20_000)
     parser.add_argument("--connections", type=int, default=4, help="parallel SMTP connections (each reused)")
     parser.add_argument(
-        "--workers", type=int, default=3, help="Celery worker processes (prefork concurrency)"
+        "--workers", type=int, default=2, help="Celery worker processes (prefork concurrency; 2 cores)"
     )
     parser.add_argument("--receiver-threads", type=int, default=8)
     parser.add_argument(

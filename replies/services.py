@@ -139,7 +139,7 @@ def _enqueue(inbound_id: int) -> None:
 DRAIN_PENDING_KEY = "replies:inbound-drain-pending"
 # A drain starts this long after it is queued, so that it finds a batch rather than the one
 # message that queued it: mail arriving meanwhile shares it (fewer tasks, commits, lookups).
-DRAIN_LINGER_SECONDS = 0.1
+DRAIN_LINGER_SECONDS = 0.25
 DRAIN_PENDING_SECONDS = 2  # a lost drain (worker killed) only delays the next one this long
 PROCESS_BATCH_SIZE = 50
 DRAIN_MAX_BATCHES = 100  # then hand over to a fresh task: tasks stay short
