@@ -20,3 +20,14 @@ def _clear_cache():
 
     cache.clear()
     yield
+
+
+@pytest.fixture
+def real_celery(settings):
+    """Tasks go to Redis for a real worker process instead of running eagerly."""
+    import redis
+
+    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # the suite's own Redis DB: no stale tasks
+    celery_app.conf.task_always_eager = False
+    yield
+    celery_app.conf.task_always_eager = True

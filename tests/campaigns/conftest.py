@@ -5,7 +5,6 @@ from __future__ import annotations
 import collections
 import email
 import email.policy
-import socket
 import threading
 
 import pytest
@@ -14,6 +13,7 @@ from django.contrib.auth.models import Group, Permission, User
 
 from campaigns.services import save_campaign
 from subscribers.models import Subscriber, Subscription, Topic, email_hash
+from tests.support import free_port
 
 BODY = """<mj-section>
   <mj-column>
@@ -61,12 +61,6 @@ def campaign(topic, marketer):
         mjml_body=BODY,
         user=marketer,
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class CountingHandler:

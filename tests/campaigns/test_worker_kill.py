@@ -12,27 +12,20 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
-import time
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
-import redis
 from aiosmtpd.controller import Controller
-from django.conf import settings
-from django.db import connection
 
 from campaigns import services
 from campaigns.models import Campaign, Delivery
-from rundbrief.celery import app as celery_app
 from subscribers.models import Subscriber, Subscription, email_hash
+from tests.support import free_port, start_celery_worker, wait_for, worker_environment
 
-from .conftest import CountingHandler, free_port
+from .conftest import CountingHandler
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 RECIPIENTS = 150
 KILL_AT = 40
 
@@ -50,53 +43,8 @@ class KillingHandler(CountingHandler):
 
 
 def start_worker(smtp_port: int) -> subprocess.Popen:
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
-        "SEND_BATCH_SIZE": "20",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "rundbrief",
-            "worker",
-            "-Q",
-            "send",
-            "-c",
-            "1",
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,  # its own process group: kill parent and pool together
-    )
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for the workers")
-
-
-@pytest.fixture
-def real_celery(settings):
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # our own test Redis DB: no stale tasks
-    celery_app.conf.task_always_eager = False
-    yield
-    celery_app.conf.task_always_eager = True
+    env = worker_environment(EMAIL_URL=f"smtp://127.0.0.1:{smtp_port}", SEND_BATCH_SIZE="20")
+    return start_celery_worker(queues=["send"], env=env)
 
 
 def test_killed_worker_leaves_exactly_one_mail_per_recipient(campaign, topic, settings, real_celery):
@@ -126,7 +74,10 @@ def test_killed_worker_leaves_exactly_one_mail_per_recipient(campaign, topic, se
 
         workers.append(start_worker(port))
         services.recover_stalled_sends(older_than=timedelta(0))
-        wait_for(lambda: not unfinished.exists() and Campaign.objects.get().status == Campaign.Status.SENT)
+        wait_for(
+            lambda: not unfinished.exists() and Campaign.objects.get().status == Campaign.Status.SENT,
+            what="the workers to finish the campaign",
+        )
     finally:
         for worker in workers:
             if worker.poll() is None:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.support import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "journeys"
 CHROMIUM = "/usr/bin/chromium"
@@ -43,12 +45,6 @@ _FOREIGN_ENV = re.compile(
     r"^(DATABASE_URL|REDIS_URL|SECRET_KEY|SITE_URL|EMAIL_URL|ANYMAIL_.*|CELERY_.*|INBOUND_SMTP_.*|"
     r"ALLOWED_HOSTS|CSRF_TRUSTED_ORIGINS|MEDIA_ROOT|DJANGO_SETTINGS_MODULE)$"
 )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def port_answers(port: int) -> bool:

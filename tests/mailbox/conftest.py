@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
@@ -9,6 +8,7 @@ from aiosmtpd.controller import Controller
 from django.core.mail import EmailMultiAlternatives
 
 from rundbrief.mailbox.models import CapturedMail
+from tests.support import free_port
 
 
 @pytest.fixture(autouse=True)
@@ -34,12 +34,6 @@ class RecordingHandler:
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append(envelope)
         return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_re_is_not_doubled(client, smtp_receiver, db):
 
 
 def test_unreachable_receiver_is_a_clear_error_and_keeps_the_text(client, newsletter, settings):
-    from tests.mailbox.conftest import free_port
+    from tests.support import free_port
 
     settings.INBOUND_SMTP_PORT = free_port()  # nobody listens there
     response = client.post(reverse("mailbox:reply", args=[newsletter.pk]), {"body": "Bitte nicht verlieren"})

@@ -6,7 +6,6 @@ import hmac
 import io
 import re
 import smtplib
-import socket
 import subprocess
 import sys
 from unittest import mock
@@ -19,6 +18,7 @@ from django.test import TestCase, override_settings
 from replies.models import Conversation, InboundMessage
 from replies.smtp import InboundController, InboundHandler
 from tests.replies.conftest import eml
+from tests.support import free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -26,12 +26,6 @@ pytestmark = pytest.mark.django_db
 def wire(name: str) -> bytes:
     """A fixture as an MTA sends it: CRLF line endings."""
     return re.sub(rb"\r?\n", b"\r\n", eml(name))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

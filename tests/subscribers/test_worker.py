@@ -5,25 +5,16 @@ from __future__ import annotations
 import email
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 from email import policy
-from pathlib import Path
 
 import pytest
-import redis
 from aiosmtpd.controller import Controller
-from django.db import connection
 
-from rundbrief.celery import app as celery_app
 from subscribers import services
 from subscribers.models import ConsentEvent, Subscriber
+from tests.support import free_port, start_celery_worker, wait_for, worker_environment
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Collector:
@@ -35,48 +26,13 @@ class Collector:
         return "250 OK"
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for the worker")
-
-
-@pytest.fixture
-def real_celery(settings):
-    redis.Redis.from_url(settings.REDIS_URL).flushdb()  # our own test Redis DB: no stale tasks
-    celery_app.conf.task_always_eager = False
-    yield
-    celery_app.conf.task_always_eager = True
-
-
 def test_confirmation_mail_is_sent_by_a_real_worker(settings, topics, consent, real_celery):
     collector = Collector()
     port = free_port()
     controller = Controller(collector, hostname="127.0.0.1", port=port)
     controller.start()
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "REDIS_URL": settings.REDIS_URL,
-        "EMAIL_URL": f"smtp://127.0.0.1:{port}",
-        "CELERY_TASK_ALWAYS_EAGER": "false",
-    }
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "rundbrief", "worker", "-Q", "default", "-c", "1"]
-        + ["--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+    worker = start_celery_worker(
+        queues=["default"], env=worker_environment(EMAIL_URL=f"smtp://127.0.0.1:{port}")
     )
     try:
         services.request_subscription(
@@ -86,7 +42,7 @@ def test_confirmation_mail_is_sent_by_a_real_worker(settings, topics, consent, r
             consent=consent,
             language="en",
         )
-        wait_for(lambda: collector.messages)
+        wait_for(lambda: collector.messages, what="the confirmation mail")
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=20)

@@ -1,0 +1,55 @@
+"""Helpers shared by tests that start real processes: free ports, polling, Celery workers."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "the condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def worker_environment(**extra: str) -> dict[str, str]:
+    """The environment of a worker subprocess: this test's PostgreSQL database and Redis."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CELERY_TASK_ALWAYS_EAGER": "false",
+        **extra,
+    }
+
+
+def start_celery_worker(*, queues: Sequence[str], env: dict[str, str]) -> subprocess.Popen:
+    """One `celery worker` with a single pool process, in its own process group so that a
+    test can kill parent and pool together."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "rundbrief", "worker", "-Q", ",".join(queues), "-c", "1"]
+        + ["--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
