@@ -284,25 +284,59 @@ def process_inbound(*, inbound_id: int) -> InboundMessage:
 def process_received_batch(*, limit: int = PROCESS_BATCH_SIZE) -> int:
     """Claim up to `limit` received messages and process them in one transaction; returns the count.
 
-    Each message runs in its own savepoint: a crash rolls back that message's work only
+    The batch first runs in one savepoint, without one per message (two round trips per
+    message fewer). If any message crashes, that work is rolled back and the batch is
+    redone with a savepoint per message: a crash then rolls back that message's work only
     and marks it failed (with its error, in the same commit); the others go on. Rows
     locked by a concurrent batch are skipped, so two workers never process one message.
     """
     with transaction.atomic():
         _relax_commit()
-        batch = list(
-            InboundMessage.objects.select_for_update(skip_locked=True)
-            .filter(status=InboundMessage.Status.RECEIVED)
-            .order_by("id")[:limit]
-        )
+        batch = _claim_received(limit)
         mails = {inbound.pk: _parse_or_none(inbound) for inbound in batch}
-        lookups = _batch_lookups([mail for mail in mails.values() if mail is not None])
-        for inbound in batch:
-            if not _process_in_savepoint(inbound, mails[inbound.pk], lookups):
-                lookups = None  # after a failure, trust nothing looked up before it
-            elif inbound.kind != InboundMessage.Kind.HUMAN:
-                lookups = None  # unsubscribes and bounces change subscribers and deliveries
+        if not _process_all_or_nothing(batch, mails):
+            _process_one_by_one(_reload(batch), mails)
     return len(batch)
+
+
+def _claim_received(limit: int) -> list[InboundMessage]:
+    return list(
+        InboundMessage.objects.select_for_update(skip_locked=True)
+        .filter(status=InboundMessage.Status.RECEIVED)
+        .order_by("id")[:limit]
+    )
+
+
+def _reload(batch: list[InboundMessage]) -> list[InboundMessage]:
+    """Fresh copies of rows still locked by this transaction (the failed pass changed the instances)."""
+    return list(InboundMessage.objects.filter(pk__in=[inbound.pk for inbound in batch]).order_by("id"))
+
+
+def _process_all_or_nothing(batch: list[InboundMessage], mails: dict[int, ParsedMail | None]) -> bool:
+    """The fast path: every message of the batch in one savepoint; False (nothing kept) if one crashed."""
+    if any(mail is None for mail in mails.values()):
+        return False  # an unreadable message would crash it: go one by one at once
+    try:
+        with transaction.atomic():
+            lookups = _batch_lookups(list(mails.values()))
+            for inbound in batch:
+                _process_locked(inbound, mails[inbound.pk], lookups)
+                if inbound.kind != InboundMessage.Kind.HUMAN:
+                    lookups = None  # unsubscribes and bounces change subscribers and deliveries
+    except Exception:  # noqa: BLE001 - redone message by message, where the crash is recorded
+        logger.info("a message in a batch of %d crashed; redoing it message by message", len(batch))
+        return False
+    return True
+
+
+def _process_one_by_one(batch: list[InboundMessage], mails: dict[int, ParsedMail | None]) -> None:
+    """Each message in its own savepoint: a crashing one is marked failed, the others go on."""
+    lookups = _batch_lookups([mail for mail in mails.values() if mail is not None])
+    for inbound in batch:
+        if not _process_in_savepoint(inbound, mails[inbound.pk], lookups):
+            lookups = None  # after a failure, trust nothing looked up before it
+        elif inbound.kind != InboundMessage.Kind.HUMAN:
+            lookups = None  # unsubscribes and bounces change subscribers and deliveries
 
 
 def _parse_or_none(inbound: InboundMessage) -> ParsedMail | None:

@@ -74,6 +74,69 @@ def test_a_crash_in_one_message_of_a_batch_fails_only_that_message(world):
     assert conversation.messages.count() == 3
 
 
+def _savepoints(queries) -> int:
+    return sum(1 for q in queries if q["sql"].upper().startswith("SAVEPOINT"))
+
+
+def test_a_batch_without_crashes_takes_no_savepoint_per_message(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    store_without_processing(*(simple_reply_bytes(body=f"Frage {n}") for n in range(6)))
+    with CaptureQueriesContext(connection) as queries:
+        assert services.process_received_batch(limit=10) == 6
+    # One for the batch, one for its lookups (plus the test's own transaction): not one per message.
+    assert _savepoints(queries.captured_queries) <= 3
+    assert set(InboundMessage.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+    assert Message.objects.count() == 6
+
+
+def test_a_crash_redoes_the_batch_with_a_savepoint_per_message_and_keeps_nothing_twice(world):
+    real_classify = chain.classify
+    calls = []
+
+    def explode_on_last(ctx, *args):
+        calls.append(ctx.mail.text)
+        if "Letzte" in ctx.mail.text:
+            raise RuntimeError("rule exploded")
+        return real_classify(ctx, *args)
+
+    first, second, last = store_without_processing(
+        simple_reply_bytes(body="Erste Frage"),
+        simple_reply_bytes(body="Zweite Frage"),
+        simple_reply_bytes(body="Letzte Frage"),
+    )
+    with mock.patch("replies.pipeline.chain.classify", side_effect=explode_on_last):
+        assert services.process_received_batch(limit=10) == 3
+    assert len(calls) == 6  # the fast pass, rolled back, then the redo one by one
+    for inbound in (first, second, last):
+        inbound.refresh_from_db()
+    assert first.status == second.status == Status.PROCESSED
+    assert first.attempts == second.attempts == 1  # the rolled-back pass left no trace
+    assert last.status == Status.FAILED and "rule exploded" in last.error and last.attempts == 1
+    assert Message.objects.count() == 2  # the first pass's rows were rolled back
+    assert Conversation.objects.count() == 1
+
+
+def test_an_unreadable_message_in_a_batch_fails_alone(world):
+    good, bad = store_without_processing(
+        simple_reply_bytes(body="Gute Frage"), simple_reply_bytes(body="Kaputt")
+    )
+    real_parse = services.parse_mail
+
+    def parse_or_explode(raw, *args):
+        if b"Kaputt" in raw:
+            raise ValueError("unreadable")
+        return real_parse(raw, *args)
+
+    with mock.patch("replies.services.parse_mail", side_effect=parse_or_explode):
+        assert services.process_received_batch(limit=10) == 2
+    good.refresh_from_db()
+    bad.refresh_from_db()
+    assert good.status == Status.PROCESSED
+    assert bad.status == Status.FAILED and "unreadable" in bad.error
+
+
 def test_replies_of_one_subscriber_in_one_batch_share_one_conversation(world):
     store_without_processing(*(simple_reply_bytes(body=f"Frage {n}") for n in range(3)))
     services.process_received_batch(limit=10)
