@@ -89,6 +89,12 @@ def test_a_batch_without_crashes_takes_no_savepoint_per_message(world):
     assert _savepoints(queries.captured_queries) <= 3
     assert set(InboundMessage.objects.values_list("status", flat=True)) == {Status.PROCESSED}
     assert Message.objects.count() == 6
+    # The processed fields were written for the whole batch at once.
+    for inbound in InboundMessage.objects.all():
+        assert inbound.kind == InboundMessage.Kind.HUMAN
+        assert inbound.match_method == InboundMessage.MatchMethod.REPLY_TOKEN
+        assert inbound.rule_hits[0]["rule"] == "matching" and inbound.rule_hits[-1]["actions"]
+        assert inbound.processed_at is not None and inbound.attempts == 1 and inbound.error == ""
 
 
 def test_a_crash_redoes_the_batch_with_a_savepoint_per_message_and_keeps_nothing_twice(world):
