@@ -45,7 +45,7 @@ format: install
 	$(VENV)/bin/ruff format .
 
 messages: install
-	DEBUG=true $(PY) manage.py makemessages -l de --ignore=.venv --ignore=var --ignore=test-artifacts --ignore=tests --ignore=bench
+	DEBUG=true $(PY) manage.py makemessages -l de -e html,txt,py,mjml --ignore=.venv --ignore=var --ignore=test-artifacts --ignore=tests --ignore=bench
 	DEBUG=true $(PY) manage.py compilemessages --ignore=.venv
 
 clean:

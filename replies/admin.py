@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from replies import services
 from replies.models import Conversation, InboundMessage, RoutingRule, StaffProfile, Team
@@ -137,11 +138,19 @@ class InboundMessageAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Process the selected failed messages again"))
     def reprocess(self, request: HttpRequest, queryset) -> None:
-        failed = queryset.filter(status=InboundMessage.Status.FAILED)
+        # Listed first: reprocessing changes their status, so a later count would miss them.
+        failed = list(queryset.filter(status=InboundMessage.Status.FAILED))
         for inbound in failed:
             services.reprocess_inbound(inbound=inbound)
+        count = len(failed)
         messages.success(
-            request, _("%(count)d messages put back into processing.") % {"count": failed.count()}
+            request,
+            ngettext(
+                "%(count)d message put back into processing.",
+                "%(count)d messages put back into processing.",
+                count,
+            )
+            % {"count": count},
         )
 
 

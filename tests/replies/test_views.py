@@ -238,3 +238,21 @@ def test_pages_render_in_german(client, world, reply):
     response = client.get(reverse("replies:inbox"), HTTP_ACCEPT_LANGUAGE="de")
     assert response.status_code == 200
     assert Group.objects.filter(name="Staff").exists()
+
+
+def test_admin_reprocess_action_counts_the_messages_it_put_back(client, world):
+    from unittest import mock
+
+    with mock.patch("replies.pipeline.chain.classify", side_effect=RuntimeError("boom")):
+        inbound = ingest("gmail_reply_en.eml")
+    admin = User.objects.create_superuser("root", "root@x.localhost", "pw")
+    login(client, admin)
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = client.post(
+            reverse("admin:replies_inboundmessage_changelist"),
+            {"action": "reprocess", "_selected_action": [inbound.pk]},
+            follow=True,
+        )
+    assert "1 message put back into processing." in [str(m) for m in response.context["messages"]]
+    inbound.refresh_from_db()
+    assert inbound.status == InboundMessage.Status.PROCESSED
