@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.journeys.harness import ROOT, free_port, live_environment, port_answers, wait_for
+from tests.journeys.harness import ROOT, live_environment, port_answers, start_live_system, wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -30,28 +30,8 @@ def _alive(pid: int) -> bool:
 
 
 def test_run_all_starts_everything_without_redis_and_ctrl_c_stops_every_process(tmp_path):
-    port, smtp_port = free_port(), free_port()
-    log_path = tmp_path / "run_all.log"
-    env = live_environment(tmp_path)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "manage.py",
-                "run_all",
-                "--port",
-                str(port),
-                "--smtp-port",
-                str(smtp_port),
-                "--data-dir",
-                str(tmp_path / "var"),
-            ],
-            env=env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    system = start_live_system(tmp_path)  # the journeys' start-up: run_all on free ports, no Redis
+    process, log_path, port, smtp_port = system.process, system.log_path, system.port, system.smtp_port
     try:
 
         def banner_or_exit():
