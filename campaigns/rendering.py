@@ -20,7 +20,7 @@ from django.conf import settings
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.utils import translation
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 from mjml import mjml2html
 
 BASE_LAYOUT = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_base.mjml"
@@ -30,13 +30,13 @@ BODY_SLOT = "<!-- rundbrief:body -->"
 
 # The variables a campaign may use; listed in the editor.
 VARIABLES: dict[str, str] = {
-    "subscriber.name": _lazy("The subscriber's name (may be empty)"),
-    "subscriber.email": _lazy("The subscriber's address"),
-    "contact.name": _lazy("The named person who answers replies"),
-    "campaign.name": _lazy("The campaign's name"),
-    "subject": _lazy("The subject line"),
-    "preferences_url": _lazy("Link to the subscriber's preference centre"),
-    "unsubscribe_url": _lazy("Link to unsubscribe"),
+    "subscriber.name": gettext_lazy("The subscriber's name (may be empty)"),
+    "subscriber.email": gettext_lazy("The subscriber's address"),
+    "contact.name": gettext_lazy("The named person who answers replies"),
+    "campaign.name": gettext_lazy("The campaign's name"),
+    "subject": gettext_lazy("The subject line"),
+    "preferences_url": gettext_lazy("Link to the subscriber's preference centre"),
+    "unsubscribe_url": gettext_lazy("Link to unsubscribe"),
 }
 
 # Known MJML elements; an unknown mj-* tag would silently pass through MRML as junk HTML.
