@@ -22,13 +22,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def wait_for(condition: Callable[[], object], timeout: float = 60.0, what: str = "the condition") -> None:
+def wait_for(
+    check: Callable[[], object], timeout: float = 60.0, what: str = "the condition", interval: float = 0.1
+) -> object:
+    """Poll check() until it returns something truthy (the work happens in another process); return it."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
 
 
 def worker_environment(**extra: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests import support
 from tests.support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -211,15 +212,9 @@ def logout(page) -> None:
 def wait_for(
     check: Callable[[], object], *, timeout: float = MAIL_TIMEOUT, interval: float = 0.5, what: str = ""
 ):
-    """Poll check() until it returns something truthy; the work happens in another process."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}")
-        time.sleep(interval)
+    """tests.support.wait_for with the journeys' defaults: pages and mail take longer, and a
+    check often reloads a page, so poll gently."""
+    return support.wait_for(check, timeout=timeout, what=what or repr(check), interval=interval)
 
 
 def open_newest_mail(page, address: str, *, subject_contains: str = "", timeout: float = MAIL_TIMEOUT):
