@@ -10,8 +10,6 @@ from __future__ import annotations
 import binascii
 import re
 import secrets
-import smtplib
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.header import Header
@@ -20,8 +18,10 @@ from email.utils import formataddr, formatdate, parseaddr
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
+from django.utils import translation
 
-from campaigns.rendering import CompiledCampaign
+from campaigns.merge import Slot, join_parts, split_campaign
+from campaigns.rendering import CompiledCampaign, RenderedMail
 from replies.addresses import reply_address
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute, make_token
 
@@ -112,6 +112,11 @@ class MessageFactory:
         subject_prefix: str = "",
     ):
         self.compiled = compiled
+        # Most campaigns use recipient data only as plain {{ … }} values: their static text
+        # (layout, footer, {% translate %}) is then rendered once per language and only the
+        # values per recipient, which is the same string as a full render (campaigns.merge).
+        self._bodies = split_campaign(compiled)
+        self._static_parts: dict[str, tuple[list[str | Slot], list[str | Slot]]] = {}
         self.campaign_id = campaign_id
         self.topic_slugs = topic_slugs
         name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
@@ -168,9 +173,26 @@ class MessageFactory:
             "List-Unsubscribe": f"<{variables['unsubscribe_url']}>",
         }
 
+    def render(self, recipient: Recipient, variables: dict) -> RenderedMail:
+        """This recipient's bodies; callers sending many mails activate each language once."""
+        if self._bodies is None:  # the template branches on recipient data: a full render each
+            return self.compiled.render(variables, language=recipient.language, text_only=recipient.text_only)
+        if recipient.language != translation.get_language():
+            with translation.override(recipient.language):
+                return self.render(recipient, variables)
+        language = translation.get_language()
+        parts = self._static_parts.get(language)
+        if parts is None:
+            parts = self._static_parts[language] = self._bodies.parts()
+        values = self._bodies.values(variables, text_only=recipient.text_only)
+        html_parts, text_parts = parts
+        text = join_parts(text_parts, values.__getitem__)
+        html = "" if recipient.text_only else join_parts(html_parts, values.__getitem__)
+        return RenderedMail(html=html, text=text)
+
     def build(self, recipient: Recipient) -> OutgoingMail:
         variables = self.variables(recipient)
-        rendered = self.compiled.render(variables, language=recipient.language, text_only=recipient.text_only)
+        rendered = self.render(recipient, variables)
         headers = self.recipient_headers(recipient, variables)
         varying = (
             f"To: {formataddr((_clean(recipient.name), recipient.email), charset='utf-8')}\r\n"
@@ -231,121 +253,6 @@ class MailboxTransport(Transport):
                 message_id=mail.recipient.message_id,
             )
             on_accepted("")
-
-
-def _smtp_error(code: int, message: bytes | str) -> SendError:
-    text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
-    reason = f"{code} {text}".strip()
-    return PermanentSendError(reason) if 500 <= code < 600 else TransientSendError(reason)
-
-
-_LEADING_DOT = re.compile(rb"(?m)^\.")
-# What we put into RCPT TO ourselves: no spaces, brackets or line breaks, ASCII (no SMTPUTF8).
-_PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
-
-
-class SMTPTransport(Transport):
-    """One reused SMTP connection per batch.
-
-    The exactly-once point: the message is written up to, but not including, the final
-    "." line; then the delivery is committed as sent; then the "." goes out. A worker
-    killed while waiting for the server's 250 therefore never sends the mail again. The
-    price is a few microseconds (between that commit and writing the ".") in which a kill
-    loses the mail instead: at-most-once there, which we prefer to a duplicate.
-    """
-
-    name = "smtp"
-
-    def __init__(self) -> None:
-        self.connection: smtplib.SMTP | None = None
-        self.pipelining = False
-        self.sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
-
-    def open(self) -> None:
-        if self.connection is not None:
-            return
-        try:
-            cls = smtplib.SMTP_SSL if getattr(settings, "EMAIL_USE_SSL", False) else smtplib.SMTP
-            conn = cls(
-                settings.EMAIL_HOST,
-                settings.EMAIL_PORT,
-                timeout=getattr(settings, "EMAIL_TIMEOUT", None) or 30,
-            )
-            # Small writes (the final ".") must not wait for Nagle + delayed ACK (~40 ms each).
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn.ehlo()
-            if getattr(settings, "EMAIL_USE_TLS", False):
-                conn.starttls()
-                conn.ehlo()
-            if settings.EMAIL_HOST_USER:
-                conn.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
-        except smtplib.SMTPResponseException as exc:
-            raise _smtp_error(exc.smtp_code, exc.smtp_error) from exc
-        except (OSError, smtplib.SMTPException) as exc:
-            raise TransientSendError(f"SMTP connection failed: {exc}", connection_lost=True) from exc
-        self.connection = conn
-        self.pipelining = conn.has_extn("pipelining")
-
-    def close(self) -> None:
-        if self.connection is not None:
-            try:
-                self.connection.quit()
-            except (OSError, smtplib.SMTPException):
-                self.connection.close()
-            self.connection = None
-
-    def _expect(self, ok: tuple[int, ...], code: int, message: bytes) -> None:
-        if code not in ok:
-            try:
-                self.connection.rset()
-            except (OSError, smtplib.SMTPException):
-                self._drop()
-            raise _smtp_error(code, message)
-
-    def _envelope(self, conn: smtplib.SMTP, address: str) -> None:
-        """MAIL, RCPT, DATA: in one write when the server offers PIPELINING (RFC 2920)."""
-        if not self.pipelining:
-            self._expect((250,), *conn.mail(self.sender))
-            self._expect((250, 251), *conn.rcpt(address))
-            self._expect((354,), *conn.docmd("data"))
-            return
-        conn.send(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{address}>\r\nDATA\r\n".encode())
-        mail_reply, rcpt_reply, data_reply = conn.getreply(), conn.getreply(), conn.getreply()
-        if data_reply[0] == 354 and (mail_reply[0] != 250 or rcpt_reply[0] not in (250, 251)):
-            conn.send(b".\r\n")  # a server that said 354 anyway gets an empty message it must refuse
-            conn.getreply()
-        self._expect((250,), *mail_reply)
-        self._expect((250, 251), *rcpt_reply)
-        self._expect((354,), *data_reply)
-
-    def send(self, mail: OutgoingMail, on_accepted: OnAccepted) -> None:
-        address = mail.recipient.email
-        if not _PLAIN_ADDRESS.match(address):
-            raise PermanentSendError(f"not a deliverable address: {address!r}")
-        self.open()
-        conn = self.connection
-        try:
-            self._envelope(conn, address)
-            payload = _LEADING_DOT.sub(b"..", mail.raw)
-            if not payload.endswith(b"\r\n"):
-                payload += b"\r\n"
-            conn.send(payload)
-            on_accepted("")  # committed before the server can accept: see the class docstring
-            conn.send(b".\r\n")
-            code, message = conn.getreply()
-        except smtplib.SMTPResponseException as exc:
-            self._drop()
-            raise _smtp_error(exc.smtp_code, exc.smtp_error) from exc
-        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
-            self._drop()
-            raise TransientSendError(f"SMTP connection lost: {exc}", connection_lost=True) from exc
-        if code != 250:
-            raise _smtp_error(code, message)
-
-    def _drop(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
 
 
 class ESPTransport(Transport):
@@ -442,6 +349,8 @@ class ESPTransport(Transport):
 def transport_for_settings() -> Transport:
     delivery = settings.EMAIL_DELIVERY
     if delivery == "smtp":
+        from campaigns.smtp_transport import SMTPTransport  # which imports this module
+
         return SMTPTransport()
     if delivery == "esp":
         return ESPTransport()

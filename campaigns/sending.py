@@ -27,6 +27,7 @@ from campaigns.batching import REFUSED, BatchEntry, BatchPlan, batch_plan
 from campaigns.mailer import (
     ESPTransport,
     MessageFactory,
+    OutgoingMail,
     PermanentSendError,
     Recipient,
     TransientSendError,
@@ -36,6 +37,7 @@ from campaigns.mailer import (
 from campaigns.models import Acceptance, Campaign, Delivery
 from campaigns.ratelimit import bucket_for
 from campaigns.rendering import compile_campaign
+from campaigns.smtp_transport import SMTPTransport
 from subscribers.models import Subscriber, Suppression
 
 logger = logging.getLogger(__name__)
@@ -253,6 +255,8 @@ def _send_chunk(
     """Send one claimed chunk; True if the backend is down and the rest was handed back."""
     recipients, skip, attempts = _recipients(claimed)
     _skip(skip, result)
+    if isinstance(transport, SMTPTransport):
+        return _send_rounds(factory, transport, bucket, recipients, attempts, result)
     return _send_each(factory, transport, bucket, recipients, attempts, result)
 
 
@@ -260,6 +264,56 @@ def _skip(skip: list[int], result: SendResult) -> None:
     if skip:
         Delivery.objects.filter(pk__in=skip).update(status=S.SKIPPED, updated_at=timezone.now())
         result.skipped += len(skip)
+
+
+def _send_rounds(
+    factory: MessageFactory,
+    transport: SMTPTransport,
+    bucket,
+    recipients: list[Recipient],
+    attempts: dict[int, int],
+    result: SendResult,
+) -> bool:
+    """Rounds of one mail per SMTP connection, their acceptances committed together before the dots.
+
+    True if the server is gone and the rest was handed back.
+    """
+    recipients.sort(key=lambda r: r.language)  # switch the active language once per group
+    position = 0
+    while position < len(recipients):
+        mails: list[OutgoingMail] = []
+        while len(mails) < transport.round_size and position < len(recipients):
+            recipient = recipients[position]
+            position += 1
+            if recipient.language != translation.get_language():
+                translation.activate(recipient.language)
+            try:
+                mails.append(_build(factory, recipient))
+            except PermanentSendError as exc:
+                _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
+                result.failed += 1
+        if not mails:
+            continue
+        bucket.acquire(len(mails))
+        errors = transport.send_round(
+            mails, lambda accepted: record_acceptances([m.recipient.delivery_id for m in accepted])
+        )
+        failed = [
+            (mail.recipient.delivery_id, error) for mail, error in zip(mails, errors, strict=True) if error
+        ]
+        _forget_acceptances([delivery_id for delivery_id, _error in failed])
+        for delivery_id, error in failed:
+            if isinstance(error, TransientSendError):
+                _retry_or_fail([delivery_id], attempts, error.reason, result)
+            else:
+                _mark(delivery_id, status=S.FAILED, error=error.reason)
+                result.failed += 1
+        result.sent += len(mails) - len(failed)
+        if any(error.connection_lost for _id, error in failed):
+            # The server is gone: hand the rest back instead of failing each one.
+            _hand_back([r.delivery_id for r in recipients[position:]], result)
+            return True
+    return False
 
 
 def _send_each(
@@ -425,9 +479,24 @@ def record_acceptance(delivery_id: int, esp_message_id: str = "") -> None:
 
 
 def record_acceptances(delivery_ids: Sequence[int]) -> None:
-    """A whole ESP batch in one INSERT, committed at once, before the API call."""
-    now = timezone.now()
-    Acceptance.objects.bulk_create([Acceptance(delivery_id=pk, accepted_at=now) for pk in delivery_ids])
+    """A round of SMTP mails, or an ESP batch, in one INSERT committed at once (autocommit)."""
+    if not delivery_ids:
+        return
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO {Acceptance._meta.db_table} (delivery_id, esp_message_id, accepted_at) "
+                "SELECT unnest(%s::bigint[]), '', %s",
+                [list(delivery_ids), now],
+            )
+        else:
+            rows = ", ".join(["(%s, '', %s)"] * len(delivery_ids))
+            cursor.execute(
+                f"INSERT INTO {Acceptance._meta.db_table} (delivery_id, esp_message_id, accepted_at) "
+                f"VALUES {rows}",
+                [value for pk in delivery_ids for value in (pk, now)],
+            )
 
 
 def _forget_acceptance(delivery_id: int) -> None:
@@ -468,12 +537,16 @@ def fold_acceptances(delivery_ids: Sequence[int]) -> int:
     return len(accepted)
 
 
-def _send_one(factory: MessageFactory, transport: Transport, bucket, recipient: Recipient) -> None:
+def _build(factory: MessageFactory, recipient: Recipient) -> OutgoingMail:
     try:
-        mail = factory.build(recipient)
+        return factory.build(recipient)
     except Exception as exc:  # a template filter failing for this one recipient's data
         logger.exception("Could not build delivery %s", recipient.delivery_id)
         raise PermanentSendError(f"could not build the message: {exc}") from exc
+
+
+def _send_one(factory: MessageFactory, transport: Transport, bucket, recipient: Recipient) -> None:
+    mail = _build(factory, recipient)
     bucket.acquire(1)
     transport.send(mail, lambda esp_message_id: record_acceptance(recipient.delivery_id, esp_message_id))
 

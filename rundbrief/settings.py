@@ -191,6 +191,8 @@ RATELIMIT_VIEW = "rundbrief.views.rate_limited"
 # --- Campaigns ------------------------------------------------------------------------
 SEND_RATE_PER_SECOND = env.float("SEND_RATE_PER_SECOND", default=0)  # 0 = unlimited
 SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=500)
+# SMTP connections each sending process keeps open; one commit covers a round of one mail on each.
+SMTP_CONNECTIONS = env.int("SMTP_CONNECTIONS", default=4)
 LIST_ID_DOMAIN = env.str("LIST_ID_DOMAIN", default="rundbrief.localhost")
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)  # transient failures before "failed"
 SEND_RETRY_BASE_SECONDS = env.int("SEND_RETRY_BASE_SECONDS", default=30)  # backoff doubles per attempt

@@ -5,6 +5,10 @@ it holds message number KILL_AT, after the message's final "." and before answer
 the server has the mail, the worker never learns it. That is the hardest moment for
 idempotency. A second worker plus the recovery task then finish the campaign, and every
 recipient must have exactly one mail.
+
+The worker sends in rounds of one mail per connection (SMTP_CONNECTIONS, 4 by default);
+KILL_AT is not a multiple of 4, so the kill lands in the middle of a round, whose other
+mails are in flight on their own connections at that moment.
 """
 
 from __future__ import annotations
@@ -27,17 +31,19 @@ from .conftest import CountingHandler
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 RECIPIENTS = 150
-KILL_AT = 40
+KILL_AT = 42
 
 
 class KillingHandler(CountingHandler):
     def __init__(self) -> None:
         super().__init__()
         self.victim_pgid: int | None = None
+        self.killed = False
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802
         reply = await super().handle_DATA(server, session, envelope)
-        if sum(self.counts.values()) == KILL_AT and self.victim_pgid:
+        if sum(self.counts.values()) == KILL_AT and self.victim_pgid and not self.killed:
+            self.killed = True
             os.killpg(self.victim_pgid, signal.SIGKILL)
         return reply
 
@@ -68,7 +74,8 @@ def test_killed_worker_leaves_exactly_one_mail_per_recipient(campaign, topic, se
         services.launch_campaign(campaign=campaign)  # enqueues into Redis for the real worker
         first.wait(timeout=60)
         assert first.returncode == -signal.SIGKILL
-        assert sum(handler.counts.values()) == KILL_AT
+        # The round's other mails whose "." had been written count too.
+        assert sum(handler.counts.values()) >= KILL_AT
         unfinished = Delivery.objects.filter(status__in=[Delivery.Status.QUEUED, Delivery.Status.SENDING])
         assert unfinished.exists(), "the kill must have left work behind"
 
