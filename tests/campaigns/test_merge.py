@@ -98,6 +98,22 @@ def test_batch_body_with_values_put_back_is_each_recipients_render(body, esp):
                         assert esp_merges(html_batch).encode() == expected.html.encode()
 
 
+@pytest.mark.parametrize("body", BATCHABLE + [_wrap(body) for body in NOT_BATCHABLE])
+def test_factory_renders_each_recipient_exactly_as_a_full_render(body):
+    """The send path renders static text once per language and only the values per recipient."""
+    compiled = compile_campaign(
+        mjml_body=body, subject="Neues & mehr", contact_name="Anna & <Co>", campaign_name="Herbst"
+    )
+    factory = _factory(compiled)
+    for language in ("de", "en"):
+        for n, name in enumerate(NAMES):
+            for text_only in (False, True):
+                recipient = _recipient(n, name, language=language, text_only=text_only)
+                variables = factory.variables(recipient)
+                expected = compiled.render(variables, language=language, text_only=text_only)
+                assert factory.render(recipient, variables) == expected
+
+
 def test_escaping_differs_per_part_so_the_keys_do():
     compiled = compile_campaign(mjml_body=_wrap("{{ subscriber.name }}"), text_body="{{ subscriber.name }}")
     bodies = split_campaign(compiled)
