@@ -7,7 +7,6 @@ template, quoted-printable-encodes the two bodies (C code in binascii) and splic
 
 from __future__ import annotations
 
-import binascii
 import re
 import secrets
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
 from django.utils import translation
 
+from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.rendering import CompiledCampaign, RenderedMail
 from replies.addresses import reply_address
@@ -76,11 +76,6 @@ def _encode_header(value: str) -> str:
     return value if value.isascii() else Header(value, "utf-8").encode()
 
 
-def _qp(text: str) -> bytes:
-    normalised = text.replace("\r\n", "\n").replace("\r", "\n").encode("utf-8")
-    return binascii.b2a_qp(normalised, istext=True).replace(b"\n", b"\r\n")
-
-
 def message_domain() -> str:
     return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
 
@@ -94,6 +89,61 @@ def _url_around_token(name: str) -> tuple[str, str]:
     placeholder = "RUNDBRIEFTOKEN"
     before, after = absolute(reverse(name, args=[placeholder])).split(placeholder)
     return before, after
+
+
+def _merged(parts: list[str | Slot]) -> list[str | Slot]:
+    """Adjacent static strings joined: fewer pieces, and no break between two of them."""
+    merged: list[str | Slot] = []
+    for part in parts:
+        if isinstance(part, str) and merged and isinstance(merged[-1], str):
+            merged[-1] += part
+        else:
+            merged.append(part)
+    return merged
+
+
+def _encoded(parts: list[str | Slot]) -> list[bytes | Slot] | None:
+    """Static pieces encoded once; None if one ends in a CR a value's LF could complete."""
+    if any(isinstance(part, str) and part.endswith("\r") for part in parts):
+        return None
+    return [qp.encode_piece(part) if isinstance(part, str) else part for part in parts]
+
+
+@dataclass(frozen=True)
+class _StaticBodies:
+    """One language's static text of both parts, plain and quoted-printable encoded."""
+
+    html: list[str | Slot]
+    text: list[str | Slot]
+    html_qp: list[bytes | Slot] | None
+    text_qp: list[bytes | Slot] | None
+
+    @classmethod
+    def of(cls, html: list[str | Slot], text: list[str | Slot]) -> _StaticBodies:
+        html, text = _merged(html), _merged(text)
+        return cls(html=html, text=text, html_qp=_encoded(html), text_qp=_encoded(text))
+
+    def encoded_html(self, values: dict[str, str]) -> bytes | None:
+        return self._join(self.html_qp, values)
+
+    def encoded_text(self, values: dict[str, str]) -> bytes | None:
+        return self._join(self.text_qp, values)
+
+    @staticmethod
+    def _join(pieces: list[bytes | Slot] | None, values: dict[str, str]) -> bytes | None:
+        """None (encode the whole instead) when a value holds a CR, which could pair with a neighbour."""
+        if pieces is None:
+            return None
+        out = []
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                out.append(piece)
+            else:
+                value = values[piece.key]
+                if "\r" in value:
+                    return None
+                out.append(qp.encode_piece(value))
+        return b"".join(out)
 
 
 class MessageFactory:
@@ -116,7 +166,7 @@ class MessageFactory:
         # (layout, footer, {% translate %}) is then rendered once per language and only the
         # values per recipient, which is the same string as a full render (campaigns.merge).
         self._bodies = split_campaign(compiled)
-        self._static_parts: dict[str, tuple[list[str | Slot], list[str | Slot]]] = {}
+        self._static: dict[str, _StaticBodies] = {}
         self.campaign_id = campaign_id
         self.topic_slugs = topic_slugs
         name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
@@ -175,24 +225,33 @@ class MessageFactory:
 
     def render(self, recipient: Recipient, variables: dict) -> RenderedMail:
         """This recipient's bodies; callers sending many mails activate each language once."""
+        return self._render_encoded(recipient, variables)[0]
+
+    def _render_encoded(self, recipient: Recipient, variables: dict) -> tuple[RenderedMail, bytes, bytes]:
+        """The bodies, and their text and HTML parts quoted-printable encoded (HTML b"" if text only)."""
         if self._bodies is None:  # the template branches on recipient data: a full render each
-            return self.compiled.render(variables, language=recipient.language, text_only=recipient.text_only)
+            text_only = recipient.text_only
+            rendered = self.compiled.render(variables, language=recipient.language, text_only=text_only)
+            return rendered, qp.encode(rendered.text), b"" if text_only else qp.encode(rendered.html)
         if recipient.language != translation.get_language():
             with translation.override(recipient.language):
-                return self.render(recipient, variables)
+                return self._render_encoded(recipient, variables)
         language = translation.get_language()
-        parts = self._static_parts.get(language)
-        if parts is None:
-            parts = self._static_parts[language] = self._bodies.parts()
+        static = self._static.get(language)
+        if static is None:
+            static = self._static[language] = _StaticBodies.of(*self._bodies.parts())
         values = self._bodies.values(variables, text_only=recipient.text_only)
-        html_parts, text_parts = parts
-        text = join_parts(text_parts, values.__getitem__)
-        html = "" if recipient.text_only else join_parts(html_parts, values.__getitem__)
-        return RenderedMail(html=html, text=text)
+        text = join_parts(static.text, values.__getitem__)
+        text_qp = static.encoded_text(values) or qp.encode(text)
+        if recipient.text_only:
+            return RenderedMail(html="", text=text), text_qp, b""
+        html = join_parts(static.html, values.__getitem__)
+        html_qp = static.encoded_html(values) or qp.encode(html)
+        return RenderedMail(html=html, text=text), text_qp, html_qp
 
     def build(self, recipient: Recipient) -> OutgoingMail:
         variables = self.variables(recipient)
-        rendered = self.render(recipient, variables)
+        rendered, text_qp, html_qp = self._render_encoded(recipient, variables)
         headers = self.recipient_headers(recipient, variables)
         varying = (
             f"To: {formataddr((_clean(recipient.name), recipient.email), charset='utf-8')}\r\n"
@@ -200,9 +259,9 @@ class MessageFactory:
             + "".join(f"{key}: {value}\r\n" for key, value in headers.items())
         ).encode()
         if recipient.text_only:
-            body = self._text_only + _qp(rendered.text)
+            body = self._text_only + text_qp
         else:
-            body = self._alternative + _qp(rendered.text) + self._html_part + _qp(rendered.html) + self._end
+            body = self._alternative + text_qp + self._html_part + html_qp + self._end
         return OutgoingMail(
             recipient=recipient,
             raw=self._fixed + varying + body,
