@@ -1,8 +1,10 @@
-"""Per-recipient messages and their hand-over to a backend (SMTP, an anymail ESP, the local mailbox).
+"""Per-recipient messages, and their hand-over to an anymail ESP or the local mailbox.
 
 Building a MIME message with the stdlib costs 1–4 ms; most of it is invariant per campaign.
-So the factory encodes the invariant headers once and per recipient only renders the
-template, quoted-printable-encodes the two bodies (C code in binascii) and splices bytes.
+So the factory encodes the invariant headers once, and, for the usual campaign whose
+recipient data are plain ``{{ … }}`` values, renders and quoted-printable-encodes the static
+text once per language (campaigns.merge, campaigns.qp). Per recipient it then renders the
+values and splices bytes: about 0.1 ms a mail. SMTP lives in campaigns.smtp_transport.
 """
 
 from __future__ import annotations

@@ -2,8 +2,10 @@
 
 Who sends a delivery is decided by a state transition in the database (queued → sending,
 claimed with SELECT … FOR UPDATE SKIP LOCKED), so a batch that runs twice, or a recovered
-one, sends nothing twice. Each acceptance is committed on its own, right away, with
-``synchronous_commit = off`` on PostgreSQL: cheap, and it survives a killed worker.
+one, sends nothing twice. Acceptances are committed before the backend can accept (SMTP:
+before the final "."), with ``synchronous_commit = off`` on PostgreSQL: cheap, and it
+survives a killed worker. Over SMTP one commit covers a round of mails, one per connection
+(campaigns.smtp_transport); the chunk's acceptances are folded into its Delivery rows at the end.
 
 On an ESP with inline merge fields (campaigns.esp_batch) and a batchable campaign
 (campaigns.merge), a chunk goes out as one API call per language and format, its
