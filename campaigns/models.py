@@ -23,34 +23,48 @@ class Campaign(models.Model):
         SENT = "sent", _("Sent")
         CANCELLED = "cancelled", _("Cancelled")
 
-    name = models.CharField(max_length=200)
-    topics = models.ManyToManyField(Topic, related_name="campaigns")
-    subject = models.CharField(max_length=255)
-    preheader = models.CharField(max_length=255, blank=True)
-    from_name = models.CharField(max_length=200, blank=True)
-    mjml_body = models.TextField()
-    text_body = models.TextField(blank=True, help_text=_("Optional. Generated from the HTML when empty."))
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    topics = models.ManyToManyField(Topic, verbose_name=_("topics"), related_name="campaigns")
+    subject = models.CharField(verbose_name=_("subject"), max_length=255)
+    preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
+    from_name = models.CharField(verbose_name=_("sender name"), max_length=200, blank=True)
+    mjml_body = models.TextField(verbose_name=_("body (MJML)"))
+    text_body = models.TextField(
+        verbose_name=_("text version"),
+        blank=True,
+        help_text=_("Optional. Generated from the HTML when empty."),
+    )
     contact = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("contact person"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="contact_campaigns",
         help_text=_("The named person who answers replies. Defaults to the first topic's owner."),
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True)
-    scheduled_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    # Set when the launch has created every Delivery row: only then can the campaign be "sent".
-    queued_all_at = models.DateTimeField(null=True, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    scheduled_at = models.DateTimeField(verbose_name=_("scheduled for"), null=True, blank=True, db_index=True)
+    started_at = models.DateTimeField(verbose_name=_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished"), null=True, blank=True)
+    # Set when the launch has created every Delivery row: only then can the campaign be "sent".
+    queued_all_at = models.DateTimeField(verbose_name=_("all deliveries queued"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
 
     class Meta:
+        verbose_name = _("campaign")
+        verbose_name_plural = _("campaigns")
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
@@ -70,29 +84,38 @@ class Delivery(models.Model):
     # Every index costs on each of a delivery's state changes; these two are covered by the
     # composite indexes below, so they get none of their own.
     campaign = models.ForeignKey(
-        Campaign, on_delete=models.CASCADE, related_name="deliveries", db_index=False
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        db_index=False,
+        verbose_name=_("campaign"),
     )
     # Kept when a subscriber is erased (null then), so campaign stats stay true.
     subscriber = models.ForeignKey(
         Subscriber,
+        verbose_name=_("subscriber"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="deliveries",
         db_index=False,
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
-    reply_token = models.CharField(max_length=40, unique=True)
-    message_id = models.CharField(max_length=255, unique=True)
-    esp_message_id = models.CharField(max_length=255, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    error = models.TextField(blank=True)
-    soft_bounces = models.PositiveSmallIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    sent_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED
+    )
+    reply_token = models.CharField(verbose_name=_("reply token"), max_length=40, unique=True)
+    message_id = models.CharField(verbose_name=_("Message-ID"), max_length=255, unique=True)
+    esp_message_id = models.CharField(verbose_name=_("ESP message id"), max_length=255, blank=True)
+    attempts = models.PositiveSmallIntegerField(verbose_name=_("attempts"), default=0)
+    error = models.TextField(verbose_name=_("error"), blank=True)
+    soft_bounces = models.PositiveSmallIntegerField(verbose_name=_("soft bounces"), default=0)
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
         constraints = [
             models.UniqueConstraint(fields=["campaign", "subscriber"], name="delivery_once_per_subscriber"),
         ]
@@ -118,9 +141,15 @@ class Acceptance(models.Model):
     chunk, and recovery folds what a killed worker left before re-queueing anything.
     """
 
-    delivery = models.OneToOneField(Delivery, on_delete=models.CASCADE, primary_key=True, related_name="+")
-    esp_message_id = models.CharField(max_length=255, blank=True)
-    accepted_at = models.DateTimeField()
+    delivery = models.OneToOneField(
+        Delivery, verbose_name=_("delivery"), on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    esp_message_id = models.CharField(verbose_name=_("ESP message id"), max_length=255, blank=True)
+    accepted_at = models.DateTimeField(verbose_name=_("accepted"))
+
+    class Meta:
+        verbose_name = _("acceptance")
+        verbose_name_plural = _("acceptances")
 
     def __str__(self) -> str:
         return f"accepted {self.delivery_id}"

@@ -24,23 +24,28 @@ def email_hash(email: str) -> str:
 
 
 class Topic(models.Model):
-    slug = models.SlugField(unique=True)
-    name = models.CharField(max_length=200)
-    description = models.TextField(blank=True)
+    slug = models.SlugField(verbose_name=_("slug"), unique=True)
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    description = models.TextField(verbose_name=_("description"), blank=True)
     is_public = models.BooleanField(
-        default=True, help_text=_("Public topics are offered on the signup page and in the API.")
+        verbose_name=_("public"),
+        default=True,
+        help_text=_("Public topics are offered on the signup page and in the API."),
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="owned_topics",
         help_text=_("The named staff member who answers replies about this topic."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("topic")
+        verbose_name_plural = _("topics")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -62,25 +67,39 @@ class Subscriber(models.Model):
         HTML = "html", _("HTML and text")
         TEXT = "text", _("Text only")
 
-    email = models.EmailField(max_length=320)
+    email = models.EmailField(verbose_name=_("email address"), max_length=320)
     # Kept beside the address so the audience query can anti-join the suppression list.
-    email_hash = models.CharField(max_length=64, db_index=True, editable=False)
-    name = models.CharField(max_length=200, blank=True)
-    language = models.CharField(max_length=2, choices=settings.LANGUAGES, default="de")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True)
+    email_hash = models.CharField(
+        verbose_name=_("address hash"), max_length=64, db_index=True, editable=False
+    )
+    name = models.CharField(verbose_name=_("name"), max_length=200, blank=True)
+    language = models.CharField(
+        verbose_name=_("language"), max_length=2, choices=settings.LANGUAGES, default="de"
+    )
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
     # Preferences live on the subscriber row: the audience query filters on them for
     # every send, and one row per subscriber keeps that query join-free.
-    frequency = models.CharField(max_length=8, choices=Frequency.choices, default=Frequency.EVERY_ISSUE)
-    frequency_limit = models.PositiveSmallIntegerField(default=1)
-    paused_until = models.DateField(null=True, blank=True)
-    format = models.CharField(max_length=8, choices=Format.choices, default=Format.HTML)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
-    last_confirmation_sent_at = models.DateTimeField(null=True, blank=True)
+    frequency = models.CharField(
+        verbose_name=_("frequency"), max_length=8, choices=Frequency.choices, default=Frequency.EVERY_ISSUE
+    )
+    frequency_limit = models.PositiveSmallIntegerField(verbose_name=_("how many"), default=1)
+    paused_until = models.DateField(verbose_name=_("paused until"), null=True, blank=True)
+    format = models.CharField(
+        verbose_name=_("format"), max_length=8, choices=Format.choices, default=Format.HTML
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+    confirmed_at = models.DateTimeField(verbose_name=_("confirmed"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(verbose_name=_("unsubscribed"), null=True, blank=True)
+    last_confirmation_sent_at = models.DateTimeField(
+        verbose_name=_("last confirmation mail"), null=True, blank=True
+    )
 
     class Meta:
+        verbose_name = _("subscriber")
+        verbose_name_plural = _("subscribers")
         constraints = [models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique")]
 
     def __str__(self) -> str:
@@ -93,14 +112,22 @@ class Subscription(models.Model):
         ACTIVE = "active", _("Active")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
 
-    subscriber = models.ForeignKey(Subscriber, on_delete=models.CASCADE, related_name="subscriptions")
-    topic = models.ForeignKey(Topic, on_delete=models.PROTECT, related_name="subscriptions")
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
-    created_at = models.DateTimeField(auto_now_add=True)
-    confirmed_at = models.DateTimeField(null=True, blank=True)
-    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    subscriber = models.ForeignKey(
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="subscriptions"
+    )
+    topic = models.ForeignKey(
+        Topic, verbose_name=_("topic"), on_delete=models.PROTECT, related_name="subscriptions"
+    )
+    status = models.CharField(
+        verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.PENDING
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    confirmed_at = models.DateTimeField(verbose_name=_("confirmed"), null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(verbose_name=_("unsubscribed"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("subscription")
+        verbose_name_plural = _("subscriptions")
         constraints = [
             models.UniqueConstraint(fields=["subscriber", "topic"], name="subscription_unique_topic"),
         ]
@@ -134,20 +161,29 @@ class ConsentEvent(models.Model):
         ESP_EVENT = "esp_event", _("ESP event")
 
     subscriber = models.ForeignKey(
-        Subscriber, on_delete=models.SET_NULL, null=True, blank=True, related_name="consent_events"
+        Subscriber,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_events",
+        verbose_name=_("subscriber"),
     )
-    email_hash = models.CharField(max_length=64, db_index=True)
-    kind = models.CharField(max_length=24, choices=Kind.choices)
-    source = models.CharField(max_length=24, choices=Source.choices)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    ip_address = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.TextField(blank=True)
-    topics = models.JSONField(default=list, help_text=_("Topic slugs this event concerns."))
-    consent_text = models.TextField(blank=True)
-    consent_text_version = models.CharField(max_length=32, blank=True)
-    details = models.JSONField(default=dict, blank=True)
+    email_hash = models.CharField(verbose_name=_("address hash"), max_length=64, db_index=True)
+    kind = models.CharField(verbose_name=_("event"), max_length=24, choices=Kind.choices)
+    source = models.CharField(verbose_name=_("source"), max_length=24, choices=Source.choices)
+    created_at = models.DateTimeField(verbose_name=_("time"), auto_now_add=True, db_index=True)
+    ip_address = models.GenericIPAddressField(verbose_name=_("IP address"), null=True, blank=True)
+    user_agent = models.TextField(verbose_name=_("user agent"), blank=True)
+    topics = models.JSONField(
+        verbose_name=_("topics"), default=list, help_text=_("Topic slugs this event concerns.")
+    )
+    consent_text = models.TextField(verbose_name=_("consent text"), blank=True)
+    consent_text_version = models.CharField(verbose_name=_("consent text version"), max_length=32, blank=True)
+    details = models.JSONField(verbose_name=_("details"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
         ordering = ["created_at", "id"]
 
     def __str__(self) -> str:
@@ -164,10 +200,14 @@ class Suppression(models.Model):
         COMPLAINT = "complaint", _("Spam complaint")
         MANUAL = "manual", _("Added by staff")
 
-    email_hash = models.CharField(max_length=64, unique=True)
-    reason = models.CharField(max_length=16, choices=Reason.choices)
-    created_at = models.DateTimeField(auto_now_add=True)
-    details = models.JSONField(default=dict, blank=True)
+    email_hash = models.CharField(verbose_name=_("address hash"), max_length=64, unique=True)
+    reason = models.CharField(verbose_name=_("reason"), max_length=16, choices=Reason.choices)
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    details = models.JSONField(verbose_name=_("details"), default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("suppression")
+        verbose_name_plural = _("suppression list")
 
     def __str__(self) -> str:
         return f"{self.email_hash[:12]}… ({self.get_reason_display()})"
@@ -182,12 +222,14 @@ class ConsentText(models.Model):
     stores the text and version that were shown.
     """
 
-    version = models.CharField(max_length=32)
-    language = models.CharField(max_length=2, choices=settings.LANGUAGES)
-    text = models.TextField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.CharField(verbose_name=_("version"), max_length=32)
+    language = models.CharField(verbose_name=_("language"), max_length=2, choices=settings.LANGUAGES)
+    text = models.TextField(verbose_name=_("text"))
+    created_at = models.DateTimeField(verbose_name=_("published"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("consent text")
+        verbose_name_plural = _("consent texts")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
