@@ -65,17 +65,28 @@ def test_a_refused_recipient_in_a_round_fails_alone(campaign, audience, smtp_set
     assert not Acceptance.objects.exists()
 
 
-def test_a_refusal_after_the_dot_takes_the_acceptance_back(campaign, audience, smtp_settings, settings):
-    settings.SMTP_CONNECTIONS = 4
-    handler = smtp_settings
+def _answer_after_dot(handler, address: str, answer, *, times: int) -> None:
+    """The server answers ``address``'s first ``times`` mails with ``answer(server)`` instead of 250."""
     original = handler.handle_DATA
+    answered: list[str] = []
 
-    async def refuse_content(server, session, envelope):
-        if envelope.rcpt_tos == ["r6@example.org"]:
-            return "554 5.7.1 Content rejected"
+    async def handle_data(server, session, envelope):
+        if envelope.rcpt_tos == [address] and len(answered) < times:
+            answered.append(address)
+            return answer(server)
         return await original(server, session, envelope)
 
-    handler.handle_DATA = refuse_content
+    handler.handle_DATA = handle_data
+
+
+def _drop_connection(server) -> str:
+    server.transport.close()  # the reply to "." never comes
+    return "250 OK"
+
+
+def test_a_refusal_after_the_dot_takes_the_acceptance_back(campaign, audience, smtp_settings, settings):
+    settings.SMTP_CONNECTIONS = 4
+    _answer_after_dot(smtp_settings, "r6@example.org", lambda server: "554 5.7.1 Content rejected", times=99)
     services.launch_campaign(campaign=campaign)
     refused = _status("r6@example.org")
     assert refused.status == Delivery.Status.FAILED and refused.error.startswith("554")
@@ -86,42 +97,21 @@ def test_a_refusal_after_the_dot_takes_the_acceptance_back(campaign, audience, s
 
 def test_a_temporary_refusal_after_the_dot_is_retried(campaign, audience, smtp_settings, settings):
     settings.SMTP_CONNECTIONS = 4
-    handler = smtp_settings
-    original = handler.handle_DATA
-    refused_once: list[str] = []
-
-    async def defer_once(server, session, envelope):
-        if envelope.rcpt_tos == ["r2@example.org"] and not refused_once:
-            refused_once.append("r2")
-            return "451 4.3.0 Try again later"
-        return await original(server, session, envelope)
-
-    handler.handle_DATA = defer_once
+    _answer_after_dot(smtp_settings, "r2@example.org", lambda server: "451 4.3.0 Try again later", times=1)
     services.launch_campaign(campaign=campaign)  # eager Celery runs the retry at once
     retried = _status("r2@example.org")
     assert retried.status == Delivery.Status.SENT and retried.attempts == 2
-    assert dict(handler.counts) == {address: 1 for address in ADDRESSES}
+    assert dict(smtp_settings.counts) == {address: 1 for address in ADDRESSES}
 
 
 def test_a_connection_lost_mid_round_hands_the_rest_back(campaign, audience, smtp_settings, settings):
     """The server drops one connection after DATA: that mail and the unsent rest are retried."""
     settings.SMTP_CONNECTIONS = 4
-    handler = smtp_settings
-    original = handler.handle_DATA
-    dropped: list[str] = []
-
-    async def drop_once(server, session, envelope):
-        if envelope.rcpt_tos == ["r3@example.org"] and not dropped:
-            dropped.append("r3")
-            server.transport.close()  # the reply to "." never comes
-            return "250 OK"
-        return await original(server, session, envelope)
-
-    handler.handle_DATA = drop_once
+    _answer_after_dot(smtp_settings, "r3@example.org", _drop_connection, times=1)
     services.launch_campaign(campaign=campaign)
     assert Delivery.objects.filter(status=Delivery.Status.SENT).count() == len(ADDRESSES)
     # The server dropped r3's first mail without saying 250 (nor keeping it): the retry is its only one.
-    assert dict(handler.counts) == {address: 1 for address in ADDRESSES}
+    assert dict(smtp_settings.counts) == {address: 1 for address in ADDRESSES}
     assert _status("r3@example.org").attempts == 2
 
 
