@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -189,8 +190,10 @@ def _forget_pending_drain() -> None:
 
 
 def drain_inbound(*, batch_size: int = PROCESS_BATCH_SIZE, max_batches: int = DRAIN_MAX_BATCHES) -> int:
-    """Process received messages batch by batch until none is left; returns how many were claimed.
+    """Process received messages until none is left; returns how many were claimed.
 
+    Fresh messages (never claimed) go first, in batches; then messages claimed before
+    whose claim never finished (their worker died), one at a time: see `process_retry`.
     The pending flag goes first: a message committed from now on either is claimed by one
     of these batches or queues a drain of its own, so none is left waiting.
     """
@@ -200,12 +203,20 @@ def drain_inbound(*, batch_size: int = PROCESS_BATCH_SIZE, max_batches: int = DR
         claimed = process_received_batch(limit=batch_size)
         total += claimed
         if claimed < batch_size:
-            return total  # rows skipped as locked belong to a concurrent drain
-    schedule_drain()  # more is waiting: a fresh task goes on with it
+            break  # rows skipped as locked belong to a concurrent drain
+    else:
+        schedule_drain()  # more is waiting: a fresh task goes on with it
+        return total
+    for _retry in range(max_batches):
+        if not process_retry():
+            break
+        total += 1
+    else:
+        schedule_drain()
     return total
 
 
-PROCESSED_FIELDS = ["kind", "rule_hits", "match_method", "status", "processed_at", "error", "attempts"]
+PROCESSED_FIELDS = ["kind", "rule_hits", "match_method", "status", "processed_at", "error"]
 
 
 def _relax_commit() -> None:
@@ -240,6 +251,7 @@ def _process_locked(
 
     save=False leaves the row's update to the caller (`_save_processed`, once per batch).
     """
+    _crash_for_tests(inbound)
     lookups = lookups or BatchLookups()
     if mail is None:
         mail = parse_mail(bytes(inbound.raw), inbound.envelope_to)
@@ -256,7 +268,6 @@ def _process_locked(
     inbound.status = InboundMessage.Status.PROCESSED
     inbound.processed_at = timezone.now()
     inbound.error = ""
-    inbound.attempts += 1  # the row is locked: no lost update
     if save:
         inbound.save(update_fields=PROCESSED_FIELDS)
 
@@ -264,10 +275,10 @@ def _process_locked(
 _SAVE_PROCESSED_SQL = """
     UPDATE {table} AS m
     SET kind = v.kind, rule_hits = v.rule_hits::jsonb, match_method = v.match_method,
-        status = v.status, processed_at = v.processed_at, error = v.error, attempts = v.attempts
+        status = v.status, processed_at = v.processed_at, error = v.error
     FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[], %s::timestamptz[],
-                %s::text[], %s::integer[])
-        AS v(id, kind, rule_hits, match_method, status, processed_at, error, attempts)
+                %s::text[])
+        AS v(id, kind, rule_hits, match_method, status, processed_at, error)
     WHERE m.id = v.id
 """
 
@@ -291,7 +302,6 @@ def _mark_failed(inbound_id: int) -> None:
     InboundMessage.objects.filter(pk=inbound_id).update(
         status=InboundMessage.Status.FAILED,
         error=traceback.format_exc()[-10000:],
-        attempts=F("attempts") + 1,
     )
 
 
@@ -299,45 +309,162 @@ def process_inbound(*, inbound_id: int) -> InboundMessage:
     """Parse, recognise, match, thread and route one stored message, all or nothing.
 
     A failure leaves no half-done work (one transaction) and marks the message failed with
-    its error, so it shows in the inbox's failed list and can be reprocessed.
+    its error, so it shows in the inbox's failed list and can be reprocessed. A message
+    another worker is processing right now is left to it.
     """
-    try:
-        with transaction.atomic():
-            _relax_commit()
-            inbound = InboundMessage.objects.select_for_update().get(pk=inbound_id)
-            if inbound.status == InboundMessage.Status.PROCESSED:
-                return inbound  # a redelivered task: already done
-            _process_locked(inbound)
-            return inbound
-    except Exception:
-        _mark_failed(inbound_id)
-        return InboundMessage.objects.get(pk=inbound_id)
+    _claim_and_process("m.id = %s", [inbound_id], limit=1)
+    return InboundMessage.objects.get(pk=inbound_id)
 
 
 def process_received_batch(*, limit: int = PROCESS_BATCH_SIZE) -> int:
-    """Claim up to `limit` received messages and process them in one transaction; returns the count.
+    """Claim up to `limit` fresh received messages and process them in one transaction; returns the count.
 
     The batch first runs in one savepoint, without one per message (two round trips per
     message fewer). If any message crashes, that work is rolled back and the batch is
     redone with a savepoint per message: a crash then rolls back that message's work only
-    and marks it failed (with its error, in the same commit); the others go on. Rows
-    locked by a concurrent batch are skipped, so two workers never process one message.
+    and marks it failed (with its error, in the same commit); the others go on. Messages
+    claimed by a concurrent batch are skipped, so two workers never process one message.
     """
+    return _claim_and_process("m.attempts = 0", [], limit=limit)
+
+
+def process_retry() -> bool:
+    """Claim one received message that was claimed before and never finished, and process it alone.
+
+    Such a message was in a batch whose worker process died (segfault, OOM killer,
+    SIGKILL), maybe because of it, maybe because of a batch-mate: alone, it can only take
+    itself down, and its count of claims tells the poison apart. Those with the fewest
+    claims go first. Returns False when there is none (left) to claim.
+    """
+    return bool(_claim_and_process("m.attempts > 0", [], limit=1, order="m.attempts, m.id"))
+
+
+# --- Claims -----------------------------------------------------------------------------
+#
+# A claim counts itself in the row (attempts + 1) in a statement committed before any
+# processing starts, so the count survives a worker process that dies while processing
+# (a Python exception is caught per message; a segfault, the OOM killer or SIGKILL are
+# not). A message claimed more than INBOUND_MAX_ATTEMPTS times is marked failed instead
+# of being processed once more.
+#
+# On PostgreSQL the claimer also takes a session advisory lock per message, held until
+# its processing has committed: concurrent claims skip a message that is being processed,
+# however slow, so they never count against it. The lock (unlike a lease) needs no
+# timeout: it goes away with the session of a worker that dies.
+
+_CLAIM_LOCK_CLASS = 0x52424931  # advisory lock namespace of inbound claims ("RBI1")
+
+_CLAIM_SQL = """
+    WITH candidates AS MATERIALIZED (
+        SELECT m.id FROM {table} AS m
+        WHERE m.status = %s AND {where}
+        ORDER BY {order} LIMIT %s
+        FOR UPDATE SKIP LOCKED
+    ), locked AS MATERIALIZED (
+        SELECT id FROM candidates WHERE pg_try_advisory_lock(%s, (id %% 2147483647)::integer)
+    )
+    UPDATE {table} AS m SET attempts = m.attempts + 1
+    FROM locked WHERE m.id = locked.id
+    RETURNING m.id, m.attempts
+"""
+
+_RELEASE_SQL = "SELECT pg_advisory_unlock(%s, (id %% 2147483647)::integer) FROM unnest(%s::bigint[]) AS id"
+
+
+@dataclass(frozen=True)
+class Claim:
+    inbound_id: int
+    attempts: int  # claims so far, this one included
+
+
+def _claim(where: str, params: list, *, limit: int, order: str = "m.id") -> list[Claim]:
+    """Count a claim on up to `limit` received messages (committed at once) and lock them for this session.
+
+    `where` and `order` are SQL on the alias m (constants of this module, never user input).
+    """
+    table = InboundMessage._meta.db_table
+    if connection.vendor == "postgresql":
+        sql = _CLAIM_SQL.format(table=table, where=where, order=order)
+        with connection.cursor() as cursor:  # one statement: in autocommit, committed at once
+            cursor.execute(sql, [InboundMessage.Status.RECEIVED, *params, limit, _CLAIM_LOCK_CLASS])
+            rows = cursor.fetchall()
+    else:  # SQLite (`make run`): one writer at a time, no row locks to take
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT m.id FROM {table} AS m WHERE m.status = %s AND {where} ORDER BY {order} LIMIT %s",
+                [InboundMessage.Status.RECEIVED, *params, limit],
+            )
+            ids = [row[0] for row in cursor.fetchall()]
+            InboundMessage.objects.filter(pk__in=ids).update(attempts=F("attempts") + 1)
+            rows = InboundMessage.objects.filter(pk__in=ids).values_list("id", "attempts")
+    return [Claim(inbound_id=pk, attempts=attempts) for pk, attempts in sorted(rows)]
+
+
+def _claim_and_process(where: str, params: list, *, limit: int, order: str = "m.id") -> int:
+    claimed = _claim(where, params, limit=limit, order=order)
+    try:
+        if claimed:
+            _process_claimed(claimed)
+    finally:
+        _release(claimed)
+    return len(claimed)
+
+
+def _release(claims: list[Claim]) -> None:
+    """Drop this session's advisory locks on the claimed messages (after their processing committed)."""
+    if not claims or connection.vendor != "postgresql":
+        return
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_RELEASE_SQL, [_CLAIM_LOCK_CLASS, [claim.inbound_id for claim in claims]])
+    except DatabaseError:  # the connection is gone, and the session's locks with it
+        logger.warning("could not release inbound claim locks", exc_info=True)
+
+
+def claim_limit_error(attempts: int) -> str:
+    return (
+        f"Claimed {attempts} times without finishing (the limit is INBOUND_MAX_ATTEMPTS="
+        f"{settings.INBOUND_MAX_ATTEMPTS}): the worker process probably died while processing "
+        "this message (a crash, the OOM killer, a kill). Not processed again; reprocess it once "
+        "the cause is fixed."
+    )
+
+
+def _process_claimed(claims: list[Claim]) -> None:
+    """Fail what was claimed too often; process the rest in one transaction."""
+    limit = settings.INBOUND_MAX_ATTEMPTS
+    for claim in claims:
+        if claim.attempts > limit:
+            logger.error("inbound message #%s: %s", claim.inbound_id, claim_limit_error(claim.attempts))
+            InboundMessage.objects.filter(pk=claim.inbound_id, status=InboundMessage.Status.RECEIVED).update(
+                status=InboundMessage.Status.FAILED, error=claim_limit_error(claim.attempts)
+            )
+    ids = [claim.inbound_id for claim in claims if claim.attempts <= limit]
+    if not ids:
+        return
     with transaction.atomic():
         _relax_commit()
-        batch = _claim_received(limit)
+        batch = list(
+            InboundMessage.objects.select_for_update()
+            .filter(pk__in=ids, status=InboundMessage.Status.RECEIVED)
+            .order_by("id")
+        )
         mails = {inbound.pk: _parse_or_none(inbound) for inbound in batch}
         if not _process_all_or_nothing(batch, mails):
             _process_one_by_one(_reload(batch), mails)
-    return len(batch)
 
 
-def _claim_received(limit: int) -> list[InboundMessage]:
-    return list(
-        InboundMessage.objects.select_for_update(skip_locked=True)
-        .filter(status=InboundMessage.Status.RECEIVED)
-        .order_by("id")[:limit]
-    )
+_CRASH_MARKER_ENV = "RUNDBRIEF_TEST_CRASH_MARKER"
+
+
+def _crash_for_tests(inbound: InboundMessage) -> None:
+    """TEST HOOK, inert in production: when the environment variable RUNDBRIEF_TEST_CRASH_MARKER
+    is set (only tests/replies/test_worker_crash.py sets it, for the worker processes it
+    starts), processing a message whose subject contains its value ends this process at
+    once with exit code 137, as the OOM killer would: no exception, no cleanup."""
+    marker = os.environ.get(_CRASH_MARKER_ENV)
+    if marker and marker in inbound.subject:
+        os._exit(137)
 
 
 def _reload(batch: list[InboundMessage]) -> list[InboundMessage]:
@@ -418,14 +545,16 @@ def _process_in_savepoint(
 def reprocess_inbound(*, inbound: InboundMessage) -> None:
     """Put a failed message back into processing (after a fix, or when the cause has passed)."""
     updated = InboundMessage.objects.filter(pk=inbound.pk, status=InboundMessage.Status.FAILED).update(
-        status=InboundMessage.Status.RECEIVED
+        status=InboundMessage.Status.RECEIVED,
+        attempts=0,  # a fresh start: its claims count anew
     )
     if updated:
         transaction.on_commit(lambda: _enqueue(inbound.pk))
 
 
 def requeue_stale_inbound(*, older_than: timedelta | None = None) -> int:
-    """Drain stored messages that were never processed (broker was down when they came in)."""
+    """Drain stored messages that were never processed: the broker was down when they came in,
+    or the worker process died with their batch (the drain then retries them one at a time)."""
     if older_than is None:
         older_than = timedelta(minutes=settings.INBOUND_REQUEUE_AFTER_MINUTES)
     stale = InboundMessage.objects.filter(

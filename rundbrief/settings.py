@@ -211,6 +211,9 @@ CELERY_BEAT_SCHEDULE["campaigns-recover-stalled"] = {
 # --- Replies --------------------------------------------------------------------------
 # Stored inbound mail still unprocessed after this long (broker was down) is enqueued again.
 INBOUND_REQUEUE_AFTER_MINUTES = env.int("INBOUND_REQUEUE_AFTER_MINUTES", default=10)
+# A message claimed this many times without finishing (its worker died on it: segfault, OOM
+# killer) is marked failed on its next claim instead of being processed again.
+INBOUND_MAX_ATTEMPTS = max(1, env.int("INBOUND_MAX_ATTEMPTS", default=3))
 CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
     "task": "replies.tasks.requeue_stale_inbound",
     "schedule": timedelta(minutes=5),

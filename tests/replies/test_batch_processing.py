@@ -70,7 +70,7 @@ def test_a_crash_in_one_message_of_a_batch_fails_only_that_message(world):
         services.reprocess_inbound(inbound=second)
     second.refresh_from_db()
     assert second.status == Status.PROCESSED
-    assert second.attempts == 2
+    assert second.attempts == 1  # reprocessing starts the count of claims afresh
     assert conversation.messages.count() == 3
 
 
@@ -201,3 +201,101 @@ def test_a_drain_this_process_just_queued_is_trusted_without_asking_redis(world)
         services.schedule_drain()  # past half its countdown: ask Redis (flag gone: queue one)
         assert delay.call_count == 1
     cache.delete(services.DRAIN_PENDING_KEY)
+
+
+# --- Claims: a worker process that dies on a message --------------------------------------
+
+
+def test_a_message_claimed_more_than_the_limit_is_failed_and_its_batch_mates_go_on(world, settings):
+    settings.INBOUND_MAX_ATTEMPTS = 3
+    first, poison, last = store_without_processing(*(simple_reply_bytes(body=f"Frage {n}") for n in range(3)))
+    # As left by three batches whose worker died on the poison: every claim counted, none finished.
+    InboundMessage.objects.filter(pk=poison.pk).update(attempts=3)
+    InboundMessage.objects.filter(pk__in=[first.pk, last.pk]).update(attempts=1)
+    assert services.drain_inbound() == 3
+    for inbound in (first, poison, last):
+        inbound.refresh_from_db()
+    assert poison.status == Status.FAILED and poison.attempts == 4
+    assert "Claimed 4 times without finishing" in poison.error
+    assert not Message.objects.filter(inbound=poison).exists()
+    assert first.status == last.status == Status.PROCESSED
+    assert first.attempts == last.attempts == 2
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        services.reprocess_inbound(inbound=poison)  # the counter starts afresh
+    poison.refresh_from_db()
+    assert poison.status == Status.PROCESSED and poison.attempts == 1
+    assert Message.objects.count() == 3
+
+
+def test_messages_whose_claim_never_finished_are_retried_one_at_a_time_after_fresh_ones(world):
+    fresh_1, fresh_2, suspect_1, suspect_2 = store_without_processing(
+        *(simple_reply_bytes(body=f"Frage {n}") for n in range(4))
+    )
+    InboundMessage.objects.filter(pk=suspect_1.pk).update(attempts=2)
+    InboundMessage.objects.filter(pk=suspect_2.pk).update(attempts=1)
+    batches = []
+    real = services._process_claimed
+
+    def record(claims):
+        batches.append([claim.inbound_id for claim in claims])
+        return real(claims)
+
+    with mock.patch("replies.services._process_claimed", side_effect=record):
+        assert services.drain_inbound() == 4
+    # The fewest claims first: a poison message (many claims) cannot hold up its batch-mates.
+    assert batches == [[fresh_1.pk, fresh_2.pk], [suspect_2.pk], [suspect_1.pk]]
+    assert set(InboundMessage.objects.values_list("status", flat=True)) == {Status.PROCESSED}
+
+
+@pytest.fixture
+def other_session():
+    """A second database session, as another worker process would hold."""
+    import psycopg
+    from django.db import connection
+
+    db = connection.settings_dict
+    with psycopg.connect(
+        host=db["HOST"], port=db["PORT"], user=db["USER"], password=db["PASSWORD"] or None, dbname=db["NAME"]
+    ) as conn:
+        yield conn
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_another_worker_is_processing_is_not_claimed_however_slow(world, other_session):
+    """The other worker claimed it (its advisory lock) and is still at it: no claim counts against it."""
+    slow, free = store_without_processing(simple_reply_bytes(body="Langsam"), simple_reply_bytes(body="Frei"))
+    other_session.execute(
+        "SELECT pg_advisory_lock(%s, %s)", [services._CLAIM_LOCK_CLASS, slow.pk % 2147483647]
+    )
+    assert services.drain_inbound() == 1
+    slow.refresh_from_db()
+    free.refresh_from_db()
+    assert slow.status == Status.RECEIVED and slow.attempts == 0
+    assert free.status == Status.PROCESSED and free.attempts == 1
+    other_session.execute("SELECT pg_advisory_unlock_all()")  # the other worker finished or died
+    assert services.drain_inbound() == 1
+    slow.refresh_from_db()
+    assert slow.status == Status.PROCESSED and slow.attempts == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_locked_in_another_workers_transaction_is_skipped(world, other_session):
+    (inbound,) = store_without_processing(simple_reply_bytes(body="Gesperrt"))
+    with other_session.transaction():
+        other_session.execute(
+            f"SELECT id FROM {InboundMessage._meta.db_table} WHERE id = %s FOR UPDATE", [inbound.pk]
+        )
+        assert services.process_received_batch() == 0
+    inbound.refresh_from_db()
+    assert inbound.attempts == 0
+    assert services.process_received_batch() == 1
+
+
+def test_claim_locks_are_released_after_processing(world):
+    from django.db import connection
+
+    store_without_processing(simple_reply_bytes(body="Frage"))
+    services.drain_inbound()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        assert cursor.fetchone()[0] == 0
