@@ -6,7 +6,11 @@ checks that exactly that delivery carries the error while its round-mates are se
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from campaigns import services
 from campaigns.models import Acceptance, Campaign, Delivery
@@ -131,3 +135,12 @@ def test_a_round_needs_no_more_mails_than_connections(settings):
 )
 def test_dot_stuffing(raw, payload):
     assert dot_stuffed(raw) == payload
+
+
+_LINES = st.lists(st.sampled_from([b".", b"..", b"\r\n", b"a", b" ", b"\xc3\xa4"]), max_size=40).map(b"".join)
+
+
+@given(_LINES)
+def test_dot_stuffing_doubles_every_dot_that_starts_a_line(raw):
+    reference = re.sub(rb"(?m)^\.", b"..", raw)  # RFC 5321 4.5.2, literally
+    assert dot_stuffed(raw) == (reference if reference.endswith(b"\r\n") else reference + b"\r\n")
