@@ -160,4 +160,9 @@ class ConversationAdmin(admin.ModelAdmin):
     list_filter = ["status", "routing_rule", "is_unmatched", "team"]
     search_fields = ["subject", "contact_address"]
     raw_id_fields = ["subscriber", "campaign"]
-    readonly_fields = ["routing_reason", "waiting_since", "last_message_at", "created_at"]
+    readonly_fields = ["routing_reason_shown", "waiting_since", "last_message_at", "created_at"]
+    exclude = ["routing_reason", "routing_reasons"]
+
+    @admin.display(description=_("routing reason"))
+    def routing_reason_shown(self, conversation: Conversation) -> str:
+        return conversation.routing_reason_text

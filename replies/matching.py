@@ -17,6 +17,7 @@ from campaigns.models import Campaign, Delivery
 from replies.addresses import token_from_address
 from replies.models import Conversation, InboundMessage, Message
 from replies.parsing import ParsedMail
+from replies.reasons import Reason, reason
 from subscribers.models import Subscriber, email_hash
 
 Method = InboundMessage.MatchMethod
@@ -25,7 +26,7 @@ Method = InboundMessage.MatchMethod
 @dataclass
 class Match:
     method: str = Method.NONE
-    reason: str = ""
+    reason: Reason | None = None  # a code and its parameters (replies.reasons)
     subscriber: Subscriber | None = None
     delivery: Delivery | None = None
     campaign: Campaign | None = None
@@ -36,21 +37,21 @@ class Match:
         return self.method != Method.NONE
 
 
-def _from_delivery(delivery: Delivery, method: str, reason: str) -> Match:
+def _from_delivery(delivery: Delivery, method: str, why: Reason) -> Match:
     return Match(
         method=method,
-        reason=reason,
+        reason=why,
         subscriber=delivery.subscriber,
         delivery=delivery,
         campaign=delivery.campaign,
     )
 
 
-def _from_answer(answer: Message, method: str, reason: str) -> Match:
+def _from_answer(answer: Message, method: str, why: Reason) -> Match:
     conversation = answer.conversation
     return Match(
         method=method,
-        reason=reason,
+        reason=why,
         subscriber=conversation.subscriber,
         campaign=conversation.campaign,
         conversation=conversation,
@@ -104,7 +105,7 @@ def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = No
             continue
         delivery = _delivery_by_token(token, prefetched)
         if delivery:
-            return _from_delivery(delivery, Method.REPLY_TOKEN, f"reply token in {address}: campaign mail")
+            return _from_delivery(delivery, Method.REPLY_TOKEN, reason("token_campaign", address=address))
         answer = (
             Message.objects.select_related(
                 "conversation__subscriber",
@@ -115,7 +116,7 @@ def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = No
             .first()
         )
         if answer:
-            return _from_answer(answer, Method.REPLY_TOKEN, f"reply token in {address}: our answer")
+            return _from_answer(answer, Method.REPLY_TOKEN, reason("token_answer", address=address))
     return None
 
 
@@ -142,9 +143,11 @@ def by_message_ids(ids: list[str]) -> Match | None:
     }
     for msgid in ids:
         if msgid in answers:
-            return _from_answer(answers[msgid], Method.IN_REPLY_TO, f"{msgid} is one of our answers")
+            return _from_answer(answers[msgid], Method.IN_REPLY_TO, reason("msgid_answer", message_id=msgid))
         if msgid in deliveries:
-            return _from_delivery(deliveries[msgid], Method.IN_REPLY_TO, f"{msgid} is a campaign mail")
+            return _from_delivery(
+                deliveries[msgid], Method.IN_REPLY_TO, reason("msgid_campaign", message_id=msgid)
+            )
     return None
 
 
@@ -154,7 +157,7 @@ def by_sender(address: str) -> Match | None:
     subscriber = Subscriber.objects.filter(email_hash=email_hash(address)).first()
     if subscriber is None:
         return None
-    return Match(method=Method.SENDER, reason=f"{address} is a known subscriber", subscriber=subscriber)
+    return Match(method=Method.SENDER, reason=reason("known_sender", address=address), subscriber=subscriber)
 
 
 def match_mail(mail: ParsedMail, prefetched: Prefetched | None = None) -> Match:
@@ -162,5 +165,5 @@ def match_mail(mail: ParsedMail, prefetched: Prefetched | None = None) -> Match:
         by_reply_token(mail.recipients, prefetched)
         or by_message_ids(thread_ids(mail))
         or by_sender(mail.from_address)
-        or Match(reason="no reply token, no known Message-ID, unknown sender")
+        or Match(reason=reason("unmatched"))
     )

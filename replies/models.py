@@ -160,6 +160,10 @@ class Conversation(models.Model):
         Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
     )
     routing_rule = models.CharField(max_length=64, blank=True)
+    # Why it went to its assignee, as codes and parameters (replies.reasons), shown in the
+    # reader's language; routing_reason keeps the English text (all that rows from before
+    # the codes have).
+    routing_reasons = models.JSONField(default=list, blank=True)
     routing_reason = models.TextField(blank=True)
     is_unmatched = models.BooleanField(default=False, db_index=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
@@ -179,6 +183,13 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return self.subject or f"#{self.pk}"
+
+    @property
+    def routing_reason_text(self) -> str:
+        """The routing reason in the active language (an old row's stored text if it has no codes)."""
+        from replies.reasons import render
+
+        return render(self.routing_reasons, self.routing_reason)
 
 
 class Message(models.Model):
@@ -256,6 +267,8 @@ class ConversationEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     text = models.TextField(blank=True)
+    # An assignment by routing: its reasons as codes (replies.reasons); text is a staff note.
+    reasons = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

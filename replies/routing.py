@@ -25,6 +25,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from replies.models import Conversation, RoutingRule, StaffProfile, Team
+from replies.reasons import Reason, reason, render
 from replies.selectors import staff_display_name
 
 MAX_DEPUTY_HOPS = 5
@@ -52,9 +53,14 @@ class RoutingInput:
 @dataclass
 class Decision:
     rule: str
-    reason: str
+    reasons: list[Reason]  # codes and parameters (replies.reasons), rendered when shown
     user: AbstractBaseUser | None = None
     team: Team | None = None
+
+    @property
+    def reason(self) -> str:
+        """The reasons in the active language."""
+        return render(self.reasons)
 
 
 def _profile(user: AbstractBaseUser) -> StaffProfile | None:
@@ -76,19 +82,15 @@ def with_deputy(decision: Decision) -> Decision:
         if not profile or not profile.is_away:
             break
         if not profile.deputy_id:
-            notes.append(f"{staff_display_name(user)} is away and has no deputy")
-            return Decision(
-                rule="fallback",
-                reason=f"{decision.reason}; {'; '.join(notes)}: fallback queue",
-                team=decision.team,
-            )
-        notes.append(f"{staff_display_name(user)} is away, deputy {staff_display_name(profile.deputy)}")
+            notes.append(reason("away_no_deputy", name=staff_display_name(user)))
+            return Decision(rule="fallback", reasons=[*decision.reasons, *notes], team=decision.team)
+        notes.append(
+            reason("away_deputy", name=staff_display_name(user), deputy=staff_display_name(profile.deputy))
+        )
         user, hops = profile.deputy, hops + 1
     if not notes:
         return decision
-    return Decision(
-        rule=decision.rule, reason=f"{decision.reason}; {'; '.join(notes)}", user=user, team=decision.team
-    )
+    return Decision(rule=decision.rule, reasons=[*decision.reasons, *notes], user=user, team=decision.team)
 
 
 def keep_assignee(data: RoutingInput) -> Decision | None:
@@ -99,7 +101,7 @@ def keep_assignee(data: RoutingInput) -> Decision | None:
         return None
     return Decision(
         rule="keep_assignee",
-        reason=f"open conversation stays with {staff_display_name(conversation.assignee)}",
+        reasons=[reason("keep_assignee", name=staff_display_name(conversation.assignee))],
         user=conversation.assignee,
         team=conversation.team,
     )
@@ -110,7 +112,7 @@ def campaign_contact(data: RoutingInput) -> Decision | None:
         return None
     return Decision(
         rule="campaign_contact",
-        reason=f"{staff_display_name(data.campaign_contact)} is the campaign's contact person",
+        reasons=[reason("campaign_contact", name=staff_display_name(data.campaign_contact))],
         user=data.campaign_contact,
     )
 
@@ -122,7 +124,7 @@ def topic_owner(data: RoutingInput) -> Decision | None:
         if _available(topic.owner):
             return Decision(
                 rule="topic_owner",
-                reason=f"{staff_display_name(topic.owner)} owns the topic “{topic.name}”",
+                reasons=[reason("topic_owner", name=staff_display_name(topic.owner), topic=topic.name)],
                 user=topic.owner,
             )
     return None
@@ -153,7 +155,7 @@ def rule_matches(rule: RoutingRule, data: RoutingInput) -> bool:
     return bool(keyword) and any(keyword in text.lower() for text in texts)
 
 
-def round_robin(team: Team, *, reason: str, rule: str = "round_robin") -> Decision:
+def round_robin(team: Team, *, reasons: list[Reason], rule: str = "round_robin") -> Decision:
     """The present team member assigned longest ago (never assigned first) gets the next one."""
     with transaction.atomic():
         Team.objects.select_for_update().filter(pk=team.pk).first()  # serialise concurrent workers
@@ -165,12 +167,12 @@ def round_robin(team: Team, *, reason: str, rule: str = "round_robin") -> Decisi
         )
         if member is None:
             return Decision(
-                rule="fallback", reason=f"{reason}; every member of {team} is away: team queue", team=team
+                rule="fallback", reasons=[*reasons, reason("team_all_away", team=team.name)], team=team
             )
         StaffProfile.objects.filter(pk=member.pk).update(last_assigned_at=timezone.now())
     return Decision(
         rule=rule,
-        reason=f"{reason}; round robin in team {team}: {staff_display_name(member.user)}",
+        reasons=[*reasons, reason("round_robin", team=team.name, name=staff_display_name(member.user))],
         user=member.user,
         team=team,
     )
@@ -180,16 +182,16 @@ def admin_rules(data: RoutingInput) -> Decision | None:
     for rule in RoutingRule.objects.filter(is_active=True).select_related("assign_to", "assign_to_team"):
         if not rule_matches(rule, data):
             continue
-        reason = f"routing rule “{rule.name}” matched"
+        reasons = [reason("routing_rule", rule=rule.name)]
         if rule.assign_to_id and _available(rule.assign_to):
-            return Decision(rule="routing_rule", reason=reason, user=rule.assign_to)
+            return Decision(rule="routing_rule", reasons=reasons, user=rule.assign_to)
         if rule.assign_to_team_id:
-            return round_robin(rule.assign_to_team, reason=reason)
+            return round_robin(rule.assign_to_team, reasons=reasons)
     return None
 
 
 def fallback(data: RoutingInput) -> Decision:
-    return Decision(rule="fallback", reason="no routing rule applied: shared unassigned queue")
+    return Decision(rule="fallback", reasons=[reason("fallback")])
 
 
 ROUTING_RULES = [keep_assignee, campaign_contact, topic_owner, admin_rules]

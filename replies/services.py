@@ -37,6 +37,7 @@ from replies.models import Conversation, ConversationEvent, InboundMessage, Mess
 from replies.parsing import POLICY, ParsedMail, parse_mail, safe_header
 from replies.pipeline import chain
 from replies.pipeline.rules import Context
+from replies.reasons import reason, render
 from replies.selectors import staff_display_name, wants_reply_notifications
 from replies.threading import PrefetchedConversations
 
@@ -261,7 +262,7 @@ def _process_locked(
     )
     chain.run(inbound, ctx)
     inbound.rule_hits = [
-        {"rule": "matching", "hit": match.matched, "reason": match.reason},
+        {"rule": "matching", "hit": match.matched, "reasons": [match.reason] if match.reason else []},
         *inbound.rule_hits,
     ]
     inbound.match_method = match.method
@@ -672,9 +673,11 @@ def reassign(
     from replies.tasks import notify_reassigned
 
     with transaction.atomic():
-        reason = _("reassigned by %(name)s") % {"name": staff_display_name(actor)}
+        reasons = [reason("reassigned", name=staff_display_name(actor))]
+        with translation.override("en"):  # the text kept beside the codes
+            text = render(reasons)
         Conversation.objects.filter(pk=conversation.pk).update(
-            assignee=assignee, routing_rule="manual", routing_reason=reason
+            assignee=assignee, routing_rule="manual", routing_reasons=reasons, routing_reason=text
         )
         event = ConversationEvent.objects.create(
             conversation=conversation,

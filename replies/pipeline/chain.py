@@ -1,7 +1,8 @@
 """The ordered table of recognition rules, in the manner of Mailman's built-in chain.
 
 Each row is (rule, kind, handler). Rules are checked in order; every answer (hit or
-miss, with its reason) is recorded on the InboundMessage; the first hit's handler acts.
+miss, with its reasons as codes, see replies.reasons) is recorded on the InboundMessage;
+the first hit's handler acts and records what it did (codes too).
 Bounces come first because many DSNs also carry Auto-Submitted; HumanRule always hits.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from replies.models import InboundMessage
 from replies.pipeline import handlers
 from replies.pipeline.rules import AutoReplyRule, BounceRule, Context, HumanRule, Rule, UnsubscribeRule
+from replies.reasons import Reason
 
 Kind = InboundMessage.Kind
 
@@ -21,7 +23,7 @@ Kind = InboundMessage.Kind
 class Link:
     rule: Rule
     kind: str
-    handler: Callable[[InboundMessage, Context], list[str]]
+    handler: Callable[[InboundMessage, Context], list[Reason]]
 
 
 CHAIN: list[Link] = [
@@ -36,9 +38,10 @@ def classify(ctx: Context, chain: list[Link] = CHAIN) -> tuple[Link, list[dict]]
     """The first link whose rule hits, and the record of every rule checked until then."""
     hits: list[dict] = []
     for link in chain:
-        reason = link.rule.check(ctx)
-        hits.append({"rule": link.rule.name, "hit": reason is not None, "reason": reason or ""})
-        if reason is not None:
+        found = link.rule.check(ctx)
+        reasons = [] if found is None else found if isinstance(found, list) else [found]
+        hits.append({"rule": link.rule.name, "hit": found is not None, "reasons": reasons})
+        if found is not None:
             return link, hits
     raise RuntimeError("the chain must end with a rule that always hits")
 

@@ -6,13 +6,14 @@ import re
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from campaigns.models import Delivery
 from replies.addresses import token_from_address
 from replies.models import Attachment, Conversation, ConversationEvent, InboundMessage, Message
 from replies.parsing import ParsedMail, sanitise_html
 from replies.pipeline.rules import Context
+from replies.reasons import Reason, reason, render
 from replies.routing import RoutingInput, decide
 from replies.selectors import wants_reply_notifications
 from replies.threading import existing_conversation, open_conversation
@@ -75,7 +76,7 @@ def _topic_ids(conversation: Conversation) -> list[int]:
     return []
 
 
-def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[list[str], bool]:
+def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[list[Reason], bool]:
     """Decide who gets the conversation; returns what was done and whether the assignee changed."""
     previous = conversation.assignee_id
     decision = decide(
@@ -91,16 +92,18 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[li
     )
     if decision.rule == "keep_assignee":
         # The reason it went to this person in the first place stays the one shown.
-        return [f"kept with the assignee: {decision.reason}"], False
+        return [reason("kept_with_assignee"), *decision.reasons], False
     conversation.assignee = decision.user
     conversation.team = decision.team
     conversation.routing_rule = decision.rule
-    conversation.routing_reason = decision.reason
+    conversation.routing_reasons = decision.reasons
+    with translation.override("en"):  # the text kept beside the codes (admin, search, mails)
+        conversation.routing_reason = render(decision.reasons)
     changed = decision.user is not None and decision.user.pk != previous
-    return [f"routed by {decision.rule}: {decision.reason}"], changed
+    return [reason("routed", rule=decision.rule), *decision.reasons], changed
 
 
-def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
+def handle_human(inbound: InboundMessage, ctx: Context) -> list[Reason]:
     from replies.tasks import notify_assignee
 
     conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
@@ -108,11 +111,11 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
     if conversation is None:
         # Routed before it is saved, so a new conversation costs one INSERT.
         conversation = open_conversation(ctx.match, ctx.mail, save=False)
-        actions = ["opened a new conversation"]
+        actions = [reason("opened_conversation")]
     else:
-        actions = [f"joined conversation #{conversation.pk}"]
+        actions = [reason("joined_conversation", id=conversation.pk)]
         if conversation.status != Conversation.Status.OPEN:
-            actions.append(f"reopened (was {conversation.status})")
+            actions.append(reason("reopened", status=conversation.status))
             if conversation.status == Conversation.Status.CLOSED:
                 is_new = True  # a closed conversation is routed afresh
             conversation.status = Conversation.Status.OPEN
@@ -129,7 +132,7 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
             conversation=conversation,
             kind=ConversationEvent.Kind.ASSIGNED,
             assignee_id=conversation.assignee_id,
-            text=conversation.routing_reason,
+            reasons=conversation.routing_reasons,
         )
     message = add_message(conversation, inbound, ctx, InboundMessage.Kind.HUMAN)
     if wants_reply_notifications(conversation.assignee):
@@ -137,17 +140,17 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[str]:
     return actions
 
 
-def handle_auto_reply(inbound: InboundMessage, ctx: Context) -> list[str]:
+def handle_auto_reply(inbound: InboundMessage, ctx: Context) -> list[Reason]:
     """Kept on the conversation's timeline (if there is one), never put in a queue."""
     conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
     if conversation is None:
-        return ["no conversation yet: kept in the automatic mail list only"]
+        return [reason("auto_reply_no_conversation")]
     add_message(conversation, inbound, ctx, InboundMessage.Kind.AUTO_REPLY)
     conversation.save(update_fields=["last_message_at"])
-    return [f"added to the timeline of conversation #{conversation.pk} (no queue item)"]
+    return [reason("added_to_timeline_no_queue", id=conversation.pk)]
 
 
-def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[str]:
+def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[Reason]:
     from replies.tasks import send_unsubscribe_confirmation
 
     subscriber = ctx.match.subscriber
@@ -157,15 +160,15 @@ def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[str]:
     subscriber_services.unsubscribe(
         subscriber=subscriber, source=ConsentEvent.Source.EMAIL_REPLY, details=details
     )
-    actions = [f"unsubscribed {subscriber.email} from everything"]
+    actions = [reason("unsubscribed", email=subscriber.email)]
     conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
     if conversation is not None:
         add_message(conversation, inbound, ctx, InboundMessage.Kind.UNSUBSCRIBE)
         conversation.save(update_fields=["last_message_at"])
-        actions.append(f"added to the timeline of conversation #{conversation.pk}")
+        actions.append(reason("added_to_timeline", id=conversation.pk))
     subscriber_id = subscriber.pk
     transaction.on_commit(lambda: send_unsubscribe_confirmation.delay(subscriber_id, inbound.pk))
-    actions.append("confirmation mail queued")
+    actions.append(reason("confirmation_queued"))
     return actions
 
 
@@ -179,11 +182,11 @@ def _deliveries_quoted_in(raw_text: str) -> list[Delivery]:
     return list(found.select_related("subscriber"))
 
 
-def handle_bounce(inbound: InboundMessage, ctx: Context) -> list[str]:
+def handle_bounce(inbound: InboundMessage, ctx: Context) -> list[Reason]:
     """A hard bounce suppresses the failed address, as the ESP's bounce events do; no queue item."""
     facts = ctx.facts.get("bounce", {})
     if not facts.get("hard"):
-        return ["delay warning only: nothing suppressed"]
+        return [reason("delay_only")]
     raw_text = bytes(inbound.raw).decode("utf-8", "replace")
     deliveries = _deliveries_quoted_in(raw_text)
     if ctx.match.delivery is not None and ctx.match.delivery not in deliveries:
@@ -192,7 +195,7 @@ def handle_bounce(inbound: InboundMessage, ctx: Context) -> list[str]:
     if not failed:
         failed = [d.subscriber.email.lower() for d in deliveries if d.subscriber]
     if not failed:
-        return ["no failed recipient found: nothing suppressed (kept for a person to look at)"]
+        return [reason("no_failed_recipient")]
     actions = []
     for address in failed:
         subscriber_services.suppress_address(
@@ -201,11 +204,11 @@ def handle_bounce(inbound: InboundMessage, ctx: Context) -> list[str]:
             source=ConsentEvent.Source.EMAIL_REPLY,
             details={"inbound_message_id": inbound.pk, "via": "bounce message"},
         )
-        actions.append(f"suppressed {address} (hard bounce)")
+        actions.append(reason("suppressed", email=address))
     bounced = [d.pk for d in deliveries if d.subscriber and d.subscriber.email.lower() in failed]
     if bounced:
         Delivery.objects.filter(pk__in=bounced).update(
             status=Delivery.Status.BOUNCED, updated_at=timezone.now()
         )
-        actions.append(f"marked {len(bounced)} delivery as bounced")
+        actions.append(reason("marked_bounced", count=len(bounced)))
     return actions

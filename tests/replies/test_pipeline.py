@@ -32,7 +32,10 @@ def test_gmail_reply_matched_by_token_lands_in_contact_persons_queue(world):
     assert conversation.campaign == world.campaign
     assert conversation.assignee == world.anna_staff
     assert conversation.routing_rule == "campaign_contact"
-    assert "Anna Berg is the campaign's contact person" in conversation.routing_reason
+    assert conversation.routing_reasons == [{"code": "campaign_contact", "params": {"name": "Anna Berg"}}]
+    assert (
+        conversation.routing_reason == "Anna Berg is the campaign's contact person"
+    )  # English beside the codes
     assert conversation.waiting_since is not None
     message = conversation.messages.get()
     assert message.delivery == world.deliveries["anna"]
@@ -47,7 +50,15 @@ def test_gmail_reply_matched_by_token_lands_in_contact_persons_queue(world):
         "unsubscribe_by_reply",
         "human",
     ]
-    assert inbound.rule_hits[-1]["actions"]
+    assert inbound.rule_hits[0]["reasons"] == [
+        {"code": "token_campaign", "params": {"address": f"reply+{ANNA_TOKEN}@reply.localhost"}}
+    ]
+    assert inbound.rule_hits[-1]["reasons"] == [{"code": "human"}]
+    assert [a["code"] for a in inbound.rule_hits[-1]["actions"]] == [
+        "opened_conversation",
+        "routed",
+        "campaign_contact",
+    ]
 
 
 def test_second_reply_joins_the_same_conversation_with_attachment(world):
@@ -227,7 +238,7 @@ def test_unsubscribe_from_an_unknown_sender_goes_to_a_person(world):
     )
     inbound = ingest(raw)
     assert inbound.kind == Kind.HUMAN
-    assert "no subscriber matched" in inbound.rule_hits[-1]["reason"]
+    assert inbound.rule_hits[-1]["reasons"] == [{"code": "unsubscribe_unmatched"}]
 
 
 # --- Store first, deduplicate, never lose ------------------------------------------------------
@@ -318,7 +329,10 @@ def test_staff_answer_is_threaded_signed_and_carries_a_fresh_reply_token(world):
     assert conversation.messages.count() == 3
     assert conversation.waiting_since is not None
     assert conversation.routing_rule == "campaign_contact"  # the original reason stays
-    assert "kept with the assignee" in inbound.rule_hits[-1]["actions"][-1]
+    assert [a["code"] for a in inbound.rule_hits[-1]["actions"][-2:]] == [
+        "kept_with_assignee",
+        "keep_assignee",
+    ]
 
 
 def test_reply_to_our_answer_by_in_reply_to_only(world):

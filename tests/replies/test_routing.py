@@ -28,7 +28,7 @@ def test_open_conversation_keeps_its_assignee_even_if_the_contact_changes(world)
     assert second.pk == first.pk
     assert (second.assignee, second.routing_rule) == (world.anna_staff, "campaign_contact")
     last = InboundMessage.objects.order_by("-id").first()
-    assert "kept with the assignee" in last.rule_hits[-1]["actions"][-1]
+    assert [a["code"] for a in last.rule_hits[-1]["actions"][-2:]] == ["kept_with_assignee", "keep_assignee"]
 
 
 def test_topic_owner_when_the_campaign_names_nobody(world):
@@ -36,7 +36,9 @@ def test_topic_owner_when_the_campaign_names_nobody(world):
     world.campaign.save()
     conversation = conversation_for(simple_reply_bytes())
     assert (conversation.assignee, conversation.routing_rule) == (world.topic_owner, "topic_owner")
-    assert "Energie" in conversation.routing_reason
+    assert conversation.routing_reasons == [
+        {"code": "topic_owner", "params": {"name": "Tom Owner", "topic": "Energie"}}
+    ]
 
 
 def no_contact_no_owner(world):
@@ -73,7 +75,7 @@ def test_admin_rules_name_a_person(world, rule_kwargs, body, subject, sender):
     conversation = conversation_for(raw)
     assert conversation.assignee == support
     assert conversation.routing_rule == "routing_rule"
-    assert "“Support”" in conversation.routing_reason
+    assert conversation.routing_reasons == [{"code": "routing_rule", "params": {"rule": "Support"}}]
 
 
 def test_topic_rule_names_a_team_and_round_robin_skips_away_members(world):
@@ -91,6 +93,8 @@ def test_topic_rule_names_a_team_and_round_robin_skips_away_members(world):
         conversation = conversation_for(raw)
         assert conversation.team == team
         assert conversation.routing_rule == "round_robin"
+        assert [r["code"] for r in conversation.routing_reasons] == ["routing_rule", "round_robin"]
+        assert conversation.routing_reasons[1]["params"]["team"] == "Energieberatung"
         assignees.append(conversation.assignee)
     assert assignees[0] != assignees[1]
     assert set(assignees) == {a, b}
@@ -102,6 +106,7 @@ def test_fallback_queue_when_nothing_applies(world):
     conversation = conversation_for(simple_reply_bytes())
     assert conversation.assignee is None
     assert conversation.routing_rule == "fallback"
+    assert conversation.routing_reasons == [{"code": "fallback"}]
 
 
 def test_away_contact_hands_new_conversations_to_the_deputy_chain(world):
@@ -112,8 +117,11 @@ def test_away_contact_hands_new_conversations_to_the_deputy_chain(world):
     profile.save()
     conversation = conversation_for(simple_reply_bytes())
     assert conversation.assignee == deputy2
-    assert "Anna Berg is away, deputy Deputy One" in conversation.routing_reason
-    assert "Deputy One is away, deputy Deputy Two" in conversation.routing_reason
+    assert conversation.routing_reasons == [
+        {"code": "campaign_contact", "params": {"name": "Anna Berg"}},
+        {"code": "away_deputy", "params": {"name": "Anna Berg", "deputy": "Deputy One"}},
+        {"code": "away_deputy", "params": {"name": "Deputy One", "deputy": "Deputy Two"}},
+    ]
 
 
 def test_away_without_deputy_goes_to_fallback(world):
@@ -122,7 +130,7 @@ def test_away_without_deputy_goes_to_fallback(world):
     profile.save()
     conversation = conversation_for(simple_reply_bytes())
     assert conversation.assignee is None
-    assert "has no deputy" in conversation.routing_reason
+    assert conversation.routing_reasons[-1] == {"code": "away_no_deputy", "params": {"name": "Anna Berg"}}
 
 
 def test_decide_without_database_rows_is_the_fallback(db):

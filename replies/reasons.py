@@ -1,0 +1,98 @@
+"""Reasons recorded for the inbox (routing, matching, recognition rules), stored as codes.
+
+A reason is stored as {"code": ..., "params": {...}} and rendered at display time in the
+active language, so staff using the German interface read German. Names and values
+(people, topics, teams, addresses, headers, patterns) are parameters and never translated.
+Rows written before codes existed keep their English text, which is shown as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext_lazy
+
+Reason = dict  # {"code": str, "params": dict}
+
+TEXTS = {
+    # routing.py
+    "keep_assignee": _("open conversation stays with %(name)s"),
+    "campaign_contact": _("%(name)s is the campaign's contact person"),
+    "topic_owner": _("%(name)s owns the topic “%(topic)s”"),
+    "routing_rule": _("routing rule “%(rule)s” matched"),
+    "round_robin": _("round robin in team %(team)s: %(name)s"),
+    "team_all_away": _("every member of %(team)s is away: team queue"),
+    "away_deputy": _("%(name)s is away, deputy %(deputy)s"),
+    "away_no_deputy": _("%(name)s is away and has no deputy: fallback queue"),
+    "fallback": _("no routing rule applied: shared unassigned queue"),
+    "reassigned": _("reassigned by %(name)s"),
+    # matching.py
+    "token_campaign": _("reply token in %(address)s: campaign mail"),
+    "token_answer": _("reply token in %(address)s: our answer"),
+    "msgid_answer": _("%(message_id)s is one of our answers"),
+    "msgid_campaign": _("%(message_id)s is a campaign mail"),
+    "known_sender": _("%(address)s is a known subscriber"),
+    "unmatched": _("no reply token, no known Message-ID, unknown sender"),
+    # pipeline/rules.py
+    "dsn_failed": _("multipart/report; report-type=delivery-status (failed: %(failed)s)"),
+    "dsn_delayed": _("multipart/report; report-type=delivery-status (no failed recipient: delay warning)"),
+    "bounce_sender_subject": _("sender %(sender)s with a bounce subject"),
+    "bounce_null_sender": _("null envelope sender with a bounce subject"),
+    "bounce_sender_text": _("sender %(sender)s with a delivery failure text"),
+    "delay_warning": _("delay warning"),
+    "auto_header": _("header %(header)s: %(value)s"),
+    "auto_subject": _("subject looks automatic: “%(subject)s”"),
+    "says_unsubscribe": _("the reply only says “%(text)s”"),
+    "unsubscribe_unmatched": _("looks like an unsubscribe request, but no subscriber matched"),
+    "human": _("no automatic rule matched"),
+    # pipeline/handlers.py (what a handler did)
+    "opened_conversation": _("opened a new conversation"),
+    "joined_conversation": _("joined conversation #%(id)s"),
+    "reopened": _("reopened (was %(status)s)"),
+    "kept_with_assignee": _("kept with the assignee"),
+    "routed": _("routed by %(rule)s"),
+    "auto_reply_no_conversation": _("no conversation yet: kept in the automatic mail list only"),
+    "added_to_timeline_no_queue": _("added to the timeline of conversation #%(id)s (no queue item)"),
+    "added_to_timeline": _("added to the timeline of conversation #%(id)s"),
+    "unsubscribed": _("unsubscribed %(email)s from everything"),
+    "confirmation_queued": _("confirmation mail queued"),
+    "delay_only": _("delay warning only: nothing suppressed"),
+    "no_failed_recipient": _("no failed recipient found: nothing suppressed (kept for a person to look at)"),
+    "suppressed": _("suppressed %(email)s (hard bounce)"),
+    "marked_bounced": ngettext_lazy(
+        "marked %(count)d delivery as bounced", "marked %(count)d deliveries as bounced", "count"
+    ),
+}
+
+
+def reason(code: str, **params: object) -> Reason:
+    """A reason to store: its code and the values that go into its text."""
+    if code not in TEXTS:
+        raise ValueError(f"unknown reason code {code!r}")
+    return {"code": code, "params": params} if params else {"code": code}
+
+
+def render_one(item: Reason | str) -> str:
+    """One reason in the active language (old rows: their stored text as it is)."""
+    if isinstance(item, str):
+        return item
+    text = TEXTS.get(item.get("code", ""))
+    if text is None:  # a code from a newer version: show what there is
+        return " ".join(filter(None, [item.get("code", ""), str(item.get("params") or "")]))
+    params = item.get("params") or {}
+    return text % params if params else str(text)
+
+
+def render(items: Iterable[Reason | str] | Reason | str | None, fallback: str = "") -> str:
+    """Reasons joined into one line in the active language; `fallback` (an old row's text) if none."""
+    if not items:
+        return fallback
+    if isinstance(items, dict | str):
+        items = [items]
+    return "; ".join(render_one(item) for item in items)
+
+
+def render_hit(hit: dict) -> str:
+    """The reason of one recorded rule hit: codes if it has them, else the text stored before codes."""
+    return render(hit.get("reasons"), hit.get("reason", ""))
