@@ -14,6 +14,7 @@ acceptances committed together just before the call, like SMTP's before the fina
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -32,6 +33,7 @@ from campaigns.mailer import (
     OutgoingMail,
     PermanentSendError,
     Recipient,
+    SendError,
     TransientSendError,
     Transport,
     transport_for_settings,
@@ -281,6 +283,8 @@ def _send_rounds(
     True if the server is gone and the rest was handed back.
     """
     recipients.sort(key=lambda r: r.language)  # switch the active language once per group
+    with contextlib.suppress(SendError):
+        transport.open()  # sizes the rounds; a server that is down shows as the first round's errors
     position = 0
     while position < len(recipients):
         mails: list[OutgoingMail] = []

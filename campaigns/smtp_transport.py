@@ -16,6 +16,7 @@ a few microseconds per connection.
 
 from __future__ import annotations
 
+import logging
 import re
 import smtplib
 import socket
@@ -34,6 +35,8 @@ from campaigns.mailer import (
 )
 
 # What we put into RCPT TO ourselves: no spaces, brackets or line breaks, ASCII (no SMTPUTF8).
+logger = logging.getLogger(__name__)
+
 _PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
 
 # Called once per round with the mails whose "." is about to be written.
@@ -140,7 +143,20 @@ class SMTPTransport(Transport):
         self.sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
 
     def open(self) -> None:
-        self._channel(0)
+        """Opens the connections; a server that takes fewer (a connection limit) gets smaller rounds.
+
+        Raises only if not even the first connection opens.
+        """
+        for index in range(self.round_size):
+            try:
+                self._channel(index)
+            except SendError as exc:
+                if index == 0:
+                    raise
+                logger.warning("SMTP server took %d of %d connections (%s)", index, self.round_size, exc)
+                self.round_size = index
+                del self.channels[index:]
+                return
 
     def _channel(self, index: int) -> _Channel:
         channel = self.channels[index]

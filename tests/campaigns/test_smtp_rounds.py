@@ -9,12 +9,15 @@ from __future__ import annotations
 import re
 
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 from hypothesis import given
 from hypothesis import strategies as st
 
 from campaigns import services
 from campaigns.models import Acceptance, Campaign, Delivery
 from campaigns.smtp_transport import SMTPTransport, dot_stuffed
+from tests.support import free_port
 
 from .conftest import make_subscriber
 
@@ -144,3 +147,46 @@ _LINES = st.lists(st.sampled_from([b".", b"..", b"\r\n", b"a", b" ", b"\xc3\xa4"
 def test_dot_stuffing_doubles_every_dot_that_starts_a_line(raw):
     reference = re.sub(rb"(?m)^\.", b"..", raw)  # RFC 5321 4.5.2, literally
     assert dot_stuffed(raw) == (reference if reference.endswith(b"\r\n") else reference + b"\r\n")
+
+
+class _LimitedSMTP(SMTP):
+    """A server that, like a relay with a per-client limit, answers 421 beyond `limit` connections."""
+
+    open_connections = 0
+    limit = 2
+
+    def connection_made(self, transport) -> None:
+        self.refused = type(self).open_connections >= self.limit
+        if self.refused:
+            transport.write(b"421 4.7.0 Too many connections\r\n")
+            transport.close()
+            return
+        type(self).open_connections += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, exc) -> None:
+        if not self.refused:
+            type(self).open_connections -= 1
+            super().connection_lost(exc)
+
+
+class _LimitedController(Controller):
+    def factory(self):
+        return _LimitedSMTP(self.handler)
+
+
+def test_a_relay_that_takes_fewer_connections_gets_smaller_rounds(
+    campaign, audience, smtp_settings, settings
+):
+    """A relay's connection limit must not stall the campaign: the rounds shrink to what it takes."""
+    settings.SMTP_CONNECTIONS = 4
+    handler = smtp_settings
+    controller = _LimitedController(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        settings.EMAIL_PORT = controller.port
+        services.launch_campaign(campaign=campaign)
+    finally:
+        controller.stop()
+    assert dict(handler.counts) == {address: 1 for address in ADDRESSES}
+    assert Delivery.objects.filter(status=Delivery.Status.SENT, attempts=1).count() == len(ADDRESSES)
