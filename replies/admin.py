@@ -94,7 +94,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
             data = input_for_inbound(
                 bytes(InboundMessage.objects.get(pk=inbound.pk).raw), inbound.envelope_to
             )
-            decision = decide(data)
+            decision = decide(data)  # a dry run (input_for_inbound): changes nothing
             result = {
                 "inbound": inbound,
                 "matches": preview_rule(rule, data),

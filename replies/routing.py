@@ -11,6 +11,9 @@ that decides wins and its reason is stored on the conversation.
   6. fallback          the shared, unassigned queue
 
 A person who is away hands new conversations to their deputy (followed, at most a few hops).
+
+RoutingInput(dry_run=True) decides without side effects (the admin's "test this rule"):
+round robin names the member who would be next but moves no pointer and locks nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ class RoutingInput:
     conversation: Conversation | None = None
     campaign_contact: AbstractBaseUser | None = None
     is_new: bool = True
+    # A preview: say who would get it, but change nothing (no round-robin step, no lock).
+    dry_run: bool = False
 
     def topics(self) -> list[int]:
         if callable(self.topic_ids):
@@ -155,21 +160,34 @@ def rule_matches(rule: RoutingRule, data: RoutingInput) -> bool:
     return bool(keyword) and any(keyword in text.lower() for text in texts)
 
 
-def round_robin(team: Team, *, reasons: list[Reason], rule: str = "round_robin") -> Decision:
-    """The present team member assigned longest ago (never assigned first) gets the next one."""
-    with transaction.atomic():
-        Team.objects.select_for_update().filter(pk=team.pk).first()  # serialise concurrent workers
-        member = (
-            StaffProfile.objects.filter(teams=team, is_away=False, user__is_active=True)
-            .select_related("user")
-            .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
-            .first()
+def _next_member(team: Team) -> StaffProfile | None:
+    return (
+        StaffProfile.objects.filter(teams=team, is_away=False, user__is_active=True)
+        .select_related("user")
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
+        .first()
+    )
+
+
+def round_robin(
+    team: Team, *, reasons: list[Reason], rule: str = "round_robin", dry_run: bool = False
+) -> Decision:
+    """The present team member assigned longest ago (never assigned first) gets the next one.
+
+    dry_run: who would get it now, without taking the team lock or moving the pointer on.
+    """
+    if dry_run:
+        member = _next_member(team)
+    else:
+        with transaction.atomic():
+            Team.objects.select_for_update().filter(pk=team.pk).first()  # serialise concurrent workers
+            member = _next_member(team)
+            if member is not None:
+                StaffProfile.objects.filter(pk=member.pk).update(last_assigned_at=timezone.now())
+    if member is None:
+        return Decision(
+            rule="fallback", reasons=[*reasons, reason("team_all_away", team=team.name)], team=team
         )
-        if member is None:
-            return Decision(
-                rule="fallback", reasons=[*reasons, reason("team_all_away", team=team.name)], team=team
-            )
-        StaffProfile.objects.filter(pk=member.pk).update(last_assigned_at=timezone.now())
     return Decision(
         rule=rule,
         reasons=[*reasons, reason("round_robin", team=team.name, name=staff_display_name(member.user))],
@@ -186,7 +204,7 @@ def admin_rules(data: RoutingInput) -> Decision | None:
         if rule.assign_to_id and _available(rule.assign_to):
             return Decision(rule="routing_rule", reasons=reasons, user=rule.assign_to)
         if rule.assign_to_team_id:
-            return round_robin(rule.assign_to_team, reasons=reasons)
+            return round_robin(rule.assign_to_team, reasons=reasons, dry_run=data.dry_run)
     return None
 
 
@@ -212,7 +230,11 @@ def preview_rule(rule: RoutingRule, data: RoutingInput) -> bool:
 
 
 def input_for_inbound(inbound_raw: bytes, envelope_to: list[str]) -> RoutingInput:
-    """What routing would see for a stored message (for the admin's rule preview)."""
+    """What routing would see for a stored message (for the admin's rule preview): a dry run.
+
+    Reads only: parsing and matching write nothing, and decide() on this input moves no
+    round-robin pointer.
+    """
     from replies.matching import match_mail
     from replies.parsing import parse_mail
     from subscribers.models import Subscription
@@ -234,4 +256,5 @@ def input_for_inbound(inbound_raw: bytes, envelope_to: list[str]) -> RoutingInpu
         sender=mail.from_address,
         topic_ids=topic_ids,
         campaign_contact=match.campaign.contact if match.campaign is not None else None,
+        dry_run=True,
     )

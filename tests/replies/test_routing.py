@@ -1,5 +1,7 @@
 """Each routing rule, the deputy, round robin, and that the reason is recorded."""
 
+import re
+
 import pytest
 from django.core.exceptions import ValidationError
 
@@ -154,3 +156,55 @@ def test_rule_validation(world, kwargs, field):
     with pytest.raises(ValidationError) as info:
         rule.full_clean()
     assert field in info.value.message_dict
+
+
+# --- The admin's "test this rule" is a dry run ------------------------------------------------
+
+
+def every_row() -> dict[str, list[tuple]]:
+    """Every row of every table, for "nothing changed"."""
+    from django.apps import apps
+
+    return {
+        model._meta.label: sorted(model._base_manager.order_by().values_list(), key=repr)
+        for model in apps.get_models(include_auto_created=True)
+    }
+
+
+def test_rule_preview_moves_no_round_robin_pointer_and_writes_nothing(client, world):
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.urls import reverse
+
+    from replies.models import StaffProfile
+
+    no_contact_no_owner(world)
+    team = Team.objects.create(name="Energieberatung")
+    a = make_staff("a.member", display_name="A", teams=[team])
+    b = make_staff("b.member", display_name="B", teams=[team])
+    rule = RoutingRule.objects.create(name="Energy", field="topic", topic=world.topic, assign_to_team=team)
+    to_hello = simple_reply_bytes(body="first", to="hello@localhost")
+    assert conversation_for(to_hello).assignee == a  # real routing: A, so B is next
+    inbound = InboundMessage.objects.get()
+    admin = User.objects.create_superuser("root", "root@x.localhost", "pw")
+    client.force_login(admin)
+    url = reverse("admin:replies_routingrule_test", args=[rule.pk])
+    pointers = dict(StaffProfile.objects.values_list("pk", "last_assigned_at"))
+    before = every_row()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(2):
+            decision = client.post(url, {"inbound": inbound.pk}).context["result"]["decision"]
+            assert (decision.rule, decision.user) == ("round_robin", b)  # who WOULD get it, twice
+    assert dict(StaffProfile.objects.values_list("pk", "last_assigned_at")) == pointers
+    assert every_row() == before
+    writes = re.compile(r"^\s*(INSERT|UPDATE|DELETE)\b|\bFOR UPDATE\b", re.I)
+    assert not [q["sql"] for q in queries.captured_queries if writes.search(q["sql"])]
+    # The real routing still moves on: B, then A again.
+    second = simple_reply_bytes(body="second", to="hello@localhost").replace(
+        b"anna@example.org", world.juergen.email.encode()
+    )
+    third = simple_reply_bytes(body="third", to="hello@localhost").replace(
+        b"anna@example.org", world.ben.email.encode()
+    )
+    assert [conversation_for(second).assignee, conversation_for(third).assignee] == [b, a]
