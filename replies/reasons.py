@@ -34,6 +34,9 @@ TEXTS = {
     "msgid_campaign": _("%(message_id)s is a campaign mail"),
     "known_sender": _("%(address)s is a known subscriber"),
     "unmatched": _("no reply token, no known Message-ID, unknown sender"),
+    # threading.py (a known sender's mail that answers nothing we know)
+    "new_for_sender": _("not a reply to anything we know: a new conversation for the subscriber"),
+    "same_subject": _("same subject as their open conversation #%(id)s “%(subject)s”"),
     # pipeline/rules.py
     "dsn_failed": _("multipart/report; report-type=delivery-status (failed: %(failed)s)"),
     "dsn_delayed": _("multipart/report; report-type=delivery-status (no failed recipient: delay warning)"),

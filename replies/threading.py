@@ -3,12 +3,19 @@
 A conversation is one subscriber's replies about one campaign (or one thread started
 by an answer of ours). A reply to one of our staff answers joins that answer's
 conversation; a reply to a campaign mail joins the subscriber's latest conversation
-about that campaign; a known subscriber writing out of the blue joins their latest
-open conversation; unmatched mail is grouped by sender address.
+about that campaign; unmatched mail is grouped by sender address.
+
+A known subscriber's mail that answers nothing we know (matched by the sender address
+only) starts a new conversation for that subscriber, as Zammad and Help Scout do, rather
+than landing in whatever they last wrote about. One exception: if its normalised subject
+("Re:", "AW:", "Fwd:", "WG:" ... stripped, case and whitespace ignored) equals the subject
+of one of their open conversations, it joins that one. Each outcome is recorded as a
+reason code (replies.reasons): same_subject or new_for_sender.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,8 +24,29 @@ from django.db.models import QuerySet
 from replies.matching import Match
 from replies.models import Conversation
 from replies.parsing import ParsedMail
+from replies.reasons import Reason, reason
 
 Pair = tuple[int, int]  # (subscriber id, campaign id)
+
+
+# Reply and forward prefixes of common mail programs and languages: Re, AW (Antwort), Antw,
+# SV/VS (Nordic), Réf, Fwd/Fw, WG (Weitergeleitet), TR (transférer), Wtr, Rif, Enc; with an
+# optional counter ("Re[2]:", "Re(2):", "Re^2:") and repeated ("Re: AW: Fwd:").
+_PREFIX = re.compile(
+    r"^\s*(?:re|aw|antw|sv|vs|r[ée]f|rif|fwd?|wg|tr|wtr|enc)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*:\s*",
+    re.I,
+)
+
+
+def normalise_subject(subject: str) -> str:
+    """The subject without reply/forward prefixes, case-folded, whitespace collapsed."""
+    text = " ".join(subject.split())
+    while True:
+        stripped = _PREFIX.sub("", text, count=1)
+        if stripped == text:
+            break
+        text = stripped
+    return text.casefold().strip()
 
 
 def _conversations() -> QuerySet[Conversation]:
@@ -62,44 +90,63 @@ def _pair(match: Match) -> Pair | None:
     return (match.subscriber.pk, match.campaign.pk)
 
 
-def existing_conversation(
+def find_conversation(
     match: Match, mail: ParsedMail, prefetched: PrefetchedConversations | None = None
-) -> Conversation | None:
-    conversation = _find(match, mail, prefetched)
+) -> tuple[Conversation | None, Reason | None]:
+    """The conversation the mail belongs to (None: open a new one), and the threading reason.
+
+    The reason is None where the match already says it all (a reply token or a known
+    Message-ID names the campaign mail or answer).
+    """
+    conversation, why = _find(match, mail, prefetched)
     if (
         conversation is not None
         and match.campaign is not None
         and conversation.campaign_id == match.campaign.pk
     ):
         conversation.campaign = match.campaign  # already loaded with its contact person
-    return conversation
+    return conversation, why
 
 
-def _find(match: Match, mail: ParsedMail, prefetched: PrefetchedConversations | None) -> Conversation | None:
+def _same_subject(match: Match, mail: ParsedMail) -> Conversation | None:
+    """The subscriber's newest open (or snoozed, not closed) conversation with the mail's subject."""
+    wanted = normalise_subject(mail.subject)
+    if not wanted:
+        return None  # an empty subject is the same as nothing
+    candidates = (
+        _conversations().filter(subscriber=match.subscriber).exclude(status=Conversation.Status.CLOSED)
+    )
+    return next((c for c in candidates if normalise_subject(c.subject) == wanted), None)
+
+
+def _find(
+    match: Match, mail: ParsedMail, prefetched: PrefetchedConversations | None
+) -> tuple[Conversation | None, Reason | None]:
     if match.conversation is not None:
-        return match.conversation
+        return match.conversation, None
     pair = _pair(match)
     if pair is not None:
         if prefetched is not None:
             known, conversation = prefetched.take(pair)
             if known:
-                return conversation
-        return _conversations().filter(subscriber=match.subscriber, campaign=match.campaign).first()
+                return conversation, None
+        return _conversations().filter(subscriber=match.subscriber, campaign=match.campaign).first(), None
     if match.subscriber is not None:
-        return (
-            _conversations()
-            .filter(subscriber=match.subscriber)
-            .exclude(status=Conversation.Status.CLOSED)
-            .first()
-        )
+        # Known sender, but a reply to nothing we know: a new conversation, unless the subject
+        # is that of one of the subscriber's open conversations.
+        conversation = _same_subject(match, mail)
+        if conversation is not None:
+            return conversation, reason("same_subject", id=conversation.pk, subject=conversation.subject)
+        return None, reason("new_for_sender")
     if mail.from_address:
-        return (
+        conversation = (
             _conversations()
             .filter(is_unmatched=True, contact_address=mail.from_address)
             .exclude(status=Conversation.Status.CLOSED)
             .first()
         )
-    return None
+        return conversation, None
+    return None, None
 
 
 def open_conversation(match: Match, mail: ParsedMail, *, save: bool = True) -> Conversation:

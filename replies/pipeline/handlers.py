@@ -16,7 +16,7 @@ from replies.pipeline.rules import Context
 from replies.reasons import Reason, reason, render
 from replies.routing import RoutingInput, decide
 from replies.selectors import wants_reply_notifications
-from replies.threading import existing_conversation, open_conversation
+from replies.threading import find_conversation, open_conversation
 from subscribers import services as subscriber_services
 from subscribers.models import ConsentEvent, Subscription, Suppression
 
@@ -106,7 +106,7 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[li
 def handle_human(inbound: InboundMessage, ctx: Context) -> list[Reason]:
     from replies.tasks import notify_assignee
 
-    conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
+    conversation, threaded_by = find_conversation(ctx.match, ctx.mail, ctx.conversations)
     is_new = conversation is None
     if conversation is None:
         # Routed before it is saved, so a new conversation costs one INSERT.
@@ -114,12 +114,14 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[Reason]:
         actions = [reason("opened_conversation")]
     else:
         actions = [reason("joined_conversation", id=conversation.pk)]
-        if conversation.status != Conversation.Status.OPEN:
-            actions.append(reason("reopened", status=conversation.status))
-            if conversation.status == Conversation.Status.CLOSED:
-                is_new = True  # a closed conversation is routed afresh
-            conversation.status = Conversation.Status.OPEN
-            conversation.snoozed_until = None
+    if threaded_by is not None:  # why this one (or a new one), when the match alone does not say
+        actions.append(threaded_by)
+    if not is_new and conversation.status != Conversation.Status.OPEN:
+        actions.append(reason("reopened", status=conversation.status))
+        if conversation.status == Conversation.Status.CLOSED:
+            is_new = True  # a closed conversation is routed afresh
+        conversation.status = Conversation.Status.OPEN
+        conversation.snoozed_until = None
     now = timezone.now()
     if conversation.waiting_since is None:
         conversation.waiting_since = now
@@ -142,12 +144,12 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[Reason]:
 
 def handle_auto_reply(inbound: InboundMessage, ctx: Context) -> list[Reason]:
     """Kept on the conversation's timeline (if there is one), never put in a queue."""
-    conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
+    conversation, threaded_by = find_conversation(ctx.match, ctx.mail, ctx.conversations)
     if conversation is None:
         return [reason("auto_reply_no_conversation")]
     add_message(conversation, inbound, ctx, InboundMessage.Kind.AUTO_REPLY)
     conversation.save(update_fields=["last_message_at"])
-    return [reason("added_to_timeline_no_queue", id=conversation.pk)]
+    return [reason("added_to_timeline_no_queue", id=conversation.pk), *filter(None, [threaded_by])]
 
 
 def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[Reason]:
@@ -161,11 +163,11 @@ def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[Reason]:
         subscriber=subscriber, source=ConsentEvent.Source.EMAIL_REPLY, details=details
     )
     actions = [reason("unsubscribed", email=subscriber.email)]
-    conversation = existing_conversation(ctx.match, ctx.mail, ctx.conversations)
+    conversation, threaded_by = find_conversation(ctx.match, ctx.mail, ctx.conversations)
     if conversation is not None:
         add_message(conversation, inbound, ctx, InboundMessage.Kind.UNSUBSCRIBE)
         conversation.save(update_fields=["last_message_at"])
-        actions.append(reason("added_to_timeline", id=conversation.pk))
+        actions += [reason("added_to_timeline", id=conversation.pk), *filter(None, [threaded_by])]
     subscriber_id = subscriber.pk
     transaction.on_commit(lambda: send_unsubscribe_confirmation.delay(subscriber_id, inbound.pk))
     actions.append(reason("confirmation_queued"))

@@ -8,6 +8,7 @@ from django.test import TestCase, override_settings
 
 from replies import services
 from replies.models import Attachment, Conversation, InboundMessage, Message
+from replies.threading import normalise_subject
 from subscribers.models import ConsentEvent, Subscriber, Suppression, email_hash
 from tests.replies.conftest import ANNA_TOKEN, eml, ingest
 
@@ -90,12 +91,122 @@ def test_thunderbird_reply_matched_by_references(world):
 def test_known_sender_without_token_or_headers_is_matched_by_address(world):
     inbound = ingest("sender_only_de.eml")
     assert inbound.match_method == InboundMessage.MatchMethod.SENDER
+    assert inbound.rule_hits[0]["reasons"] == [
+        {"code": "known_sender", "params": {"address": "anna@example.org"}}
+    ]
     conversation = Conversation.objects.get()
     assert conversation.subscriber == world.anna
     assert conversation.campaign is None
+    assert not conversation.is_unmatched
     # No campaign: the owner of the subscriber's topic answers.
     assert conversation.assignee == world.topic_owner
     assert conversation.routing_rule == "topic_owner"
+    assert [a["code"] for a in inbound.rule_hits[-1]["actions"]] == [
+        "opened_conversation",
+        "new_for_sender",
+        "routed",
+        "topic_owner",
+    ]
+
+
+def sender_only(subject: str, body: str, sender: bytes = b"anna@example.org") -> bytes:
+    """A known subscriber's mail to the general address: no reply token, no In-Reply-To/References."""
+    return simple_reply("X-Mailer: x", subject, body, to="hello@localhost").replace(
+        b"anna@example.org", sender
+    )
+
+
+def test_new_mail_from_a_subscriber_starts_a_new_conversation_not_their_campaign_one(world):
+    ingest("gmail_reply_en.eml")  # open, about the November campaign, with its contact person
+    campaign_conversation = Conversation.objects.get()
+    inbound = ingest(sender_only("Frage zum Abo", "Bekomme ich den Rundbrief auch auf Englisch?"))
+    assert inbound.match_method == InboundMessage.MatchMethod.SENDER
+    new = Conversation.objects.exclude(pk=campaign_conversation.pk).get()
+    assert (new.subscriber, new.campaign, new.contact_address) == (world.anna, None, "anna@example.org")
+    assert new.messages.get().inbound == inbound
+    # Routed by the normal rules, without the campaign's contact person: the topic owner.
+    assert (new.assignee, new.routing_rule) == (world.topic_owner, "topic_owner")
+    assert campaign_conversation.messages.count() == 1
+    assert "new_for_sender" in [a["code"] for a in inbound.rule_hits[-1]["actions"]]
+
+
+@pytest.mark.parametrize(
+    "subject", ["AW: Frage zum Abo", "re:  frage  ZUM abo ", "Fwd: WG: Re[2]: Frage zum Abo", "Frage zum Abo"]
+)
+def test_same_subject_as_an_open_conversation_joins_it(world, subject):
+    first = ingest(sender_only("Re: Frage zum Abo", "Bekomme ich den Rundbrief auch auf Englisch?"))
+    conversation = Conversation.objects.get()
+    inbound = ingest(sender_only(subject, "Und gibt es ihn auch gedruckt?"))
+    assert first.pk != inbound.pk and Conversation.objects.count() == 1
+    assert conversation.messages.count() == 2
+    actions = inbound.rule_hits[-1]["actions"]
+    assert actions[:2] == [
+        {"code": "joined_conversation", "params": {"id": conversation.pk}},
+        {"code": "same_subject", "params": {"id": conversation.pk, "subject": "Re: Frage zum Abo"}},
+    ]
+
+
+def test_same_subject_joins_a_campaign_conversation_too_but_never_a_closed_one(world):
+    ingest("gmail_reply_en.eml")  # "Re: Our November newsletter"
+    conversation = Conversation.objects.get()
+    ingest(sender_only("Fwd: our november newsletter", "One more question"))
+    assert Conversation.objects.count() == 1 and conversation.messages.count() == 2
+    services.close(conversation=conversation, actor=world.anna_staff)
+    ingest(sender_only("Re: Our November newsletter", "And another one"))
+    assert Conversation.objects.count() == 2
+    assert conversation.messages.count() == 2
+
+
+def test_a_different_subscriber_never_joins_by_subject(world):
+    ingest(sender_only("Frage zum Abo", "first"))
+    ingest(sender_only("Frage zum Abo", "second", sender=b"ben@example.com"))
+    assert sorted(Conversation.objects.values_list("subscriber__email", flat=True)) == [
+        "anna@example.org",
+        "ben@example.com",
+    ]
+
+
+def test_empty_subjects_do_not_count_as_the_same_subject(world):
+    ingest(sender_only("", "first"))
+    ingest(sender_only("Re:", "second"))
+    assert Conversation.objects.count() == 2
+
+
+def test_replies_with_token_or_references_still_thread_as_before(world):
+    ingest("gmail_reply_en.eml")
+    campaign_conversation = Conversation.objects.get()
+    ingest(sender_only("Frage zum Abo", "Bekomme ich den Rundbrief auch auf Englisch?"))
+    own = Conversation.objects.exclude(pk=campaign_conversation.pk).get()
+    # A reply token (any subject) still joins the campaign conversation, not the newer one.
+    by_token = ingest(simple_reply("X-Mailer: x", "Something else entirely", "About the campaign"))
+    assert by_token.match_method == InboundMessage.MatchMethod.REPLY_TOKEN
+    assert campaign_conversation.messages.count() == 2
+    # A reply to our answer in the new conversation (References only, other subject) joins it.
+    answer = services.send_staff_reply(conversation=own, author=world.topic_owner, text="Ja, auf Englisch.")
+    raw = sender_only("Danke!", "Prima").replace(
+        b"X-Mailer: x", f"References: <older@example.org> {answer.message_id}".encode()
+    )
+    by_references = ingest(raw)
+    assert by_references.match_method == InboundMessage.MatchMethod.IN_REPLY_TO
+    assert own.messages.filter(direction="in").count() == 2
+    assert Conversation.objects.count() == 2
+    assert "same_subject" not in [a["code"] for a in by_references.rule_hits[-1]["actions"]]
+
+
+@pytest.mark.parametrize(
+    ("subject", "normalised"),
+    [
+        ("Re: Hello", "hello"),
+        ("AW: WG: Fwd:  Hello   World", "hello world"),
+        ("RE[3]: re(2): Hello", "hello"),
+        ("Antw: SV: Fw: Hello", "hello"),
+        ("Hello: Re: World", "hello: re: world"),  # only leading prefixes
+        ("Reply needed", "reply needed"),  # "Re" only as a prefix with a colon
+        ("  ", ""),
+    ],
+)
+def test_normalise_subject(subject, normalised):
+    assert normalise_subject(subject) == normalised
 
 
 def test_unknown_sender_goes_to_the_unmatched_queue(world):
