@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,3 +59,11 @@ def start_celery_worker(*, queues: Sequence[str], env: dict[str, str]) -> subpro
         env=env,
         start_new_session=True,
     )
+
+
+def stop_workers(workers: Sequence[subprocess.Popen]) -> None:
+    """SIGTERM to each still running worker's process group (parent and pool), then wait for it."""
+    for worker in workers:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
+            worker.wait(timeout=20)

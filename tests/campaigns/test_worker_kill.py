@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from campaigns import services
 from campaigns.models import Campaign, Delivery
 from subscribers.models import Subscriber, Subscription, email_hash
-from tests.support import free_port, start_celery_worker, wait_for, worker_environment
+from tests.support import free_port, start_celery_worker, stop_workers, wait_for, worker_environment
 
 from .conftest import CountingHandler
 
@@ -86,10 +86,7 @@ def test_killed_worker_leaves_exactly_one_mail_per_recipient(campaign, topic, se
             what="the workers to finish the campaign",
         )
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-                worker.wait(timeout=20)
+        stop_workers(workers)
         controller.stop()
 
     assert len(handler.counts) == RECIPIENTS

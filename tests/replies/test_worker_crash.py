@@ -12,8 +12,6 @@ one batch attempt that died with them.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import time
 from datetime import timedelta
@@ -24,7 +22,7 @@ from django.db import transaction
 from replies import services
 from replies.models import Conversation, InboundMessage, Message, StaffProfile
 from tests.replies.conftest import simple_reply_bytes
-from tests.support import start_celery_worker, worker_environment
+from tests.support import start_celery_worker, stop_workers, worker_environment
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -55,10 +53,7 @@ def test_a_message_that_kills_its_worker_is_failed_and_its_batch_mates_processed
             # What the beat sweeper does every few minutes: the drain a dead process lost is queued again.
             services.requeue_stale_inbound(older_than=timedelta(0))
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                os.killpg(worker.pid, signal.SIGTERM)
-                worker.wait(timeout=20)
+        stop_workers(workers)
 
     poison.refresh_from_db()
     assert poison.status == Status.FAILED

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import email
-import os
-import signal
 from email import policy
 
 import pytest
@@ -12,7 +10,7 @@ from aiosmtpd.controller import Controller
 
 from subscribers import services
 from subscribers.models import ConsentEvent, Subscriber
-from tests.support import free_port, start_celery_worker, wait_for, worker_environment
+from tests.support import free_port, start_celery_worker, stop_workers, wait_for, worker_environment
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -44,8 +42,7 @@ def test_confirmation_mail_is_sent_by_a_real_worker(settings, topics, consent, r
         )
         wait_for(lambda: collector.messages, what="the confirmation mail")
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        worker.wait(timeout=20)
+        stop_workers([worker])
         controller.stop()
 
     [message] = collector.messages
