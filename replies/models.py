@@ -193,11 +193,23 @@ class Conversation(models.Model):
 
 
 class Message(models.Model):
-    """One mail in a conversation: a subscriber's reply or our answer."""
+    """One mail in a conversation: a subscriber's reply or our answer.
+
+    Our answers are stored when staff submit them ("queued") and sent by a task
+    (replies.tasks.send_staff_reply): queued -> sending -> sent, or failed with the reason
+    (staff can send a failed answer again). Subscribers' mail has no send status.
+    """
 
     class Direction(models.TextChoices):
         INBOUND = "in", _("From the subscriber")
         OUTBOUND = "out", _("Our answer")
+
+    class SendStatus(models.TextChoices):
+        NONE = "", _("Not sent by us")
+        QUEUED = "queued", _("Queued")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
     direction = models.CharField(max_length=3, choices=Direction.choices)
@@ -223,6 +235,16 @@ class Message(models.Model):
     # Our answers carry a fresh reply token so the subscriber's next reply threads back.
     reply_token = models.CharField(max_length=40, null=True, blank=True, unique=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Our answers only (see the class docstring).
+    send_status = models.CharField(
+        max_length=8, choices=SendStatus.choices, default=SendStatus.NONE, blank=True, db_index=True
+    )
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    send_error = models.TextField(blank=True)
+    # When the status last changed; for a retry after a temporary failure, when it is due.
+    # The sweeper re-enqueues answers left queued/sending long after this (their worker died).
+    send_status_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]

@@ -44,3 +44,18 @@ def requeue_stale_inbound() -> int:
 def drain_inbound() -> int:
     """Process every received message, in batches (queued by storing, see services.schedule_drain)."""
     return services.drain_inbound()
+
+
+@shared_task(name="replies.tasks.send_staff_reply")
+def send_staff_reply(message_id: int) -> str:
+    """Send one stored answer (see services.deliver_staff_reply); after a temporary failure
+    the next try is this task again, with a countdown. A duplicate run sends nothing."""
+    outcome = services.deliver_staff_reply(message_id=message_id)
+    if outcome.retry_in is not None:
+        send_staff_reply.apply_async((message_id,), countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(name="replies.tasks.requeue_stuck_staff_replies")
+def requeue_stuck_staff_replies() -> int:
+    return services.requeue_stuck_staff_replies()

@@ -13,6 +13,7 @@ urlpatterns = [
     path("conversations/<int:pk>/status/", views.change_status, name="status"),
     path("conversations/<int:pk>/snooze/", views.snooze, name="snooze"),
     path("messages/<int:pk>/original/", views.message_original, name="message_original"),
+    path("messages/<int:pk>/resend/", views.resend, name="resend"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),
     path("inbound/", views.inbound_list, name="inbound_list"),
     path("inbound/<int:pk>/", views.inbound_detail, name="inbound_detail"),

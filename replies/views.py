@@ -110,6 +110,7 @@ def _conversation_context(request: HttpRequest, item: Conversation, **forms: obj
         "rule_hits": last_inbound.inbound.rule_hits if last_inbound and last_inbound.inbound else [],
         "last_inbound": last_inbound,
         "can_change": request.user.has_perm("replies.change_conversation"),
+        "is_manager": selectors.can_see_all(request.user),
         "reply_form": forms.get("reply_form") or ReplyForm(),
         "note_form": forms.get("note_form") or NoteForm(),
         "assign_form": forms.get("assign_form") or AssignForm(initial={"assignee": initial_assignee}),
@@ -133,15 +134,31 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _invalid(request, item, reply_form=form)
     try:
-        services.send_staff_reply(conversation=item, author=request.user, text=form.cleaned_data["text"])
+        answer = services.send_staff_reply(
+            conversation=item, author=request.user, text=form.cleaned_data["text"]
+        )
     except services.ReplyNotPossible as exc:
         form.add_error(None, str(exc))
         return _invalid(request, item, reply_form=form)
-    except Exception as exc:  # noqa: BLE001 - the mail server refused: keep the text, say why
-        form.add_error(None, _("The answer could not be sent: %(error)s") % {"error": exc})
-        return _invalid(request, item, reply_form=form)
-    messages.success(request, _("Your answer has been sent."))
-    return redirect("replies:conversation", pk=item.pk)
+    # Stored; a task sends it. The thread shows its state (queued, sending, sent, failed).
+    messages.success(request, _("Your answer is being sent."))
+    return redirect(reverse("replies:conversation", args=[item.pk]) + f"#m{answer.pk}")
+
+
+@staff_action
+def resend(request: HttpRequest, pk: int) -> HttpResponse:
+    """Send a failed answer again: its author or a manager."""
+    answer = _message(request, pk)
+    if answer.direction != Message.Direction.OUTBOUND:
+        raise Http404
+    if not services.can_resend(request.user, answer):
+        if answer.send_status != Message.SendStatus.FAILED:
+            messages.info(request, _("This answer has not failed; there is nothing to send again."))
+            return redirect(reverse("replies:conversation", args=[answer.conversation_id]) + f"#m{answer.pk}")
+        raise PermissionDenied
+    services.resend_staff_reply(answer=answer, actor=request.user)
+    messages.success(request, _("Your answer is being sent again."))
+    return redirect(reverse("replies:conversation", args=[answer.conversation_id]) + f"#m{answer.pk}")
 
 
 @staff_action

@@ -218,6 +218,10 @@ CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
     "task": "replies.tasks.requeue_stale_inbound",
     "schedule": timedelta(minutes=5),
 }
+CELERY_BEAT_SCHEDULE["replies-requeue-stuck-answers"] = {
+    "task": "replies.tasks.requeue_stuck_staff_replies",
+    "schedule": timedelta(minutes=5),
+}
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -67,7 +67,7 @@ def test_reply_reaches_the_contact_person_who_answers_in_the_same_thread(page, l
     # She answers; it goes out under her name.
     page.get_by_label("Your answer").fill("Yes, it does: ask your building management for the joint form.")
     page.get_by_role("button", name="Send answer").click()
-    expect(page.locator(".message.success")).to_contain_text("Your answer has been sent.")
+    expect(page.locator(".message.success")).to_contain_text("Your answer is being sent.")
     expect(page.locator(".replies-message.out")).to_contain_text("ask your building management")
     shot(page, "staff-03-answered")
     logout(page)
@@ -98,6 +98,8 @@ def test_reply_reaches_the_contact_person_who_answers_in_the_same_thread(page, l
 
     wait_for(second_reply_arrived, what="the second reply in the same conversation")
     expect(page.locator(".replies-thread")).to_contain_text("Thank you, that helps a lot!")
+    # Her answer shows as sent (a worker sent it after she submitted it).
+    expect(page.locator(".replies-message.out [data-testid=send-status]")).to_contain_text("sent")
     conversations = live_system.python(
         "from replies.models import Conversation;"
         f"print(Conversation.objects.filter(subscriber__email='{SUBSCRIBER}').count())"

@@ -415,9 +415,12 @@ def test_staff_answer_is_threaded_signed_and_carries_a_fresh_reply_token(world):
     ingest("gmail_reply_en.eml")
     conversation = Conversation.objects.get()
     django_mail.outbox.clear()
-    answer = services.send_staff_reply(
-        conversation=conversation, author=world.anna_staff, text="Yes, it does."
-    )
+    with TestCase.captureOnCommitCallbacks(execute=True):  # the task sends it after the commit
+        answer = services.send_staff_reply(
+            conversation=conversation, author=world.anna_staff, text="Yes, it does."
+        )
+    answer.refresh_from_db()
+    assert answer.send_status == Message.SendStatus.SENT
     sent = django_mail.outbox[-1]
     assert sent.from_email == "Anna Berg <newsletter@localhost>"
     assert sent.to == ["anna@example.org"]

@@ -124,8 +124,10 @@ def test_answer_note_reassign_snooze_close_reopen(client, world, reply):
     login(client, world.anna_staff)
     django_mail.outbox.clear()
     url = reverse("replies:reply", args=[reply.pk])
-    assert client.post(url, {"text": "Gern, ja."}).status_code == 302
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        assert client.post(url, {"text": "Gern, ja."}).status_code == 302
     answer = Message.objects.get(direction="out")
+    assert answer.send_status == Message.SendStatus.SENT
     assert answer.author == world.anna_staff
     assert django_mail.outbox[-1].from_email == "Anna Berg <newsletter@localhost>"
 
