@@ -10,6 +10,7 @@ import hashlib
 
 from django.conf import settings
 from django.db import models
+from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
@@ -185,6 +186,15 @@ class ConsentEvent(models.Model):
         verbose_name = _("consent event")
         verbose_name_plural = _("consent events")
         ordering = ["created_at", "id"]
+        indexes = [
+            # A campaign's stats count the unsubscribes it caused on every progress poll: a
+            # small partial index instead of a scan of the whole (ever growing) history.
+            models.Index(
+                KeyTransform("campaign_id", "details"),
+                condition=models.Q(kind="unsubscribed"),
+                name="consent_unsub_campaign_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.created_at:%Y-%m-%d %H:%M})"

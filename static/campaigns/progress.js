@@ -22,7 +22,8 @@
         window.location.reload(); // finished or stopped: show the final actions
         return;
       }
-      if (active.has(data.status)) setTimeout(poll, 1500);
+      // Every 1.5 s, slower for big campaigns: each poll counts every delivery.
+      if (active.has(data.status)) setTimeout(poll, Math.max(1500, Math.min(10000, data.audience / 100)));
     } catch (error) {
       setTimeout(poll, 5000);
     }
