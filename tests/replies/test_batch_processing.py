@@ -9,6 +9,8 @@ from django.test import TestCase
 from replies import services
 from replies.models import Conversation, InboundMessage, Message
 from replies.pipeline import chain
+from replies.services import processing
+from replies.services.claims import _CLAIM_LOCK_CLASS
 from tests.replies.conftest import eml, simple_reply_bytes
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +18,7 @@ Status = InboundMessage.Status
 
 
 def store_without_processing(*raws: bytes) -> list[InboundMessage]:
-    with mock.patch("replies.services._enqueue"):
+    with mock.patch("replies.services.inbound._enqueue"):
         return [services.store_inbound(raw, source=InboundMessage.Source.PIPE) for raw in raws]
 
 
@@ -128,14 +130,14 @@ def test_an_unreadable_message_in_a_batch_fails_alone(world):
     good, bad = store_without_processing(
         simple_reply_bytes(body="Gute Frage"), simple_reply_bytes(body="Kaputt")
     )
-    real_parse = services.parse_mail
+    real_parse = processing.parse_mail
 
     def parse_or_explode(raw, *args):
         if b"Kaputt" in raw:
             raise ValueError("unreadable")
         return real_parse(raw, *args)
 
-    with mock.patch("replies.services.parse_mail", side_effect=parse_or_explode):
+    with mock.patch("replies.services.processing.parse_mail", side_effect=parse_or_explode):
         assert services.process_received_batch(limit=10) == 2
     good.refresh_from_db()
     bad.refresh_from_db()
@@ -164,8 +166,8 @@ def test_storing_queues_one_drain_while_one_is_pending(world):
 
     cache.delete(services.DRAIN_PENDING_KEY)
     with (
-        mock.patch("replies.services._runs_eagerly", return_value=False),
-        mock.patch("replies.services._own_drain_cannot_have_started", return_value=False),
+        mock.patch("replies.services.processing._runs_eagerly", return_value=False),
+        mock.patch("replies.services.processing._own_drain_cannot_have_started", return_value=False),
         mock.patch.object(drain_inbound, "apply_async") as delay,
     ):
         services.schedule_drain()
@@ -182,10 +184,10 @@ def test_a_drain_this_process_just_queued_is_trusted_without_asking_redis(world)
 
     cache.delete(services.DRAIN_PENDING_KEY)
     with (
-        mock.patch.object(services, "_own_drain_queued_at", [-1.0]),
-        mock.patch("replies.services._runs_eagerly", return_value=False),
+        mock.patch.object(processing, "_own_drain_queued_at", [-1.0]),
+        mock.patch("replies.services.processing._runs_eagerly", return_value=False),
         mock.patch.object(drain_inbound, "apply_async") as delay,
-        mock.patch("replies.services.time.monotonic", return_value=1000.0),
+        mock.patch("replies.services.processing.time.monotonic", return_value=1000.0),
     ):
         services.schedule_drain()
         delay.assert_called_once_with(countdown=services.DRAIN_LINGER_SECONDS)
@@ -193,10 +195,10 @@ def test_a_drain_this_process_just_queued_is_trusted_without_asking_redis(world)
         services.schedule_drain()
         assert delay.call_count == 1
     with (
-        mock.patch.object(services, "_own_drain_queued_at", [1000.0]),
-        mock.patch("replies.services._runs_eagerly", return_value=False),
+        mock.patch.object(processing, "_own_drain_queued_at", [1000.0]),
+        mock.patch("replies.services.processing._runs_eagerly", return_value=False),
         mock.patch.object(drain_inbound, "apply_async") as delay,
-        mock.patch("replies.services.time.monotonic", return_value=1000.0 + services.DRAIN_LINGER_SECONDS),
+        mock.patch.object(processing.time, "monotonic", return_value=1000.0 + services.DRAIN_LINGER_SECONDS),
     ):
         services.schedule_drain()  # past half its countdown: ask Redis (flag gone: queue one)
         assert delay.call_count == 1
@@ -234,13 +236,13 @@ def test_messages_whose_claim_never_finished_are_retried_one_at_a_time_after_fre
     InboundMessage.objects.filter(pk=suspect_1.pk).update(attempts=2)
     InboundMessage.objects.filter(pk=suspect_2.pk).update(attempts=1)
     batches = []
-    real = services._process_claimed
+    real = processing._process_claimed
 
     def record(claims):
         batches.append([claim.inbound_id for claim in claims])
         return real(claims)
 
-    with mock.patch("replies.services._process_claimed", side_effect=record):
+    with mock.patch("replies.services.processing._process_claimed", side_effect=record):
         assert services.drain_inbound() == 4
     # The fewest claims first: a poison message (many claims) cannot hold up its batch-mates.
     assert batches == [[fresh_1.pk, fresh_2.pk], [suspect_2.pk], [suspect_1.pk]]
@@ -264,9 +266,7 @@ def other_session():
 def test_a_message_another_worker_is_processing_is_not_claimed_however_slow(world, other_session):
     """The other worker claimed it (its advisory lock) and is still at it: no claim counts against it."""
     slow, free = store_without_processing(simple_reply_bytes(body="Langsam"), simple_reply_bytes(body="Frei"))
-    other_session.execute(
-        "SELECT pg_advisory_lock(%s, %s)", [services._CLAIM_LOCK_CLASS, slow.pk % 2147483647]
-    )
+    other_session.execute("SELECT pg_advisory_lock(%s, %s)", [_CLAIM_LOCK_CLASS, slow.pk % 2147483647])
     assert services.drain_inbound() == 1
     slow.refresh_from_db()
     free.refresh_from_db()

@@ -75,7 +75,7 @@ def test_smtp_receiver_answers_451_when_the_database_is_down_and_250_after(recei
     port = receiver()
     down = OperationalError("server closed the connection unexpectedly")
     with (
-        mock.patch("replies.services.InboundMessage.objects.create", side_effect=down),
+        mock.patch("replies.services.inbound.InboundMessage.objects.create", side_effect=down),
         smtplib.SMTP("127.0.0.1", port) as client,
         pytest.raises(smtplib.SMTPDataError) as info,
     ):
@@ -167,7 +167,8 @@ def test_ingest_email_refuses_unreadable_input_with_exit_65(world, stdin, messag
 
 
 def test_ingest_email_exits_75_when_the_database_is_down(world):
-    with mock.patch("replies.services.InboundMessage.objects.create", side_effect=OperationalError("down")):
+    down = OperationalError("down")
+    with mock.patch("replies.services.inbound.InboundMessage.objects.create", side_effect=down):
         code, _, err = run_ingest(eml("gmail_reply_en.eml"))
     assert code == 75
     assert "try again later" in err
@@ -263,7 +264,8 @@ def test_mailgun_signed_inbound_webhook(client, world):
 def test_webhook_answers_500_when_storing_fails_so_the_esp_retries(client, world):
     client.raise_request_exception = False
     payload = {"RawEmail": eml("gmail_reply_en.eml").decode(), "Headers": [], "FromFull": {"Email": "a@b.c"}}
-    with mock.patch("replies.services.InboundMessage.objects.create", side_effect=OperationalError("down")):
+    down = OperationalError("down")
+    with mock.patch("replies.services.inbound.InboundMessage.objects.create", side_effect=down):
         response = client.post(
             "/webhooks/anymail/postmark/inbound/",
             payload,

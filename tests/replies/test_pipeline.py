@@ -399,7 +399,7 @@ def test_processing_twice_does_nothing_the_second_time(world):
 
 
 def test_stale_received_messages_are_requeued(world):
-    with mock.patch("replies.services._enqueue"):
+    with mock.patch("replies.services.inbound._enqueue"):
         inbound = services.store_inbound(eml("gmail_reply_en.eml"), source="pipe")
     InboundMessage.objects.filter(pk=inbound.pk).update(received_at=inbound.received_at.replace(year=2020))
     with TestCase.captureOnCommitCallbacks(execute=True):

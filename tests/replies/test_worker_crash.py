@@ -1,6 +1,6 @@
 """A message that kills its worker process (not an exception: the process is gone) must not
 block its batch forever. A real `celery worker` over Redis processes a batch holding one such
-message: the test hook in replies.services ends the pool process with os._exit(137) whenever
+message: the test hook in replies.services.processing ends the pool process with os._exit(137) whenever
 it processes a message whose subject carries the marker (RUNDBRIEF_TEST_CRASH_MARKER, set in
 the worker's environment only). Celery's master process replaces its dead pool process; the
 test plays the beat sweeper (requeue_stale_inbound) until the work is done.

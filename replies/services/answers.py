@@ -1,0 +1,327 @@
+"""Staff answers: stored under the author's name, sent by a task, retried, failed, sent again."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from email.utils import formataddr, make_msgid, parseaddr
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import EmailMessage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from replies.addresses import new_reply_token, reply_address
+from replies.models import Conversation, Message
+from replies.selectors import staff_display_name
+
+logger = logging.getLogger(__name__)
+
+
+class ReplyNotPossible(Exception):
+    """The conversation has nobody to answer to (e.g. the subscriber was erased)."""
+
+
+def _sender_address() -> str:
+    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+
+
+def _last_inbound(conversation: Conversation) -> Message | None:
+    return (
+        conversation.messages.filter(direction=Message.Direction.INBOUND)
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def _reply_subject(subject: str) -> str:
+    subject = subject.strip() or _("Your message")
+    lowered = subject.lower()
+    return subject if lowered.startswith(("re:", "aw:")) else f"Re: {subject}"
+
+
+def _quote(message: Message) -> str:
+    text = message.stripped_text or message.text
+    quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+    return f"{message.from_address}:\n{quoted}"
+
+
+# Sending our answers: stored at once ("queued"), sent by replies.tasks.send_staff_reply.
+# Temporary failures are tried again after 30 s, 2 min, 8 min, ...; after STAFF_REPLY_MAX_ATTEMPTS
+# tries (or at once for a permanent refusal) the answer is "failed" and staff can send it again.
+STAFF_REPLY_MAX_ATTEMPTS = 5
+STAFF_REPLY_RETRY_BASE_SECONDS = 30
+# Queued or sending this long after it was due: its task or worker was lost, the sweeper
+# (requeue_stuck_staff_replies) enqueues it again. Well above any SMTP/ESP timeout.
+STAFF_REPLY_STUCK_AFTER = timedelta(minutes=10)
+
+
+class TemporarySendError(Exception):
+    """The mail server or ESP could not take the answer now: try again later."""
+
+
+def send_staff_reply(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> Message:
+    """Store an answer under the staff member's name, threaded to the subscriber's last mail.
+
+    The answer is recorded at once as "queued" (with its Message-ID, In-Reply-To and
+    References, a fresh reply token, the author's name and signature) and the conversation
+    counts as answered; a task sends it after the commit (see deliver_staff_reply).
+    """
+    recipient = conversation.subscriber.email if conversation.subscriber_id else conversation.contact_address
+    if not recipient:
+        raise ReplyNotPossible(_("This conversation has no address to answer to."))
+    text = text.strip()
+    if not text:
+        raise ValueError(_("The answer is empty."))
+    last = _last_inbound(conversation)
+    sender = _sender_address()
+    message_id = make_msgid(domain=sender.rpartition("@")[2] or settings.REPLY_DOMAIN)
+    in_reply_to = references = ""
+    if last is not None and last.message_id:
+        references = " ".join(filter(None, [last.references, last.message_id]))
+        in_reply_to = last.message_id
+    signature = ""
+    try:
+        signature = author.staff_profile.signature.strip()
+    except Exception:  # noqa: BLE001 - no profile: no signature
+        signature = ""
+    body = text + (f"\n\n-- \n{signature}" if signature else "")
+    if last is not None:
+        body += "\n\n" + _quote(last)
+    now = timezone.now()
+    with transaction.atomic():
+        answer = Message.objects.create(
+            conversation=conversation,
+            direction=Message.Direction.OUTBOUND,
+            author=author,
+            from_address=formataddr((staff_display_name(author), sender)),
+            to_address=recipient,
+            subject=_reply_subject(last.subject if last else conversation.subject),
+            text=body,
+            stripped_text=text,
+            message_id=message_id,
+            in_reply_to=in_reply_to,
+            references=references,
+            reply_token=new_reply_token(),
+            send_status=Message.SendStatus.QUEUED,
+            send_status_at=now,
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None, last_message_at=now)
+        _enqueue_staff_reply(answer.pk)
+    conversation.refresh_from_db()
+    return answer
+
+
+def _enqueue_staff_reply(message_id: int, *, countdown: float | None = None) -> None:
+    """Queue the sending task after the commit; if the broker is down the sweeper does it later."""
+    from replies.tasks import send_staff_reply as task
+
+    def enqueue() -> None:
+        try:
+            task.apply_async((message_id,), countdown=countdown)
+        except Exception:  # noqa: BLE001 - stored is what counts; requeue_stuck_staff_replies retries
+            logger.exception("could not enqueue sending answer #%s; the sweeper will retry", message_id)
+
+    transaction.on_commit(enqueue)
+
+
+def staff_reply_email(answer: Message) -> EmailMessage:
+    """The mail of a stored answer, exactly as the subscriber gets it."""
+    headers = {"Message-ID": answer.message_id}
+    if answer.in_reply_to:
+        headers["In-Reply-To"] = answer.in_reply_to
+        headers["References"] = answer.references
+    return EmailMessage(
+        subject=answer.subject,
+        body=answer.text,
+        from_email=answer.from_address,
+        to=[answer.to_address],
+        reply_to=[reply_address(answer.reply_token)],
+        headers=headers,
+    )
+
+
+def classify_send_error(exc: BaseException) -> bool:
+    """True if the failure is temporary (try again later), False if the answer was refused.
+
+    SMTP: 4xx and lost or refused connections are temporary, 5xx permanent (RFC 5321).
+    ESPs (anymail): rejected recipients, and HTTP 4xx other than 408/429, are permanent;
+    no answer, 408, 429 and 5xx are temporary. Anything else (a bug, a bad setting) is
+    permanent: the answer shows as failed with the reason instead of being tried forever.
+    """
+    import smtplib
+
+    if isinstance(exc, TemporarySendError):
+        return True
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _msg in exc.recipients.values()]
+        return bool(codes) and all(400 <= code < 500 for code in codes)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    if isinstance(
+        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | ConnectionError | TimeoutError
+    ):
+        return True
+    try:
+        from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
+    except ImportError:  # pragma: no cover - anymail is a dependency
+        AnymailAPIError = AnymailRecipientsRefused = ()  # noqa: N806
+    if AnymailRecipientsRefused and isinstance(exc, AnymailRecipientsRefused):
+        return False
+    if AnymailAPIError and isinstance(exc, AnymailAPIError):
+        status = getattr(exc, "status_code", None)
+        return status is None or status in (408, 429) or status >= 500
+    return isinstance(exc, OSError)  # socket errors: no route, refused connection, DNS
+
+
+def _send_error_text(exc: BaseException) -> str:
+    """The reason as the server or ESP gave it (stored and shown as is, like a bounce)."""
+    import smtplib
+
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        parts = []
+        for address, (code, message) in exc.recipients.items():
+            text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
+            parts.append(f"{address}: {code} {text}".strip())
+        return "; ".join(parts) or str(exc)
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = (
+            exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+        )
+        return f"{exc.smtp_code} {text}".strip()
+    return str(exc).strip() or type(exc).__name__
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    status: str
+    retry_in: float | None = None  # seconds until the next try, after a temporary failure
+
+
+def deliver_staff_reply(*, message_id: int) -> SendOutcome:
+    """Send one stored answer, at most once as far as we can tell.
+
+    The row is claimed by a conditional UPDATE (queued -> sending, attempts + 1), committed
+    before the mail goes out: a redelivered or duplicate task finds it sending or sent and
+    leaves it alone. After the send it is marked sent. A temporary failure puts it back to
+    queued with the time of the next try (the task enqueues that), a permanent one, or the
+    last temporary one, marks it failed with the reason.
+    """
+    now = timezone.now()
+    claimed = Message.objects.filter(
+        pk=message_id, direction=Message.Direction.OUTBOUND, send_status=Message.SendStatus.QUEUED
+    ).update(send_status=Message.SendStatus.SENDING, send_status_at=now, send_attempts=F("send_attempts") + 1)
+    answer = Message.objects.filter(pk=message_id).first()
+    if answer is None:
+        return SendOutcome("")
+    if not claimed:
+        return SendOutcome(answer.send_status)
+    try:
+        staff_reply_email(answer).send()
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the answer
+        return _send_failed(answer, exc)
+    # Whatever the sweeper did meanwhile (it thought this worker dead): the mail has left.
+    Message.objects.filter(pk=answer.pk).update(
+        send_status=Message.SendStatus.SENT,
+        sent_at=timezone.now(),
+        send_status_at=timezone.now(),
+        send_error="",
+    )
+    return SendOutcome(Message.SendStatus.SENT)
+
+
+def _send_failed(answer: Message, exc: BaseException) -> SendOutcome:
+    reason = _send_error_text(exc)
+    temporary = classify_send_error(exc)
+    sending = Message.objects.filter(pk=answer.pk, send_status=Message.SendStatus.SENDING)
+    if temporary and answer.send_attempts < STAFF_REPLY_MAX_ATTEMPTS:
+        delay = STAFF_REPLY_RETRY_BASE_SECONDS * 4 ** (answer.send_attempts - 1)
+        logger.warning("answer #%s: temporary failure, retry in %ss: %s", answer.pk, delay, reason)
+        sending.update(
+            send_status=Message.SendStatus.QUEUED,
+            send_status_at=timezone.now() + timedelta(seconds=delay),
+            send_error=reason,
+        )
+        return SendOutcome(Message.SendStatus.QUEUED, retry_in=delay)
+    if temporary:
+        reason = f"{reason} (gave up after {answer.send_attempts} attempts)"
+    logger.warning("answer #%s could not be sent: %s", answer.pk, reason)
+    with transaction.atomic():
+        if sending.update(
+            send_status=Message.SendStatus.FAILED, send_status_at=timezone.now(), send_error=reason
+        ):
+            _waiting_again(answer)
+    return SendOutcome(Message.SendStatus.FAILED)
+
+
+def _waiting_again(answer: Message) -> None:
+    """A failed answer did not answer: the conversation waits again (from the subscriber's mail)."""
+    last = _last_inbound(answer.conversation)
+    if last is not None:
+        Conversation.objects.filter(pk=answer.conversation_id, waiting_since__isnull=True).update(
+            waiting_since=last.created_at
+        )
+
+
+def can_resend(user: AbstractBaseUser, answer: Message) -> bool:
+    """The author of a failed answer, or a manager, may send it again."""
+    from replies.selectors import can_see_all
+
+    return answer.send_status == Message.SendStatus.FAILED and (
+        answer.author_id == user.pk or can_see_all(user)
+    )
+
+
+def resend_staff_reply(*, answer: Message, actor: AbstractBaseUser) -> bool:
+    """Queue a failed answer again (same Message-ID and reply token); False if it was not failed."""
+    if not can_resend(actor, answer):
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        updated = Message.objects.filter(pk=answer.pk, send_status=Message.SendStatus.FAILED).update(
+            send_status=Message.SendStatus.QUEUED, send_status_at=now, send_attempts=0, send_error=""
+        )
+        if updated:
+            Conversation.objects.filter(pk=answer.conversation_id).update(waiting_since=None)
+            _enqueue_staff_reply(answer.pk)
+    answer.refresh_from_db()
+    return bool(updated)
+
+
+def requeue_stuck_staff_replies(*, older_than: timedelta | None = None) -> int:
+    """The sweeper: answers queued or sending long after they were due lost their task or
+    worker. Sending ones go back to queued (the mail may or may not have left: we retry,
+    since an answer that never arrives is worse), up to STAFF_REPLY_MAX_ATTEMPTS claims, then
+    failed; every stuck queued answer is enqueued again. Returns how many were enqueued."""
+    cutoff = timezone.now() - (older_than if older_than is not None else STAFF_REPLY_STUCK_AFTER)
+    stuck_sending = Message.objects.filter(
+        direction=Message.Direction.OUTBOUND,
+        send_status=Message.SendStatus.SENDING,
+        send_status_at__lt=cutoff,
+    )
+    for answer in stuck_sending.filter(send_attempts__gte=STAFF_REPLY_MAX_ATTEMPTS).select_related(
+        "conversation"
+    ):
+        reason = (
+            f"Sending was started {answer.send_attempts} times without finishing (the worker probably died)."
+        )
+        with transaction.atomic():
+            if Message.objects.filter(pk=answer.pk, send_status=Message.SendStatus.SENDING).update(
+                send_status=Message.SendStatus.FAILED, send_status_at=timezone.now(), send_error=reason
+            ):
+                _waiting_again(answer)
+    stuck_sending.update(send_status=Message.SendStatus.QUEUED)
+    ids = list(
+        Message.objects.filter(
+            direction=Message.Direction.OUTBOUND,
+            send_status=Message.SendStatus.QUEUED,
+            send_status_at__lt=cutoff,
+        ).values_list("pk", flat=True)
+    )
+    for pk in ids:
+        _enqueue_staff_reply(pk)
+    return len(ids)

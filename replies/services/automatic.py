@@ -1,0 +1,89 @@
+"""Our automatic mail: notifications to staff, the unsubscribe confirmation
+(RFC 3834: marked, never sent in answer to automatic mail).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.translation import gettext as _
+
+from replies.models import ConversationEvent, InboundMessage, Message
+from replies.selectors import staff_display_name, wants_reply_notifications
+
+
+def _site_link(name: str, *args: object) -> str:
+    return settings.SITE_URL + reverse(name, args=args)
+
+
+def notify_assignee(*, message: Message) -> bool:
+    """Tell the assignee a new reply is waiting, if they want mail about it."""
+    conversation = message.conversation
+    user = conversation.assignee
+    if not wants_reply_notifications(user):
+        return False
+    context = {
+        "name": staff_display_name(user),
+        "message": message,
+        "conversation": conversation,
+        "url": _site_link("replies:conversation", conversation.pk),
+    }
+    EmailMessage(
+        subject=_("New reply: %(subject)s") % {"subject": message.subject or conversation.subject},
+        body=render_to_string("emails/replies/new_reply.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
+    return True
+
+
+def notify_reassigned(*, event: ConversationEvent) -> bool:
+    user = event.assignee
+    if not wants_reply_notifications(user):
+        return False
+    context = {
+        "name": staff_display_name(user),
+        "actor": staff_display_name(event.actor) if event.actor else "",
+        "event": event,
+        "conversation": event.conversation,
+        "url": _site_link("replies:conversation", event.conversation_id),
+    }
+    EmailMessage(
+        subject=_("Assigned to you: %(subject)s") % {"subject": event.conversation.subject},
+        body=render_to_string("emails/replies/reassigned.txt", context),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
+    return True
+
+
+def send_unsubscribe_confirmation(*, subscriber_id: int, inbound: InboundMessage | None) -> bool:
+    """The short confirmation after an unsubscribe by reply, in the subscriber's language."""
+    from subscribers.models import Subscriber
+
+    subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
+    if subscriber is None:
+        return False
+    headers = {"Auto-Submitted": "auto-replied"}
+    if inbound is not None and inbound.message_id:
+        headers["In-Reply-To"] = inbound.message_id
+        headers["References"] = inbound.message_id
+    with translation.override(subscriber.language):
+        from subscribers.tokens import preferences_url
+
+        EmailMessage(
+            subject=_("You have been unsubscribed"),
+            body=render_to_string(
+                "emails/replies/unsubscribed.txt",
+                {"subscriber": subscriber, "preferences_url": preferences_url(subscriber.pk)},
+            ),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[subscriber.email],
+            headers=headers,
+        ).send()
+    return True
