@@ -19,25 +19,33 @@ def _site_link(name: str, *args: object) -> str:
     return settings.SITE_URL + reverse(name, args=args)
 
 
+def _mail_staff(user, *, subject: str, template: str, context: dict) -> None:
+    """A notification to a staff member, marked automatic so no auto-responder answers it."""
+    EmailMessage(
+        subject=subject,
+        body=render_to_string(template, {"name": staff_display_name(user), **context}),
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    ).send()
+
+
 def notify_assignee(*, message: Message) -> bool:
     """Tell the assignee a new reply is waiting, if they want mail about it."""
     conversation = message.conversation
     user = conversation.assignee
     if not wants_reply_notifications(user):
         return False
-    context = {
-        "name": staff_display_name(user),
-        "message": message,
-        "conversation": conversation,
-        "url": _site_link("replies:conversation", conversation.pk),
-    }
-    EmailMessage(
+    _mail_staff(
+        user,
         subject=_("New reply: %(subject)s") % {"subject": message.subject or conversation.subject},
-        body=render_to_string("emails/replies/new_reply.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
-        headers={"Auto-Submitted": "auto-generated"},
-    ).send()
+        template="emails/replies/new_reply.txt",
+        context={
+            "message": message,
+            "conversation": conversation,
+            "url": _site_link("replies:conversation", conversation.pk),
+        },
+    )
     return True
 
 
@@ -45,20 +53,17 @@ def notify_reassigned(*, event: ConversationEvent) -> bool:
     user = event.assignee
     if not wants_reply_notifications(user):
         return False
-    context = {
-        "name": staff_display_name(user),
-        "actor": staff_display_name(event.actor) if event.actor else "",
-        "event": event,
-        "conversation": event.conversation,
-        "url": _site_link("replies:conversation", event.conversation_id),
-    }
-    EmailMessage(
+    _mail_staff(
+        user,
         subject=_("Assigned to you: %(subject)s") % {"subject": event.conversation.subject},
-        body=render_to_string("emails/replies/reassigned.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
-        headers={"Auto-Submitted": "auto-generated"},
-    ).send()
+        template="emails/replies/reassigned.txt",
+        context={
+            "actor": staff_display_name(event.actor) if event.actor else "",
+            "event": event,
+            "conversation": event.conversation,
+            "url": _site_link("replies:conversation", event.conversation_id),
+        },
+    )
     return True
 
 
