@@ -25,6 +25,7 @@ from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.rendering import CompiledCampaign, RenderedMail
 from replies.addresses import reply_address
+from rundbrief.mail_refusals import esp_status_is_permanent
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute, make_token
 
 
@@ -398,8 +399,7 @@ class ESPTransport(Transport):
                 raise
             raise PermanentSendError(str(exc)) from exc
         except AnymailAPIError as exc:
-            status = getattr(exc, "status_code", None)
-            if status and 400 <= status < 500 and status not in (408, 429):
+            if esp_status_is_permanent(getattr(exc, "status_code", None)):
                 raise PermanentSendError(str(exc)) from exc
             raise TransientSendError(str(exc), connection_lost=True) from exc
         except (AnymailError, OSError) as exc:

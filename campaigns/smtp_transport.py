@@ -33,10 +33,11 @@ from campaigns.mailer import (
     TransientSendError,
     Transport,
 )
+from rundbrief.mail_refusals import smtp_reason
 
-# What we put into RCPT TO ourselves: no spaces, brackets or line breaks, ASCII (no SMTPUTF8).
 logger = logging.getLogger(__name__)
 
+# What we put into RCPT TO ourselves: no spaces, brackets or line breaks, ASCII (no SMTPUTF8).
 _PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
 
 # Called once per round with the mails whose "." is about to be written.
@@ -44,8 +45,7 @@ OnRoundAccepted = Callable[[Sequence[OutgoingMail]], None]
 
 
 def smtp_error(code: int, message: bytes | str) -> SendError:
-    text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
-    reason = f"{code} {text}".strip()
+    reason = smtp_reason(code, message)
     return PermanentSendError(reason) if 500 <= code < 600 else TransientSendError(reason)
 
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from replies.addresses import new_reply_token, reply_address
 from replies.models import Conversation, Message
 from replies.selectors import staff_display_name
+from rundbrief.mail_refusals import esp_status_is_permanent, smtp_reason
 
 logger = logging.getLogger(__name__)
 
@@ -173,8 +174,7 @@ def classify_send_error(exc: BaseException) -> bool:
     if AnymailRecipientsRefused and isinstance(exc, AnymailRecipientsRefused):
         return False
     if AnymailAPIError and isinstance(exc, AnymailAPIError):
-        status = getattr(exc, "status_code", None)
-        return status is None or status in (408, 429) or status >= 500
+        return not esp_status_is_permanent(getattr(exc, "status_code", None))
     return isinstance(exc, OSError)  # socket errors: no route, refused connection, DNS
 
 
@@ -183,16 +183,12 @@ def _send_error_text(exc: BaseException) -> str:
     import smtplib
 
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        parts = []
-        for address, (code, message) in exc.recipients.items():
-            text = message.decode(errors="replace") if isinstance(message, bytes) else str(message)
-            parts.append(f"{address}: {code} {text}".strip())
+        parts = [
+            f"{address}: {smtp_reason(code, message)}" for address, (code, message) in exc.recipients.items()
+        ]
         return "; ".join(parts) or str(exc)
     if isinstance(exc, smtplib.SMTPResponseException):
-        text = (
-            exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
-        )
-        return f"{exc.smtp_code} {text}".strip()
+        return smtp_reason(exc.smtp_code, exc.smtp_error)
     return str(exc).strip() or type(exc).__name__
 
 
