@@ -296,8 +296,7 @@ def _send_rounds(
             try:
                 mails.append(_build(factory, recipient))
             except PermanentSendError as exc:
-                _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
-                result.failed += 1
+                _record_failure(recipient.delivery_id, exc, attempts, result)
         if not mails:
             continue
         bucket.acquire(len(mails))
@@ -309,11 +308,7 @@ def _send_rounds(
         ]
         _forget_acceptances([delivery_id for delivery_id, _error in failed])
         for delivery_id, error in failed:
-            if isinstance(error, TransientSendError):
-                _retry_or_fail([delivery_id], attempts, error.reason, result)
-            else:
-                _mark(delivery_id, status=S.FAILED, error=error.reason)
-                result.failed += 1
+            _record_failure(delivery_id, error, attempts, result)
         result.sent += len(mails) - len(failed)
         if any(error.connection_lost for _id, error in failed):
             # The server is gone: hand the rest back instead of failing each one.
@@ -337,20 +332,25 @@ def _send_each(
             translation.activate(recipient.language)
         try:
             _send_one(factory, transport, bucket, recipient)
-        except TransientSendError as exc:
+        except SendError as exc:
             _forget_acceptance(recipient.delivery_id)
-            _retry_or_fail([recipient.delivery_id], attempts, exc.reason, result)
+            _record_failure(recipient.delivery_id, exc, attempts, result)
             if exc.connection_lost:
                 # The backend is down: hand the rest back instead of failing each one.
                 _hand_back([r.delivery_id for r in recipients[index + 1 :]], result)
                 return True
-        except PermanentSendError as exc:
-            _forget_acceptance(recipient.delivery_id)
-            _mark(recipient.delivery_id, status=S.FAILED, error=exc.reason)
-            result.failed += 1
         else:
             result.sent += 1
     return False
+
+
+def _record_failure(delivery_id: int, error: SendError, attempts: dict[int, int], result: SendResult) -> None:
+    """A transient error queues the delivery again (or fails it after the last attempt); others fail it."""
+    if isinstance(error, TransientSendError):
+        _retry_or_fail([delivery_id], attempts, error.reason, result)
+    else:
+        _mark(delivery_id, status=S.FAILED, error=error.reason)
+        result.failed += 1
 
 
 def _retry_or_fail(
