@@ -13,7 +13,14 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+# The compiled catalogue is built from the .po file, never committed (no binary merge conflicts);
+# Babel compiles it, so a fresh machine needs no gettext for `make run` and `make test`.
+PO := locale/de/LC_MESSAGES/django.po
+MO := locale/de/LC_MESSAGES/django.mo
+$(MO): $(PO) $(VENV)/.installed
+	$(VENV)/bin/pybabel compile --statistics -i $(PO) -o $@
+
+install: $(VENV)/.installed $(MO)
 
 # DEBUG=true: the local system runs without a SECRET_KEY; RUN_ARGS e.g. "--port 8001".
 run: install
@@ -45,8 +52,9 @@ format: install
 	$(VENV)/bin/ruff format .
 
 messages: install
-	DEBUG=true $(PY) manage.py makemessages -l de -e html,txt,py,mjml --ignore=.venv --ignore=var --ignore=test-artifacts --ignore=tests --ignore=bench
-	DEBUG=true $(PY) manage.py compilemessages --ignore=.venv
+	DEBUG=true $(PY) manage.py makemessages -l de --no-location -e html,txt,py,mjml --ignore=.venv --ignore=var --ignore=test-artifacts --ignore=tests --ignore=bench
+	msgattrib --sort-output -o $(PO) $(PO)
+	$(VENV)/bin/pybabel compile --statistics -i $(PO) -o $(MO)
 
 clean:
 	rm -rf var rundbrief.sqlite3* .pytest_cache
