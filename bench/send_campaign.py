@@ -13,23 +13,27 @@ itself (workers, sink, database, Redis DB) even when interrupted.
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.harness import (  # noqa: E402 - the repository root is put on the path first
+    ROOT,
+    Processes,
+    create_database,
+    drop_database,
+    exit_on_termination,
+    flush_redis,
+    free_port,
+    load_subscribers,
+    migrate,
+    process_group_peak_rss,
+    start_send_workers,
+    start_sink,
+)
 
 
 def parse_args() -> argparse.Namespace:
@@ -47,99 +51,29 @@ def parse_args() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def admin_sql(pg: str, sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(f"{pg}/postgres", autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def load_subscribers(n: int, topic_id: int) -> None:
-    """COPY is ~50x faster than the ORM for a million rows."""
-    from django.db import connection
-
-    from subscribers.models import email_hash
-
-    buffer = io.StringIO()
-    for i in range(n):
-        address = f"bench{i:07d}@example.org"
-        paused = "2999-01-01" if i % 100 == 50 else r"\N"
-        buffer.write(
-            f"{address}\t{email_hash(address)}\tBench {i}\tde\tconfirmed\tevery\t1\t{paused}\thtml\t"
-            "2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\n"
-        )
-    buffer.seek(0)
-    with connection.cursor() as cursor:
-        raw = cursor.connection  # psycopg 3 connection
-        with (
-            raw.cursor() as pg_cursor,
-            pg_cursor.copy(
-                "COPY subscribers_subscriber (email, email_hash, name, language, status, frequency, "
-                "frequency_limit, paused_until, format, created_at, updated_at, confirmed_at) FROM STDIN"
-            ) as copy,
-        ):
-            while chunk := buffer.read(1 << 20):
-                copy.write(chunk)
-        cursor.execute(
-            "INSERT INTO subscribers_subscription "
-            "(subscriber_id, topic_id, status, created_at, confirmed_at) "
-            "SELECT id, %s, 'active', now(), now() FROM subscribers_subscriber",
-            [topic_id],
-        )
-        cursor.execute(
-            "INSERT INTO subscribers_suppression (email_hash, reason, created_at, details) "
-            "SELECT email_hash, 'hard_bounce', now(), '{}' FROM subscribers_subscriber WHERE id % 100 = 0"
-        )
-        cursor.execute("ANALYZE")
-
-
-def process_group_peak_rss(pgid: int) -> list[tuple[int, int]]:
-    """(pid, peak RSS in kB) for every live process in a process group."""
-    peaks = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) != pgid:
-                continue
-            status = (entry / "status").read_text()
-        except (OSError, ValueError):
-            continue
-        for line in status.splitlines():
-            if line.startswith("VmHWM:"):
-                peaks.append((int(entry.name), int(line.split()[1])))
-    return sorted(peaks)
-
-
 def main() -> int:
     args = parse_args()
-    # SIGTERM (e.g. from `timeout`) must still run the clean-up below.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    exit_on_termination()
     smtp_port = free_port()
-    database_url = f"{args.pg}/{args.db}"
     env = {
         **os.environ,
-        "DATABASE_URL": database_url,
+        "DATABASE_URL": f"{args.pg}/{args.db}",
         "REDIS_URL": args.redis,
         "EMAIL_URL": f"smtp://127.0.0.1:{smtp_port}",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key"),
         "SEND_BATCH_SIZE": str(args.batch),
         "LOG_LEVEL": "WARNING",
         "CELERY_TASK_ALWAYS_EAGER": "false",
+        "DJANGO_SETTINGS_MODULE": "rundbrief.settings",
     }
     os.environ.update(env)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "rundbrief.settings"
-    processes: list[subprocess.Popen] = []
-    admin_sql(args.pg, f'DROP DATABASE IF EXISTS "{args.db}"')
-    admin_sql(args.pg, f'CREATE DATABASE "{args.db}"')
+    processes = Processes()
+    create_database(args.pg, args.db)
     try:
-        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True)
+        migrate(env)
         import django
 
         django.setup()
-        import redis
         from django.contrib.auth.models import User
 
         from campaigns import services
@@ -147,7 +81,7 @@ def main() -> int:
         from campaigns.selectors import count_audience
         from subscribers.models import Topic
 
-        redis.Redis.from_url(args.redis).flushdb()
+        flush_redis(args.redis)
         owner = User.objects.create_user("bench-owner", first_name="Bea", last_name="Bench")
         topic = Topic.objects.create(slug="bench", name="Bench", owner=owner)
         started = time.perf_counter()
@@ -169,39 +103,8 @@ def main() -> int:
         if args.count_only:
             return 0
 
-        sink = subprocess.Popen(
-            ["smtp-sink", "-u", "nobody", f"127.0.0.1:{smtp_port}", "1000"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        processes.append(sink)
-        for index in range(args.workers):
-            processes.append(
-                subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "rundbrief",
-                        "worker",
-                        "-Q",
-                        "send",
-                        "-c",
-                        str(args.concurrency),
-                        "-n",
-                        f"bench{index}@%h",
-                        "--loglevel=WARNING",
-                        "--without-gossip",
-                        "--without-mingle",
-                        "--without-heartbeat",
-                    ],
-                    cwd=ROOT,
-                    env=env,
-                    start_new_session=True,
-                )
-            )
+        start_sink(processes, smtp_port)
+        workers = start_send_workers(processes, env, workers=args.workers, concurrency=args.concurrency)
         time.sleep(3)  # let the workers connect to Redis before the clock starts
 
         from rundbrief.celery import app as celery_app
@@ -238,31 +141,20 @@ def main() -> int:
             f"({args.workers} workers x {args.concurrency} processes); not sent: {failed}; "
             f"campaign {campaign.status}"
         )
-        for worker in processes[1:]:
+        for worker in workers:
             peaks = process_group_peak_rss(worker.pid)
             listed = ", ".join(f"{pid}: {kb / 1024:.0f} MB" for pid, kb in peaks)
             print(f"worker pid {worker.pid}: peak RSS {listed}")
         assert campaign.status == Campaign.Status.SENT
         return 0
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-        from django.db import connections
+        processes.stop_all()
+        if "django" in sys.modules:
+            from django.db import connections
 
-        connections.close_all()
-        try:
-            import redis
-
-            redis.Redis.from_url(args.redis).flushdb()
-        except Exception as exc:  # noqa: BLE001 - cleanup must go on
-            print(f"could not flush {args.redis}: {exc}")
-        admin_sql(args.pg, f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
+            connections.close_all()
+        flush_redis(args.redis)
+        drop_database(args.pg, args.db)
 
 
 if __name__ == "__main__":
