@@ -29,7 +29,7 @@ Why N = 40,000 by default: a Rundbrief run must be long against its fixed costs 
 first page, each worker compiling the campaign, the last partial chunk: ~0.1 s together)
 and against the 1 s sampling of PostgreSQL backends: at 1,000-3,000 msg/s that is 13-40 s
 per run. Two runs of each of the four, plus setup (two databases, a virtualenv, 40,000
-subscribers), stay well under 10 minutes on 2 busy cores (~4-6 minutes measured).
+subscribers), stay well under 10 minutes on 2 busy cores (~2 minutes measured, 3-4 under heavy load).
 
 Its own databases (rb_compare, rb_compare_peer, both dropped at the end) and Redis DB 6
 (flushed before and after), a free port for the sink; everything it starts is stopped and
