@@ -32,6 +32,11 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-only-for-debug"
 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Reverse proxies in front of the web server (rundbrief/http.py): how many, and/or which
+# addresses. Used for the per-IP limits and the consent proof; without them X-Forwarded-For
+# is ignored (anyone can write it).
+TRUSTED_PROXY_HOPS = env.int("TRUSTED_PROXY_HOPS", default=0)
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[SITE_URL])
 
@@ -146,6 +151,11 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "subscribers.tasks.purge_expired_pending",
         "schedule": crontab(minute=17),
     },
+    # Confirmation mails held back by the resend window go out once it has passed.
+    "send-due-confirmations": {
+        "task": "subscribers.tasks.send_due_confirmations",
+        "schedule": timedelta(minutes=1),
+    },
 }
 
 # --- Outgoing mail --------------------------------------------------------------------
@@ -183,10 +193,15 @@ INBOUND_MAX_MESSAGE_BYTES = env.int("INBOUND_MAX_MESSAGE_BYTES", default=25 * 10
 # --- Subscribers ----------------------------------------------------------------------
 CONFIRMATION_LINK_MAX_AGE = timedelta(days=env.int("CONFIRMATION_LINK_DAYS", default=7))
 CONFIRMATION_RESEND_WINDOW = timedelta(minutes=env.int("CONFIRMATION_RESEND_MINUTES", default=10))
+# Preference links in mails stop working after this; the page then offers a new one by mail.
+PREFERENCES_LINK_MAX_AGE = timedelta(days=env.int("PREFERENCES_LINK_DAYS", default=180))
+# Erasure and data download are confirmed through a link mailed on request, valid this long.
+DATA_LINK_MAX_AGE = timedelta(minutes=env.int("DATA_LINK_MINUTES", default=60))
 SUBSCRIBE_RATE_LIMIT = env.str("SUBSCRIBE_RATE_LIMIT", default="10/h")
 CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
 CORS_URLS_REGEX = r"^/api/.*$"
 RATELIMIT_VIEW = "rundbrief.views.rate_limited"
+RATELIMIT_IP_META_KEY = "rundbrief.http.client_ip_for_rate_limits"
 
 # --- Campaigns ------------------------------------------------------------------------
 SEND_RATE_PER_SECOND = env.float("SEND_RATE_PER_SECOND", default=0)  # 0 = unlimited

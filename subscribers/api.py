@@ -22,8 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 from subscribers import selectors, services
 from subscribers.models import ConsentEvent
 from subscribers.ratelimits import limit_subscribe_requests
-from subscribers.validation import clean_email
-from subscribers.views import client_info
+from subscribers.validation import clean_email, clean_name
+from subscribers.views.common import client_info
 
 FIELDS = {"email", "name", "topics", "language", "consent_version"}
 MAX_BODY_BYTES = 16 * 1024
@@ -76,8 +76,11 @@ def subscribe(request: HttpRequest) -> JsonResponse:
         name = ""
     if not isinstance(name, str):
         fields["name"] = field_error("wrong_type", _("“name” must be a string."))
-    elif len(name) > 200:
-        fields["name"] = field_error("too_long", _("“name” must be at most 200 characters."))
+    else:
+        try:
+            name = clean_name(name)
+        except ValidationError as exc:
+            fields["name"] = field_error(exc.error_list[0].code, exc.messages[0])
 
     language = data.get("language")
     if language is not None and language not in languages:
@@ -118,7 +121,8 @@ def subscribe(request: HttpRequest) -> JsonResponse:
     if fields:
         return error("invalid", _("The request has errors; see “fields”."), fields)
 
-    services.request_subscription(
+    # Known or not, the same small step here; a worker does the rest (same time for all).
+    services.submit_subscription_request(
         email=email,
         topics=topics,
         name=name,

@@ -10,12 +10,15 @@ from django.utils.translation import gettext_lazy as _
 
 from subscribers import selectors
 from subscribers.models import Subscriber
-from subscribers.validation import clean_email
+from subscribers.validation import clean_email, clean_name
+
+# Names get no max_length here: the browser would then cut a longer one silently (maxlength);
+# clean_name refuses it with a message that says so.
 
 
 class SignupForm(forms.Form):
     email = forms.CharField(label=_("Email address"), max_length=320, widget=forms.EmailInput())
-    name = forms.CharField(label=_("Name (optional)"), max_length=200, required=False)
+    name = forms.CharField(label=_("Name (optional)"), required=False)
     language = forms.ChoiceField(label=_("Language of our mails"), choices=settings.LANGUAGES)
     topics = forms.ModelMultipleChoiceField(
         label=_("Topics"),
@@ -35,6 +38,9 @@ class SignupForm(forms.Form):
 
     def clean_email(self) -> str:
         return clean_email(self.cleaned_data["email"])
+
+    def clean_name(self) -> str:
+        return clean_name(self.cleaned_data["name"])
 
     def clean_consent_version(self) -> str:
         version = self.cleaned_data["consent_version"]
@@ -59,8 +65,9 @@ class PreferencesForm(forms.Form):
         label=_("Topics"), queryset=None, widget=forms.CheckboxSelectMultiple, required=False
     )
     frequency = forms.ChoiceField(label=_("How often"), choices=Subscriber.Frequency.choices)
+    # Only for "a limited number per week/month" (hidden by the page for "every issue").
     frequency_limit = forms.IntegerField(
-        label=_("N (for “at most N”)"), min_value=1, max_value=100, initial=1
+        label=_("How many mails at most"), min_value=1, max_value=100, required=False
     )
     paused_until = forms.DateField(
         label=_("Pause all mail until"),
@@ -69,12 +76,25 @@ class PreferencesForm(forms.Form):
         help_text=_("Leave empty to receive mail without a pause."),
     )
     format = forms.ChoiceField(label=_("Format"), choices=Subscriber.Format.choices, widget=forms.RadioSelect)
-    name = forms.CharField(label=_("Name"), max_length=200, required=False)
-    language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
+    name = forms.CharField(label=_("Name"), required=False)
+    language = forms.ChoiceField(label=_("Language of our mails"), choices=settings.LANGUAGES)
 
     def __init__(self, *args, subscriber: Subscriber, **kwargs):
         super().__init__(*args, **kwargs)
+        self.subscriber = subscriber
         self.fields["topics"].queryset = selectors.preference_topics(subscriber)
+
+    def clean_name(self) -> str:
+        return clean_name(self.cleaned_data["name"])
+
+    def clean(self):
+        data = super().clean()
+        if data.get("frequency") == Subscriber.Frequency.EVERY_ISSUE:
+            # Not asked for "every issue": keep what was chosen before for a later limit.
+            data["frequency_limit"] = self.subscriber.frequency_limit
+        elif "frequency_limit" in data and data["frequency_limit"] is None:
+            self.add_error("frequency_limit", _("Please say how many mails at most."))
+        return data
 
     def clean_paused_until(self):
         paused_until = self.cleaned_data["paused_until"]

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
-from subscribers import selectors, services
+from subscribers import mailboxes, selectors, services
 from subscribers.models import (
     ConsentEvent,
     Subscriber,
@@ -29,7 +29,7 @@ from subscribers.models import (
     Topic,
     email_hash,
 )
-from subscribers.validation import clean_email
+from subscribers.validation import clean_email, clean_name
 
 COLUMNS = ("email", "name", "language", "consent_date", "consent_source")
 CHUNK = 1000
@@ -126,8 +126,10 @@ def parse(text: str) -> list[Row]:
         if email and email in first_line:
             problems.append(f"the same address as line {first_line[email]}")
         name = values.get("name", "")
-        if len(name) > 200:
-            problems.append("the name is longer than 200 characters")
+        try:
+            name = clean_name(name)
+        except ValidationError as exc:
+            problems.append(exc.messages[0])
         language = values.get("language", "").lower() or None
         if language and language not in languages:
             problems.append(f"language must be one of {', '.join(sorted(languages))}, not {language!r}")
@@ -215,6 +217,7 @@ def _import_with_consent(rows: list[Row], topic: Topic, source: str, report: Imp
             Subscriber(
                 email=row.email,
                 email_hash=email_hash(row.email),
+                mailbox_hash=mailboxes.mailbox_hash(row.email),
                 name=row.name,
                 language=row.language or Subscriber._meta.get_field("language").default,
                 status=Subscriber.Status.CONFIRMED,

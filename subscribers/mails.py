@@ -1,4 +1,5 @@
-"""The confirmation mail: text and HTML, no advertising, in the subscriber's language."""
+"""The subscriber side's own mails, text and HTML, in the subscriber's language, no advertising:
+the confirmation mail, a new preference link, and the links that confirm erasure or download."""
 
 from __future__ import annotations
 
@@ -16,18 +17,13 @@ from subscribers.models import Subscriber, Topic
 AUTOMATIC_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
 
 
-def send_confirmation_mail(*, subscriber: Subscriber, topics: Sequence[Topic]) -> None:
-    slugs = [topic.slug for topic in topics]
-    context = {
-        "subscriber": subscriber,
-        "topics": topics,
-        "confirm_url": tokens.confirm_url(subscriber.pk, slugs),
-        "expires_days": settings.CONFIRMATION_LINK_MAX_AGE.days,
-    }
+def _send(*, subscriber: Subscriber, template: str, context: dict) -> None:
+    """Render emails/subscribers/<template>{_subject.txt,.txt,.html} and send them to the subscriber."""
+    context = {"subscriber": subscriber, **context}
     with translation.override(subscriber.language):
-        subject = render_to_string("emails/subscribers/confirmation_subject.txt", context)
-        text = render_to_string("emails/subscribers/confirmation.txt", context)
-        html = render_to_string("emails/subscribers/confirmation.html", context)
+        subject = render_to_string(f"emails/subscribers/{template}_subject.txt", context)
+        text = render_to_string(f"emails/subscribers/{template}.txt", context)
+        html = render_to_string(f"emails/subscribers/{template}.html", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
         body=text,
@@ -38,3 +34,38 @@ def send_confirmation_mail(*, subscriber: Subscriber, topics: Sequence[Topic]) -
     if subscriber.format == Subscriber.Format.HTML:
         message.attach_alternative(html, "text/html")
     message.send()
+
+
+def send_confirmation_mail(
+    *, subscriber: Subscriber, topics: Sequence[Topic], request_mark: int | None = None
+) -> None:
+    slugs = [topic.slug for topic in topics]
+    _send(
+        subscriber=subscriber,
+        template="confirmation",
+        context={
+            "topics": topics,
+            "confirm_url": tokens.confirm_url(subscriber.pk, slugs, request_mark=request_mark),
+            "expires_days": settings.CONFIRMATION_LINK_MAX_AGE.days,
+        },
+    )
+
+
+def send_preferences_link_mail(*, subscriber: Subscriber) -> None:
+    _send(
+        subscriber=subscriber,
+        template="preferences_link",
+        context={
+            "url": tokens.preferences_url(subscriber.pk),
+            "expires_days": settings.PREFERENCES_LINK_MAX_AGE.days,
+        },
+    )
+
+
+def send_data_link_mail(*, subscriber: Subscriber, action: str) -> None:
+    url = tokens.erase_url(subscriber.pk) if action == tokens.ERASE else tokens.export_url(subscriber.pk)
+    _send(
+        subscriber=subscriber,
+        template=f"{action}_link",
+        context={"url": url, "expires_minutes": int(settings.DATA_LINK_MAX_AGE.total_seconds() // 60)},
+    )

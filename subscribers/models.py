@@ -12,6 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 
@@ -61,8 +62,8 @@ class Subscriber(models.Model):
 
     class Frequency(models.TextChoices):
         EVERY_ISSUE = "every", _("Every issue")
-        PER_WEEK = "week", _("At most N per week")
-        PER_MONTH = "month", _("At most N per month")
+        PER_WEEK = "week", _("A limited number per week")
+        PER_MONTH = "month", _("A limited number per month")
 
     class Format(models.TextChoices):
         HTML = "html", _("HTML and text")
@@ -72,6 +73,11 @@ class Subscriber(models.Model):
     # Kept beside the address so the audience query can anti-join the suppression list.
     email_hash = models.CharField(
         verbose_name=_("address hash"), max_length=64, db_index=True, editable=False
+    )
+    # The mailbox the address delivers to (subscribers.mailboxes): confirmation mails are
+    # throttled per mailbox, so "+tag" variants of one inbox cannot be used to flood it.
+    mailbox_hash = models.CharField(
+        verbose_name=_("mailbox hash"), max_length=64, db_index=True, editable=False, blank=True
     )
     name = models.CharField(verbose_name=_("name"), max_length=200, blank=True)
     language = models.CharField(
@@ -96,6 +102,10 @@ class Subscriber(models.Model):
     unsubscribed_at = models.DateTimeField(verbose_name=_("unsubscribed"), null=True, blank=True)
     last_confirmation_sent_at = models.DateTimeField(
         verbose_name=_("last confirmation mail"), null=True, blank=True
+    )
+    # A confirmation mail held back by the resend window: sent by a beat task at this time.
+    confirmation_due_at = models.DateTimeField(
+        verbose_name=_("confirmation mail due"), null=True, blank=True, db_index=True
     )
 
     class Meta:
@@ -123,6 +133,9 @@ class Subscription(models.Model):
         verbose_name=_("status"), max_length=16, choices=Status.choices, default=Status.PENDING
     )
     created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    # When the opt-in request now waiting for confirmation was made: a confirmation link
+    # confirms only the requests it was sent for (subscribers.services.confirm).
+    requested_at = models.DateTimeField(verbose_name=_("requested"), null=True, blank=True)
     confirmed_at = models.DateTimeField(verbose_name=_("confirmed"), null=True, blank=True)
     unsubscribed_at = models.DateTimeField(verbose_name=_("unsubscribed"), null=True, blank=True)
 
@@ -172,7 +185,8 @@ class ConsentEvent(models.Model):
     email_hash = models.CharField(verbose_name=_("address hash"), max_length=64, db_index=True)
     kind = models.CharField(verbose_name=_("event"), max_length=24, choices=Kind.choices)
     source = models.CharField(verbose_name=_("source"), max_length=24, choices=Source.choices)
-    created_at = models.DateTimeField(verbose_name=_("time"), auto_now_add=True, db_index=True)
+    # When it happened (a signup processed by a worker keeps the time of the request).
+    created_at = models.DateTimeField(verbose_name=_("time"), default=timezone.now, db_index=True)
     ip_address = models.GenericIPAddressField(verbose_name=_("IP address"), null=True, blank=True)
     user_agent = models.TextField(verbose_name=_("user agent"), blank=True)
     topics = models.JSONField(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from subscribers.models import (
@@ -16,6 +19,7 @@ from subscribers.models import (
     Topic,
     email_hash,
 )
+from subscribers.tokens import TokenPayload
 
 
 class NoConsentText(LookupError):
@@ -65,6 +69,50 @@ def subscriptions(subscriber: Subscriber) -> QuerySet[Subscription]:
 
 def consent_history(subscriber: Subscriber) -> QuerySet[ConsentEvent]:
     return subscriber.consent_events.order_by("created_at", "id")
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
+def request_mark(moment: datetime) -> int:
+    """An opt-in request's time as a whole number for a confirmation link (microseconds)."""
+    return (moment - EPOCH) // MICROSECOND
+
+
+def link_request_limit(payload: TokenPayload) -> datetime:
+    """The newest opt-in request a confirmation link was sent for.
+
+    Links from before the request mark existed: requests made up to the second after the
+    link was signed (the signature's time has whole seconds).
+    """
+    if payload.request_mark is not None:
+        return EPOCH + payload.request_mark * MICROSECOND
+    return payload.issued_at + timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Confirmable:
+    subscriptions: QuerySet[Subscription]
+    outdated: bool  # something waits, but for a later request than the link's
+
+
+def confirmable(
+    subscriber: Subscriber, *, topic_slugs: Sequence[str], requested_until: datetime
+) -> Confirmable:
+    """The pending subscriptions a confirmation link may confirm (see services.optin.confirm)."""
+    pending = subscriber.subscriptions.filter(status=Subscription.Status.PENDING).annotate(
+        requested=Coalesce("requested_at", "created_at")
+    )
+    if topic_slugs:
+        pending = pending.filter(topic__slug__in=topic_slugs)
+    later_opt_out = Suppression.objects.filter(
+        email_hash=subscriber.email_hash, created_at__gt=requested_until
+    ).exists()
+    if later_opt_out:
+        return Confirmable(subscriptions=pending.none(), outdated=pending.exists())
+    mine = pending.filter(requested__lte=requested_until)
+    return Confirmable(subscriptions=mine, outdated=not mine.exists() and pending.exists())
 
 
 def _iso(value) -> str | None:

@@ -1,18 +1,32 @@
 from django.urls import path
 
-from subscribers import api, views
+from subscribers import api
+from subscribers.views import confirm, data, preferences, signup, unsubscribe
 
 app_name = "subscribers"
 
 urlpatterns = [
-    path("subscribe/", views.signup, name="signup"),
-    path("subscribe/thanks/", views.signup_done, name="signup_done"),
-    path("confirm/<str:token>/", views.confirm, name="confirm"),
-    path("confirm/<str:token>/new-link/", views.confirm_new_link, name="confirm_new_link"),
-    path("preferences/<str:token>/", views.preferences, name="preferences"),
-    path("preferences/<str:token>/data.json", views.preferences_export, name="preferences_export"),
-    path("preferences/<str:token>/erase/", views.preferences_erase, name="preferences_erase"),
-    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("subscribe/", signup.signup, name="signup"),
+    path("subscribe/thanks/", signup.signup_done, name="signup_done"),
+    path("confirm/<str:token>/", confirm.confirm, name="confirm"),
+    path("confirm/<str:token>/new-link/", confirm.confirm_new_link, name="confirm_new_link"),
+    path("preferences/<str:token>/", preferences.preferences, name="preferences"),
+    path("preferences/<str:token>/new-link/", preferences.new_preferences_link, name="preferences_new_link"),
+    path("preferences/<str:token>/language/", preferences.mail_language, name="mail_language"),
+    path(
+        "preferences/<str:token>/confirmation/", preferences.resend_confirmation, name="resend_confirmation"
+    ),
+    path("preferences/<str:token>/data.json", preferences.old_json_download, name="preferences_export"),
+    path("preferences/<str:token>/export/", data.request_export, name="request_export"),
+    path("preferences/<str:token>/erase/", data.request_erasure, name="preferences_erase"),
+    path("erase/<str:token>/", data.erase, name="erase"),
+    path("export/<str:token>/", data.export, name="export"),
+    path("unsubscribe/<str:token>/", unsubscribe.unsubscribe, name="unsubscribe"),
+    path(
+        "unsubscribe/<str:token>/preferences-link/",
+        unsubscribe.preferences_link,
+        name="unsubscribe_preferences_link",
+    ),
     path("api/subscribe", api.subscribe, name="api_subscribe"),
     path("api/consent-text", api.consent_text, name="api_consent_text"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 from email_validator import EmailNotValidError, validate_email
@@ -28,3 +30,30 @@ def clean_email(raw: object) -> str:
             _("This is not a valid email address: %(reason)s"), params={"reason": str(exc)}, code="invalid"
         ) from exc
     return normalise_email(result.normalized)
+
+
+MAX_NAME_LENGTH = 200
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_name(raw: object) -> str:
+    """An optional name, stripped; too long or with control characters is refused, never cut.
+
+    The same rule for the signup form, the preference centre, the JSON API and the import.
+    """
+    if raw is None:
+        return ""
+    if not isinstance(raw, str):
+        raise ValidationError(_("The name must be text."), code="wrong_type")
+    name = raw.strip()
+    if len(name) > MAX_NAME_LENGTH:
+        raise ValidationError(
+            _("The name may have at most %(limit)d characters; this one has %(length)d. Please shorten it."),
+            params={"limit": MAX_NAME_LENGTH, "length": len(name)},
+            code="too_long",
+        )
+    if _CONTROL.search(name):
+        raise ValidationError(
+            _("The name must not contain line breaks or other control characters."), code="control_characters"
+        )
+    return name

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
+from subscribers.mailboxes import mailbox_hash
 from subscribers.models import Subscriber, Subscription, Topic, email_hash, normalise_email
 
 
@@ -30,6 +31,7 @@ def make_subscriber(topics):
         subscriber = Subscriber.objects.create(
             email=normalise_email(email),
             email_hash=email_hash(email),
+            mailbox_hash=mailbox_hash(email),
             name=name,
             language=language,
             status=status,
@@ -41,6 +43,7 @@ def make_subscriber(topics):
                 topic=topics[slug],
                 status=Subscription.Status.ACTIVE if active else Subscription.Status.PENDING,
                 confirmed_at=timezone.now() if active else None,
+                requested_at=None if active else timezone.now(),
             )
         return subscriber
 

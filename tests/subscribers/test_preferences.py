@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from datetime import timedelta
 
 import pytest
@@ -131,11 +133,15 @@ def test_language_change_renders_the_page_in_the_new_language(client, subscriber
     assert response["Content-Language"] == "de"
 
 
-def test_json_download_contains_everything(client, subscriber, prefs):
-    response = client.get(prefs.replace("/preferences/", "/preferences/", 1) + "data.json")
+def test_json_download_contains_everything(client, subscriber, prefs, commit_hooks, mailoutbox):
+    # The download is a ZIP behind a short-lived link mailed to the address; data.json is in it.
+    with commit_hooks():
+        client.post(prefs + "export/")
+    response = client.post(link_from(mailoutbox[-1], "/export/"))
     assert response.status_code == 200
     assert response["Content-Disposition"].startswith("attachment;")
-    data = json.loads(response.content)
+    with zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content))) as archive:
+        data = json.loads(archive.read("data.json"))
     assert data["subscriber"]["email"] == "pat@example.org"
     assert data["subscriber"]["name"] == "Pat"
     assert {s["topic"] for s in data["subscriptions"]} == {"news", "events"}
@@ -143,7 +149,9 @@ def test_json_download_contains_everything(client, subscriber, prefs):
     assert data["on_suppression_list"] is False
 
 
-def test_erase_leaves_only_the_hash(client, subscriber, prefs, topics, make_subscriber):
+def test_erase_leaves_only_the_hash(
+    client, subscriber, prefs, topics, make_subscriber, commit_hooks, mailoutbox
+):
     other = make_subscriber("other@example.org")
     campaign = Campaign.objects.create(name="Autumn", subject="Autumn news", mjml_body="<mjml></mjml>")
     delivery = Delivery.objects.create(
@@ -151,11 +159,15 @@ def test_erase_leaves_only_the_hash(client, subscriber, prefs, topics, make_subs
     )
     address_hash = email_hash("pat@example.org")
 
-    confirm_page = client.get(prefs + "erase/")
+    # The preference page only mails a fresh erasure link to the address; that link's page erases.
+    with commit_hooks():
+        client.post(prefs + "erase/")
+    erase_link = link_from(mailoutbox[-1], "/erase/")
+    confirm_page = client.get(erase_link)
     assert "Yes, erase everything" in confirm_page.content.decode()
     assert Subscriber.objects.filter(pk=subscriber.pk).exists()  # GET never erases
 
-    response = client.post(prefs + "erase/", REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="Browser/1")
+    response = client.post(erase_link, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="Browser/1")
     assert response.status_code == 200
     assert "Your data is erased" in response.content.decode()
     assert not Subscriber.objects.filter(pk=subscriber.pk).exists()
