@@ -9,6 +9,8 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
+        from campaigns import exports
         from campaigns.receivers import on_tracking
 
         tracking.connect(on_tracking, dispatch_uid="campaigns.tracking")
+        exports.register()  # deliveries in the subscriber's data download

@@ -7,4 +7,6 @@ class RepliesConfig(AppConfig):
     verbose_name = _("Replies")
 
     def ready(self) -> None:
-        from replies import receivers  # noqa: F401 - connects the anymail inbound and erasure receivers
+        from replies import exports, receivers  # noqa: F401 - receivers connect anymail inbound and erasure
+
+        exports.register()  # conversations in the subscriber's data download
