@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
 
 import pytest
 from playwright.sync_api import expect
@@ -53,12 +54,19 @@ def test_subscriber_signs_up_confirms_manages_preferences_and_unsubscribes(page,
     expect(history.get_by_text("Preferences changed")).to_be_visible()
     shot(confirm, "subscriber-05-preferences")
 
-    # Download everything we store, as JSON.
-    with confirm.expect_download() as download_info:
-        confirm.get_by_role("link", name="Download all my data (JSON)").click()
-    data = json.loads(download_info.value.path().read_text(encoding="utf-8"))
+    # Download everything we store: the link comes by mail (a forwarded newsletter's link cannot).
+    confirm.get_by_role("button", name="Send me a download link").click()
+    expect(confirm.get_by_role("heading", name="Check your inbox")).to_be_visible()
+    open_newest_mail(page, EMAIL, subject_contains="Your data download")
+    export = click_link_in_html(page, "Download my data")
+    with export.expect_download() as download_info:
+        export.get_by_role("button", name="Download (ZIP)").click()
+    with zipfile.ZipFile(download_info.value.path()) as archive:
+        data = json.loads(archive.read("data.json"))
+    export.close()
     assert EMAIL in json.dumps(data)
     assert "news" in json.dumps(data)
+    confirm.go_back()
 
     # One-click unsubscribe (RFC 8058): the mail program POSTs, without cookies, to the link.
     confirm.get_by_role("link", name="Unsubscribe from everything").click()
