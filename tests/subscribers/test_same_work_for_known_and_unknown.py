@@ -8,6 +8,7 @@ Timings are never asserted in tests: this checks that the work itself is identic
 
 from __future__ import annotations
 
+import os
 import re
 
 import pytest
@@ -79,3 +80,27 @@ def test_the_worker_half_keeps_the_time_of_the_request(client, topics, consent, 
     assert event.created_at.isoformat() == "2026-07-01T10:00:00+00:00"
     assert event.ip_address == "198.51.100.7"
     assert Subscriber.objects.get().email == "new@example.org"
+
+
+def test_the_tasks_the_services_queue_by_name_are_registered_in_a_web_process():
+    """Services queue tasks by name; a web process (no worker autodiscovery) must know them too."""
+    import subprocess
+    import sys
+
+    from tests.support import ROOT
+
+    code = (
+        "import django; django.setup(); from celery import current_app;"
+        "print(sorted(n for n in current_app.tasks if n.startswith('subscribers.tasks.')))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "rundbrief.settings", "DEBUG": "true"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
+    for task in (
+        "send_confirmation",
+        "process_subscription_request",
+        "send_data_link",
+        "send_preferences_link",
+    ):
+        assert f"subscribers.tasks.{task}" in out.stdout
