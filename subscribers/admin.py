@@ -34,7 +34,7 @@ class SubscriptionInline(admin.TabularInline):
     """Shown, not edited: topics are started by the subscriber's confirmation, never by staff."""
 
     model = Subscription
-    fields = ["topic", "status", "created_at", "confirmed_at", "unsubscribed_at"]
+    fields = ["topic", "status", "created_at", "requested_at", "confirmed_at", "unsubscribed_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -81,6 +81,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         "confirmed_at",
         "unsubscribed_at",
         "last_confirmation_sent_at",
+        "confirmation_due_at",
     ]
     readonly_fields = [
         "email",
@@ -91,6 +92,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         "confirmed_at",
         "unsubscribed_at",
         "last_confirmation_sent_at",
+        "confirmation_due_at",  # a confirmation mail held back by the throttle (sent by beat)
     ]
     inlines = [SubscriptionInline, ConsentEventInline]
     actions = ["unsubscribe_selected", "erase_selected"]

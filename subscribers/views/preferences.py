@@ -13,6 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -141,7 +142,9 @@ def mail_language(request: HttpRequest, token: str) -> HttpResponse:
         name = translation.get_language_info(language)["name_translated"]
         messages.success(request, _("From now on our mails reach you in %(language)s.") % {"language": name})
     back = request.POST.get("next", "")
-    return redirect(back if back.startswith("/") and not back.startswith("//") else preferences_path(token))
+    if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=False):
+        back = preferences_path(token)
+    return redirect(back)
 
 
 @csrf_exempt  # an expired link's signature still proves whose it was: the new one goes to that address

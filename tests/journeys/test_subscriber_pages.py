@@ -6,6 +6,7 @@ Screenshots land in test-artifacts/journeys/subscriber-pages-*.png."""
 from __future__ import annotations
 
 import os
+import re
 from datetime import timedelta
 
 import pytest
@@ -26,6 +27,8 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
+# Everyday English words that no German page text (names, topics and addresses aside) contains.
+ENGLISH_WORDS = re.compile(r"\b(the|your|you|we|and|this|with|from)\b", re.IGNORECASE)
 LONG = "Maximiliane-Alexandra-Theodora-von-und-zu-Hohenzollern-Sigmaringen" * 3  # one 200-char word
 
 
@@ -103,6 +106,9 @@ def test_no_subscriber_page_scrolls_sideways_on_a_phone(browser, live_server, wo
             page.goto(path)
             expect(page.locator("html")).to_have_attribute("lang", language)
             shot(page, f"subscriber-pages-{name}-{language}")
+            if language == "de":
+                english = ENGLISH_WORDS.findall(page.inner_text("main"))
+                assert not english, f"{name}: untranslated text in German ({english})"
             if not _fits(page):
                 wide.append((name, page.evaluate("document.documentElement.scrollWidth")))
         assert wide == [], f"pages wider than 390 px: {wide}"

@@ -119,6 +119,9 @@ def test_make_german_my_language_for_mails(client, make_subscriber):
     )
     assert "Deutsch als Sprache" not in response.content.decode()  # nothing left to offer
     assert client.post(f"/preferences/{token}/language/", {"language": "xx"}).status_code == 400
+    for elsewhere in ("https://evil.example/", "//evil.example/", "/\\evil.example/"):
+        response = client.post(f"/preferences/{token}/language/", {"language": "en", "next": elsewhere})
+        assert response["Location"] == f"/preferences/{token}/"
 
 
 def test_the_language_switch_wins_on_the_confirm_page(client, topics, consent, commit_hooks, mailoutbox):
