@@ -231,6 +231,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A form without a valid CSRF token gets the error page in the site's look (rundbrief/errors.py).
+CSRF_FAILURE_VIEW = "rundbrief.errors.csrf_failure"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("de", "Deutsch"), ("en", "English")]
