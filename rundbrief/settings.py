@@ -252,4 +252,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # aiosmtpd logs every connection at INFO (five lines per probe or mail); its warnings still show.
+    "loggers": {"mail.log": {"level": env.str("SMTP_LOG_LEVEL", default="WARNING")}},
 }
