@@ -2,7 +2,8 @@
 
 `prepare(run_names)` prints one JSON object: for each run ("de-desktop", ...) the addresses of
 its own subscribers' links (so a run that confirms, unsubscribes or erases never changes what
-another run sees), plus shared things: a draft and a launched campaign, a conversation that
+another run sees), plus shared things (kept off the "news" topic and away from Sara Jones, whom the
+other journeys count): a draft and a launched campaign, a conversation that
 started with a hostile HTML-only reply, an automatic mail, and the content strings (names,
 subjects, texts) that the untranslated-strings check must not count as interface text.
 """
@@ -30,7 +31,7 @@ HOSTILE_HTML = """<html><head><style>p { color: red }</style><script>alert(1)</s
 <p>Hello, I have a <b>question</b> about the <i>subsidy</i>: is it also paid for flats?</p>
 <p>I read <a href="https://example.org/subsidy">the conditions</a> and
 <a href="javascript:alert(document.cookie)">click me</a> and <a href="data:text/html,x">this</a>.</p>
-<p>Sara</p></body></html>"""
+<p>Maria</p></body></html>"""
 
 
 def _subscriber(email: str, language: str, topics: list[Topic], *, confirm: bool) -> Subscriber:
@@ -61,20 +62,20 @@ def _send(raw: EmailMessage) -> None:
 
 def prepare(run_names: list[str]) -> None:
     users = get_user_model().objects
-    news, events = Topic.objects.get(slug="news"), Topic.objects.get(slug="events")
+    events, updates = Topic.objects.get(slug="events"), Topic.objects.get(slug="product-updates")
     runs = {}
     for run in run_names:
         language = run.split("-")[0]
-        pending = _subscriber(f"pending.{run}@example.org", language, [news], confirm=False)
-        member = _subscriber(f"member.{run}@example.org", language, [news, events], confirm=True)
+        pending = _subscriber(f"pending.{run}@example.org", language, [updates], confirm=False)
+        member = _subscriber(f"member.{run}@example.org", language, [events, updates], confirm=True)
         expiring = _subscriber(f"expired.{run}@example.org", language, [events], confirm=False)
         thirty_days_ago = time.time() - 30 * 24 * 3600
         with mock.patch("time.time", return_value=thirty_days_ago):  # a link signed a month ago
             expired_url = tokens.confirm_url(expiring.pk, ["events"])
         runs[run] = {
-            "confirm": tokens.confirm_url(pending.pk, ["news"]),
+            "confirm": tokens.confirm_url(pending.pk, ["product-updates"]),
             "preferences": tokens.preferences_url(member.pk),
-            "unsubscribe": tokens.unsubscribe_url(member.pk, ["news"]),
+            "unsubscribe": tokens.unsubscribe_url(member.pk, ["events"]),
             "expired": expired_url,
             "gone": tokens.preferences_url(10**9),
         }
@@ -83,7 +84,7 @@ def prepare(run_names: list[str]) -> None:
     draft = Campaign.objects.filter(status="draft").order_by("pk").first()
     sent = save_campaign(
         name="Winter issue",
-        topics=[news],
+        topics=[updates],
         subject="Winter issue: heat pumps",
         from_name="Rundbrief",
         contact=anna,
@@ -93,12 +94,12 @@ def prepare(run_names: list[str]) -> None:
     )
     launch_campaign(campaign=sent)
     delivery = _wait(
-        lambda: Delivery.objects.filter(campaign=sent, subscriber__email="sara.jones@example.com").first(),
+        lambda: Delivery.objects.filter(campaign=sent, subscriber__email="maria.rossi@example.com").first(),
         "the campaign's deliveries",
     )
 
     reply = EmailMessage()
-    reply["From"] = "Sara Jones <sara.jones@example.com>"
+    reply["From"] = "Maria Rossi <maria.rossi@example.com>"
     reply["To"] = reply_address(delivery.reply_token)
     reply["Subject"] = "Re: Winter issue: heat pumps"
     reply["Message-ID"] = "<every-page-html-reply@example.com>"

@@ -349,7 +349,7 @@ def test_inbox_with_the_keyboard_alone(keyboard_page, site):
     _every_control_reachable_with_a_visible_focus(page)
     page.locator("body").focus()
     _tab_to(page, "textarea[name=text]#id_text")
-    page.keyboard.type("Thank you, Sara: yes, flats count too.")
+    page.keyboard.type("Thank you, Maria: yes, flats count too.")
     _tab_to(page, "button[type=submit].primary")
     with page.expect_navigation():
         page.keyboard.press("Enter")
