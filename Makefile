@@ -5,7 +5,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rundbrief
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-unit test-browser lint format messages clean
+.PHONY: install run test test-unit test-browser lint format messages clean update-axe
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -58,3 +58,12 @@ messages: install
 
 clean:
 	rm -rf var rundbrief.sqlite3* .pytest_cache
+
+# axe-core for the accessibility check in the browser tests, vendored from the npm registry
+# (static/vendor/axe/README.md). AXE_VERSION=4.14.1 pins a version; the default is the newest.
+AXE_VERSION ?= latest
+update-axe:
+	rm -rf var/axe && mkdir -p var/axe
+	cd var/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-*.tgz
+	cp var/axe/package/axe.min.js var/axe/package/LICENSE var/axe/package/LICENSE-3RD-PARTY.txt static/vendor/axe/
+	head -1 static/vendor/axe/axe.min.js

@@ -18,7 +18,10 @@ class ReplyForm(forms.Form):
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(label=_("Internal note"), widget=forms.Textarea(attrs={"rows": 3}))
+    # Its own id: the answer form on the same page has a "text" field too (id_text).
+    text = forms.CharField(
+        label=_("Internal note"), widget=forms.Textarea(attrs={"rows": 3, "id": "id_note_text"})
+    )
 
 
 class AssignForm(forms.Form):

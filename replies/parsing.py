@@ -2,9 +2,10 @@
 
 Stdlib `email` with policy.default (but parsing each header once). Real mail has broken
 charsets, unknown encodings and malformed headers: every access here falls back to a
-lossy-but-readable value instead of raising. Text prefers text/plain and falls back to HTML converted with
-html2text; quotes and signatures are stripped with mail-parser-reply (German and
-English); HTML for display is sanitised with nh3.
+lossy-but-readable value instead of raising. Text prefers text/plain and falls back to the HTML
+as plain text (nh3 drops scripts, styles and non-web links, inscriptis lays it out); quotes
+and signatures are stripped with mail-parser-reply (German and English); HTML for display is
+sanitised with nh3.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from email.policy import EmailPolicy
 from email.utils import getaddresses, parseaddr
 from functools import cached_property, lru_cache
 
-import html2text
+import lxml.html
 import nh3
+from inscriptis import Inscriptis
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
 from mailparser_reply import EmailReplyParser
 
 REPLY_LANGUAGES = ["de", "en"]
@@ -157,16 +161,64 @@ def part_text(part: Message) -> str:
     return payload.decode("utf-8", errors="replace")
 
 
+# Links that stay in the text of an HTML-only mail; javascript:, data:, file: ... keep only their words.
+TEXT_LINK_SCHEMES = {"http", "https", "mailto"}
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
 def html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0
-    converter.ignore_images = True
-    return converter.handle(html).strip()
+    """An HTML-only mail as readable plain text: no markup and no Markdown (`**bold**`), a link
+    written as "words (https://...)", quoted parts as "> " lines (so quote stripping still works)."""
+    if not html.strip():
+        return ""
+    safe = nh3.clean(html, attributes={"a": {"href"}}, url_schemes=TEXT_LINK_SCHEMES, link_rel=None)
+    if not safe.strip():
+        return ""
+    try:
+        document = lxml.html.document_fromstring(safe)
+    except (lxml.etree.ParserError, ValueError):
+        return ""
+    for link in document.iter("a"):
+        _write_link_target(link)
+    # Innermost quotes first, so a quote inside a quote gets "> > ".
+    for quote in reversed(list(document.iter("blockquote"))):
+        tail, quote.tail = quote.tail, None
+        block = lxml.html.Element("pre")
+        block.text = "\n".join(f"> {line}".rstrip() for line in _layout(quote).splitlines()) + "\n"
+        block.tail = tail
+        quote.getparent().replace(quote, block)
+    return _BLANK_LINES.sub("\n\n", _layout(document)).strip()
+
+
+def _write_link_target(link) -> None:
+    """<a href="https://x">words</a> -> "words (https://x)"; the bare address where the words are it."""
+    href = (link.get("href") or "").strip()
+    if not href or href.startswith("#"):
+        return
+    words = " ".join(link.text_content().split())
+    shown = href.removeprefix("mailto:")
+    if not words:
+        link.text = shown
+    elif words.rstrip("/") not in (href.rstrip("/"), shown.rstrip("/")):
+        link.tail = f" ({shown}){link.tail or ''}"
+
+
+def _layout(element) -> str:
+    # The strict profile lays out as a browser does (the relaxed one indents every <div>).
+    return Inscriptis(element, ParserConfig(css=CSS_PROFILES["strict"])).get_text().strip("\n")
 
 
 def sanitise_html(html: str) -> str:
-    """Outside HTML for the staff UI: scripts, styles, event handlers and remote images removed."""
-    return nh3.clean(html, tags=nh3.ALLOWED_TAGS - {"img"}, link_rel="noopener noreferrer nofollow")
+    """Outside HTML for the staff UI: scripts, styles, event handlers and remote images removed;
+    only web and mail links kept (javascript:, data: ... are dropped), each opening in a new tab
+    (the page shows it in an iframe sandboxed with allow-popups only, so a link cannot open in it)."""
+    return nh3.clean(
+        html,
+        tags=nh3.ALLOWED_TAGS - {"img"},
+        url_schemes=TEXT_LINK_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+        set_tag_attribute_values={"a": {"target": "_blank"}},
+    )
 
 
 def strip_quotes_and_signature(text: str) -> str:

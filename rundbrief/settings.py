@@ -246,6 +246,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+# A form without a valid CSRF token gets the error page in the site's look (rundbrief/errors.py).
+CSRF_FAILURE_VIEW = "rundbrief.errors.csrf_failure"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("de", "Deutsch"), ("en", "English")]
@@ -265,4 +267,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    # aiosmtpd logs every connection at INFO (five lines per probe or mail); its warnings still show.
+    "loggers": {"mail.log": {"level": env.str("SMTP_LOG_LEVEL", default="WARNING")}},
 }

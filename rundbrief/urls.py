@@ -3,10 +3,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from rundbrief import views
+from rundbrief import errors, views
+
+# Error pages in the site's look (rundbrief/errors.py).
+handler400 = errors.bad_request
+handler403 = errors.permission_denied
+handler404 = errors.page_not_found
+handler500 = errors.server_error
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
@@ -18,3 +25,6 @@ urlpatterns = [
 ]
 if settings.MAILBOX_ENABLED:
     urlpatterns.append(path("dev/mailbox/", include("rundbrief.mailbox.urls")))
+if settings.DEBUG:
+    # Django shows its technical 404/500 pages in DEBUG; here are the ones visitors get.
+    urlpatterns.append(path("dev/errors/<int:status>/", errors.preview, name="error_preview"))

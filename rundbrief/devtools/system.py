@@ -21,6 +21,9 @@ class SystemOptions:
     port: int
     smtp_port: int
     data_dir: Path
+    # Celery's log level in the workers and beat: WARNING keeps `make run`'s output to what
+    # needs attention (task failures, retries); INFO also shows every task (run_all --verbose).
+    celery_log_level: str = "WARNING"
 
 
 def redis_answers(url: str) -> bool:
@@ -77,16 +80,20 @@ def _celery(*args: str) -> str:
 
 def process_table(options: SystemOptions) -> dict[str, str]:
     """name -> shell command for every long-running process of the system."""
-    worker_flags = ("--loglevel", "INFO", "--without-gossip", "--without-mingle", "--pool", "solo")
+    level = options.celery_log_level
+    worker_flags = ("--loglevel", level, "--without-gossip", "--without-mingle", "--pool", "solo")
+    # --quiet: no start-up banner (50 lines per worker, which pushed run_all's own banner away).
+    quiet = () if level in ("DEBUG", "INFO") else ("--quiet",)
     return {
         "web": _manage("runserver", f"{options.host}:{options.port}", "--noreload"),
         # Two workers: a big send on "send" can never hold up inbound replies or confirmations.
-        "worker": _celery("worker", "-Q", "default,inbound", "-n", "main@%h", *worker_flags),
-        "sender": _celery("worker", "-Q", "send", "-n", "send@%h", *worker_flags),
+        "worker": _celery(*quiet, "worker", "-Q", "default,inbound", "-n", "main@%h", *worker_flags),
+        "sender": _celery(*quiet, "worker", "-Q", "send", "-n", "send@%h", *worker_flags),
         "beat": _celery(
+            *quiet,
             "beat",
             "--loglevel",
-            "INFO",
+            level,
             "--schedule",
             str(options.data_dir / "celerybeat-schedule"),
         ),

@@ -51,6 +51,18 @@ def test_process_table_separates_sending_from_inbound_and_keeps_state_in_the_dat
     assert table["smtp"][-5:] == ["run_inbound_smtp", "--host", "127.0.0.1", "--port", "2623"]
 
 
+def test_workers_log_warnings_without_banners_by_default_and_every_task_when_verbose():
+    quiet = {name: shlex.split(command) for name, command in process_table(OPTIONS).items()}
+    for name in ("worker", "sender", "beat"):
+        assert "--quiet" in quiet[name]  # no 50-line start-up banner
+        assert quiet[name][quiet[name].index("--loglevel") + 1] == "WARNING"
+    verbose_options = SystemOptions(**{**OPTIONS.__dict__, "celery_log_level": "INFO"})
+    verbose = {name: shlex.split(command) for name, command in process_table(verbose_options).items()}
+    for name in ("worker", "sender", "beat"):
+        assert "--quiet" not in verbose[name]
+        assert verbose[name][verbose[name].index("--loglevel") + 1] == "INFO"
+
+
 def test_setup_migrates_creates_the_cache_table_and_seeds_only_when_asked():
     assert [c[2:] for c in setup_commands(seed=True)] == [
         ["migrate", "--noinput"],

@@ -1,6 +1,6 @@
 import pytest
 
-from replies.parsing import parse_mail, sanitise_html, strip_quotes_and_signature
+from replies.parsing import html_to_text, parse_mail, sanitise_html, strip_quotes_and_signature
 from tests.replies.conftest import eml
 
 
@@ -62,3 +62,59 @@ def test_outside_html_is_sanitised():
 def test_strip_never_returns_empty_for_unquoted_text():
     assert strip_quotes_and_signature("Just one line") == "Just one line"
     assert strip_quotes_and_signature("") == ""
+
+
+HOSTILE_HTML_ONLY = (
+    b"From: Eve <eve@example.org>\r\nTo: reply+abc@reply.localhost\r\nSubject: Hi\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    b"<html><head><style>p{color:red}</style><script>alert(1)</script></head><body>"
+    b"<h1>My question</h1><p>Is this <b>really</b> <i>free</i>? Read"
+    b" <a href='https://example.org/a_b?x=1&amp;y=2'>our terms</a>,"
+    b" <a href='javascript:alert(document.cookie)'>click me</a>,"
+    b" <a href='data:text/html;base64,PHNjcmlwdD4='>this</a>,"
+    b" <a href=' JaVa&#9;ScRiPt:alert(1)'>or this</a>, <a href='mailto:eve@example.org'>write me</a>,"
+    b" <a href='https://example.com/'>https://example.com/</a>.</p>"
+    b"<ul><li>- first</li><li>1. second</li></ul>"
+    b"<p>**not bold** and [a](b)</p><img src='https://tracker.example/p.gif' alt='pixel'>"
+    b"<div>On Monday, Rundbrief wrote:</div><blockquote><p>Dear reader, the old newsletter.</p></blockquote>"
+    b"</body></html>\r\n"
+)
+
+
+def test_an_html_only_reply_reads_as_plain_text_with_links_written_out():
+    mail = parse_mail(HOSTILE_HTML_ONLY)
+    text = mail.text
+    assert "My question" in text and "Is this really free?" in text  # no **bold**, no _italic_, no "# "
+    assert "our terms (https://example.org/a_b?x=1&y=2)" in text  # not [our terms](...) nor escaped a\\_b
+    assert "write me (eve@example.org)" in text
+    assert "https://example.com/." in text and "(https://example.com/)" not in text  # the words are the link
+    # javascript: and data: links keep their words only, however they are spelled.
+    assert "click me," in text and "this," in text and "or this," in text
+    for dead in ("javascript", "JaVa", "data:", "base64", "alert", "color:red"):
+        assert dead not in text
+    assert "tracker.example" not in text and "pixel" not in text  # images are not text
+    assert "- first" in text and "1. second" in text  # no Markdown escapes (\\- or 1\\.)
+    assert "**not bold** and [a](b)" in text  # the sender's own characters stay as written
+    assert "> Dear reader" in text  # quotes as "> " lines
+    assert "Dear reader" not in mail.stripped_text and "Is this really free?" in mail.stripped_text
+
+
+@pytest.mark.parametrize(
+    "html", ["", "   ", "<!-- only a comment -->", "<script>x()</script>", "<a href='x'"]
+)
+def test_html_to_text_never_fails_on_empty_or_broken_html(html):
+    assert isinstance(html_to_text(html), str)
+
+
+def test_sanitised_html_keeps_web_links_opening_in_a_new_tab_and_drops_script_links():
+    clean = sanitise_html(
+        '<a href="https://example.org/" target="_self" onclick="steal()">site</a>'
+        '<a href="javascript:alert(1)">js</a><a href="data:text/html,x">data</a>'
+        '<a href=" JaVa&#9;ScRiPt:alert(1)">obfuscated</a><a href="mailto:a@example.org">mail</a>'
+    )
+    assert (
+        '<a href="https://example.org/" target="_blank" rel="noopener noreferrer nofollow">site</a>' in clean
+    )
+    assert 'href="mailto:a@example.org"' in clean
+    assert "javascript" not in clean.lower() and "data:" not in clean and "onclick" not in clean
+    assert clean.count("href=") == 2

@@ -109,7 +109,9 @@ def test_show_original_and_downloads(client, world, reply):
     original = client.get(reverse("replies:message_original", args=[message.pk]))
     assert original.status_code == 200
     assert b"Dear reader" in original.content  # the full text, quotes included
-    assert b'sandbox=""' in original.content
+    # Sandboxed without scripts; links may open in a new tab (issue 16), javascript:/data: ones are gone.
+    assert b'sandbox="allow-popups allow-popups-to-escape-sandbox"' in original.content
+    assert b"allow-scripts" not in original.content and b"allow-same-origin" not in original.content
     raw = client.get(reverse("replies:inbound_raw", args=[message.inbound_id]))
     assert raw["Content-Type"] == "message/rfc822"
     assert raw.content == bytes(InboundMessage.objects.get(pk=message.inbound_id).raw)

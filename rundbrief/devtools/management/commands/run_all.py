@@ -18,6 +18,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from honcho.manager import Manager
+from honcho.printer import Printer
 
 from rundbrief.devtools.demo import DEMO_ACCOUNTS
 from rundbrief.devtools.system import (
@@ -51,6 +52,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-seed", action="store_true", help="Do not add demo data to an empty database."
         )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="Celery workers and beat log every task (INFO) and print their banners; "
+            "by default they log warnings and errors only.",
+        )
 
     def handle(self, *args, **options):
         system = SystemOptions(
@@ -58,6 +65,7 @@ class Command(BaseCommand):
             port=options["port"],
             smtp_port=options["smtp_port"],
             data_dir=Path(options["data_dir"]).resolve(),
+            celery_log_level="INFO" if options["verbose"] else "WARNING",
         )
         system.data_dir.mkdir(parents=True, exist_ok=True)
         # The SMTP receiver always listens on 127.0.0.1 (it is the local mailbox's target).
@@ -86,20 +94,27 @@ class Command(BaseCommand):
 
         processes = process_table(system)
 
-        manager = Manager()
+        printer = QuietWatchingPrinter(sys.stdout)
+        manager = Manager(printer=printer)
         for name, command in processes.items():
             manager.add_process(name, command, env=env, cwd=str(settings.BASE_DIR))
         threading.Thread(
-            target=self._announce_when_up, args=(system, env, sorted(processes)), daemon=True
+            target=self._announce_when_up, args=(system, env, sorted(processes), printer), daemon=True
         ).start()
         manager.loop()
         sys.exit(manager.returncode or 0)
 
-    def _announce_when_up(self, system: SystemOptions, env: dict[str, str], names: list[str]) -> None:
-        """Print the URLs and demo accounts once the web server answers (after the start-up noise)."""
+    def _announce_when_up(
+        self, system: SystemOptions, env: dict[str, str], names: list[str], printer: QuietWatchingPrinter
+    ) -> None:
+        """Print the URLs and demo accounts once everything is up and the start-up output has
+        settled, so the banner is the last thing on the screen rather than scrolled away."""
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not _port_in_use(system.host, system.port):
+        while time.monotonic() < deadline and not (
+            _port_in_use(system.host, system.port) and _port_in_use("127.0.0.1", system.smtp_port)
+        ):
             time.sleep(0.3)
+        printer.wait_for_quiet(QUIET_BEFORE_BANNER, timeout=BANNER_AT_THE_LATEST)
         base = env.get("SITE_URL", site_url(system))
         lines = [
             "",
@@ -117,6 +132,27 @@ class Command(BaseCommand):
         ]
         sys.stdout.write("\n".join(lines) + "\n")
         sys.stdout.flush()
+
+
+QUIET_BEFORE_BANNER = 2  # seconds without output from any process: the workers have booted
+BANNER_AT_THE_LATEST = 30  # seconds after the ports answer, in case something keeps talking
+
+
+class QuietWatchingPrinter(Printer):
+    """honcho's printer, noting when a process last printed (the banner waits for a pause)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.last_output = time.monotonic()
+
+    def write(self, message) -> None:
+        super().write(message)
+        self.last_output = time.monotonic()
+
+    def wait_for_quiet(self, seconds: float, *, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and time.monotonic() - self.last_output < seconds:
+            time.sleep(0.2)
 
 
 def _port_in_use(host: str, port: int) -> bool:
