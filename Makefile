@@ -5,7 +5,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rundbrief
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-unit test-browser lint format messages clean update-axe
+.PHONY: install run test test-unit test-browser lint format messages clean update-axe update-chartjs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,3 +67,12 @@ update-axe:
 	cd var/axe && npm pack --silent axe-core@$(AXE_VERSION) >/dev/null && tar xzf axe-core-*.tgz
 	cp var/axe/package/axe.min.js var/axe/package/LICENSE var/axe/package/LICENSE-3RD-PARTY.txt static/vendor/axe/
 	head -1 static/vendor/axe/axe.min.js
+
+# Chart.js, served from static/vendor/chartjs/ (static/js/charts.js draws charts from tables).
+CHARTJS_VERSION ?= 4
+update-chartjs:
+	rm -rf var/chartjs && mkdir -p var/chartjs
+	cd var/chartjs && npm pack --silent chart.js@$(CHARTJS_VERSION) >/dev/null && tar xzf chart.js-*.tgz
+	cp var/chartjs/package/dist/chart.umd.min.js static/vendor/chartjs/
+	cp var/chartjs/package/LICENSE.md static/vendor/chartjs/
+	head -c 120 static/vendor/chartjs/chart.umd.min.js; echo

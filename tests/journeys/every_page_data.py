@@ -18,6 +18,7 @@ from unittest import mock
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services import launch_campaign, save_campaign
@@ -41,7 +42,9 @@ def _subscriber(email: str, language: str, topics: list[Topic], *, confirm: bool
     )
     subscriber = Subscriber.objects.get(email=email)
     if confirm:
-        services.confirm(subscriber_id=subscriber.pk, topic_slugs=[t.slug for t in topics])
+        services.confirm(
+            subscriber_id=subscriber.pk, topic_slugs=[t.slug for t in topics], requested_until=timezone.now()
+        )
     return subscriber
 
 
