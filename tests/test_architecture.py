@@ -5,6 +5,7 @@
   imports the development tools; sibling modules and packages form no cycles
 - no import cycle between any two modules of the project (function-level imports included)
 - a project import inside a function says why in a comment (on its line or the line above)
+- no test hooks in production modules
 """
 
 from __future__ import annotations
@@ -104,3 +105,13 @@ def test_a_project_import_inside_a_function_says_why():
             if "#" not in here and not above.strip().startswith("#"):
                 undocumented.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert undocumented == []
+
+
+def test_production_code_holds_no_test_hooks():
+    """Test-only behaviour (a worker that kills itself) lives under tests/, never in the apps."""
+    hooks = [
+        f"{path.relative_to(ROOT)}"
+        for path in _project_files()
+        if "os._exit" in (text := path.read_text(encoding="utf-8")) or "RUNDBRIEF_TEST" in text
+    ]
+    assert hooks == []
