@@ -10,8 +10,10 @@ class CampaignsConfig(AppConfig):
         from anymail.signals import tracking
 
         # Imported once the app registry is ready (they import models), not at module level.
-        from campaigns import exports  # registered below: the same reason
-        from campaigns import tasks  # noqa: F401 - registers the tasks rundbrief.effects enqueues by name
+        from campaigns import (
+            exports,  # registered below: the same reason
+            tasks,  # noqa: F401 - registers the tasks rundbrief.effects enqueues by name
+        )
         from campaigns.receivers import on_tracking  # connected below: the same reason
 
         tracking.connect(on_tracking, dispatch_uid="campaigns.tracking")
