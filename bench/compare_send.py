@@ -311,8 +311,7 @@ class Rundbrief:
 
     @staticmethod
     def _built_size(campaign) -> int:
-        from campaigns.mailer import Recipient
-        from campaigns.sending import build_factory
+        from campaigns.messages import Recipient, build_factory
 
         recipient = Recipient(
             delivery_id=1,

@@ -67,8 +67,8 @@ def seed(n: int, *, notify: bool) -> list[tuple[str, str, str]]:
     from django.contrib.auth.models import Group, User
 
     from campaigns.models import Campaign, Delivery
-    from replies.addresses import new_reply_token
     from replies.models import StaffProfile
+    from rundbrief.mail.addresses import new_token as new_reply_token
     from subscribers.models import Subscriber, Topic, email_hash
 
     contact = User.objects.create_user("bench.contact", email="contact@staff.localhost")

@@ -55,19 +55,19 @@ from bench.harness import (  # noqa: E402
 # Innermost match wins: (group, function name, file suffix). Checked from the leaf up.
 GROUPS = [
     ("token signing (2 signed tokens)", "make_token", "subscribers/tokens.py"),
-    ("Message-ID / reply token (launch)", "new_message_id", "campaigns/mailer.py"),
-    ("Message-ID / reply token (launch)", "new_reply_token", "replies/addresses.py"),
-    ("dot-stuffing", "dot_stuffed", "campaigns/smtp_transport.py"),
-    ("body: merge + quoted-printable", "_render_encoded", "campaigns/mailer.py"),
-    ("headers + assembly (build)", "build", "campaigns/mailer.py"),
-    ("DB: record acceptances (per round)", "record_acceptances", "campaigns/sending.py"),
-    ("SMTP: send_round (socket I/O)", "send_round", "campaigns/smtp_transport.py"),
-    ("DB: claim (chunk)", "_claim", "campaigns/sending.py"),
-    ("DB: recipients (chunk)", "_recipients", "campaigns/sending.py"),
-    ("DB: fold acceptances (chunk)", "fold_acceptances", "campaigns/sending.py"),
-    ("DB: campaign status (chunk)", "_campaign_status", "campaigns/sending.py"),
-    ("DB: finish_if_done (batch)", "finish_if_done", "campaigns/sending.py"),
-    ("DB: campaign + factory (batch)", "send_deliveries", "campaigns/sending.py"),
+    ("Message-ID / reply token (launch)", "new_message_id", "rundbrief/mail/headers.py"),
+    ("Message-ID / reply token (launch)", "new_token", "rundbrief/mail/addresses.py"),
+    ("dot-stuffing", "dot_stuffed", "rundbrief/mail/transports/smtp.py"),
+    ("body: merge + quoted-printable", "_render_encoded", "campaigns/messages.py"),
+    ("headers + assembly (build)", "build", "campaigns/messages.py"),
+    ("DB: record acceptances (per round)", "record_acceptances", "campaigns/sending/ledger.py"),
+    ("SMTP: send_round (socket I/O)", "send_round", "rundbrief/mail/transports/smtp.py"),
+    ("DB: claim (chunk)", "_claim", "campaigns/sending/loop.py"),
+    ("DB: recipients (chunk)", "recipients", "campaigns/sending/run.py"),
+    ("DB: fold acceptances (chunk)", "fold_acceptances", "campaigns/sending/ledger.py"),
+    ("DB: campaign status (chunk)", "_campaign_status", "campaigns/sending/loop.py"),
+    ("DB: finish_if_done (batch)", "finish_if_done", "campaigns/sending/loop.py"),
+    ("DB: campaign + factory (batch)", "send_deliveries", "campaigns/sending/loop.py"),
     ("launch: queue_deliveries (rows, pages)", "queue_deliveries", "campaigns/services.py"),
     ("Celery, kombu, Redis (task overhead)", "", "celery/"),
     ("Celery, kombu, Redis (task overhead)", "", "kombu/"),
@@ -257,8 +257,9 @@ def census_in_process(side: Rundbrief, args: argparse.Namespace) -> None:
     from django.conf import settings
     from django.db import connection
 
-    from campaigns import sending, services
+    from campaigns import services
     from campaigns.models import Campaign, Delivery
+    from campaigns.sending import loop as sending
 
     side.processes.stop_all()  # the workers (and the sink): this process sends now
     sink = start_sink(side.processes, side.port)
@@ -275,7 +276,7 @@ def census_in_process(side: Rundbrief, args: argparse.Namespace) -> None:
     launch, send = Census(backend), Census(backend)
     server_start, client_start = cpu_seconds(backend), time.thread_time()
     with connection.execute_wrapper(launch):
-        services.queue_deliveries(campaign_id=campaign.pk)  # its send_batch tasks wait in Redis DB 7
+        services.queue_deliveries(campaign_id=campaign.pk)  # its send tasks wait in Redis DB 7
     server_launch, client_launch = cpu_seconds(backend), time.thread_time()
     ids = list(Delivery.objects.filter(campaign=campaign).order_by("pk").values_list("pk", flat=True))
     server_send0, client_send0 = cpu_seconds(backend), time.thread_time()
@@ -332,10 +333,9 @@ def build_pieces(side: Rundbrief) -> None:
 
     from django.utils import translation
 
-    from campaigns.mailer import Recipient
     from campaigns.merge import join_parts
-    from campaigns.sending import build_factory
-    from campaigns.smtp_transport import dot_stuffed
+    from campaigns.messages import Recipient, build_factory
+    from rundbrief.mail.transports.smtp import dot_stuffed
     from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, make_token
 
     factory = build_factory(side._campaign("Pieces", side.topic))
@@ -384,7 +384,7 @@ def smtp_alone(factory, recipient) -> None:
     """Rounds of prebuilt mails over SMTP_CONNECTIONS connections, no database: user and system CPU."""
     import resource
 
-    from campaigns.smtp_transport import SMTPTransport
+    from rundbrief.mail.transports.smtp import SMTPTransport
 
     transport = SMTPTransport()
     transport.open()

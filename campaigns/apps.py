@@ -9,8 +9,12 @@ class CampaignsConfig(AppConfig):
     def ready(self) -> None:
         from anymail.signals import tracking
 
-        from campaigns import exports
-        from campaigns.receivers import on_tracking
+        # Imported once the app registry is ready (they import models), not at module level.
+        from campaigns import (
+            exports,  # registered below: the same reason
+            tasks,  # noqa: F401 - registers the tasks rundbrief.effects enqueues by name
+        )
+        from campaigns.receivers import on_tracking  # connected below: the same reason
 
         tracking.connect(on_tracking, dispatch_uid="campaigns.tracking")
         exports.register()  # deliveries in the subscriber's data download

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
+from replies.interface import replies_received_for_campaign
 from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression
 
 FREQUENCY_WINDOWS = {
@@ -199,8 +200,6 @@ class CampaignStats:
 
 
 def campaign_stats(campaign: Campaign) -> CampaignStats:
-    from replies.selectors import replies_received_for_campaign
-
     S = Delivery.Status
     counts = Delivery.objects.filter(campaign=campaign).aggregate(
         audience=Count("pk"),

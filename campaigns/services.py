@@ -14,16 +14,23 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from campaigns.mailer import OutgoingMail, Recipient, SendError, new_message_id, transport_for_settings
-from campaigns.models import Acceptance, Campaign, Delivery
+from campaigns.messages import Recipient, build_factory
+from campaigns.models import Campaign, Delivery
 from campaigns.rendering import compile_campaign
 from campaigns.selectors import audience_pages
-from campaigns.sending import build_factory, fold_acceptances
-from replies.addresses import new_reply_token
+from campaigns.sending.ledger import fold_all_acceptances
+from campaigns.sending.loop import finish_if_done
+from rundbrief.effects import Enqueue, after_commit
+from rundbrief.mail.addresses import new_token
+from rundbrief.mail.headers import new_message_id
+from rundbrief.mail.refusals import SendError
+from rundbrief.mail.transports import transport_for_settings
 from subscribers.models import Topic
 
 logger = logging.getLogger(__name__)
@@ -102,15 +109,11 @@ def _start(campaign_id: int) -> bool:
 
 
 def _enqueue_queue_deliveries(campaign_id: int) -> None:
-    from campaigns.tasks import queue_deliveries
-
-    transaction.on_commit(lambda: queue_deliveries.delay(campaign_id))
+    after_commit(Enqueue("campaigns.tasks.queue_deliveries_task", (campaign_id,)))
 
 
-def _enqueue_batch(campaign_id: int, delivery_ids: list[int]) -> None:
-    from campaigns.tasks import send_batch
-
-    transaction.on_commit(lambda: send_batch.delay(campaign_id, delivery_ids))
+def _enqueue_sends(campaign_id: int, delivery_ids: list[int]) -> None:
+    after_commit(Enqueue("campaigns.tasks.send_deliveries_task", (campaign_id, delivery_ids)))
 
 
 def start_due_campaigns(*, now: datetime | None = None) -> int:
@@ -134,7 +137,7 @@ def queue_deliveries(*, campaign_id: int) -> int:
                     Delivery(
                         campaign_id=campaign_id,
                         subscriber_id=subscriber_id,
-                        reply_token=new_reply_token(),
+                        reply_token=new_token(),
                         message_id=new_message_id(),
                     )
                     for subscriber_id in subscriber_ids
@@ -148,12 +151,10 @@ def queue_deliveries(*, campaign_id: int) -> int:
             )
             created += len(ids)
             if _campaign_status(campaign_id) == C.SENDING:
-                _enqueue_batch(campaign_id, ids)
+                _enqueue_sends(campaign_id, ids)
         if _campaign_status(campaign_id) == C.CANCELLED:
             return created
     Campaign.objects.filter(pk=campaign_id).update(queued_all_at=timezone.now())
-    from campaigns.sending import finish_if_done
-
     finish_if_done(campaign_id)
     return created
 
@@ -179,7 +180,7 @@ def _enqueue_queued(campaign_id: int, *, older_than: datetime | None = None) -> 
         with transaction.atomic():
             # Touch them so the next recovery run does not enqueue them again while they wait.
             Delivery.objects.filter(pk__in=ids).update(updated_at=timezone.now())
-            _enqueue_batch(campaign_id, ids)
+            _enqueue_sends(campaign_id, ids)
         total += len(ids)
         last_id = ids[-1]
 
@@ -224,8 +225,7 @@ def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:
     cutoff = timezone.now() - older_than
     total = 0
     # First what a dead worker had handed over but not yet folded in: those were sent.
-    while accepted := list(Acceptance.objects.values_list("delivery_id", flat=True)[:1000]):
-        fold_acceptances(accepted)
+    fold_all_acceptances()
     for campaign_id in list(Campaign.objects.filter(status=C.SENDING).values_list("pk", flat=True)):
         Delivery.objects.filter(campaign_id=campaign_id, status=S.SENDING, updated_at__lt=cutoff).update(
             status=S.QUEUED, updated_at=cutoff - timedelta(seconds=1)
@@ -246,9 +246,6 @@ class TestSendResult:
 
 def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult:
     """Send the campaign, marked "[TEST]", to a few given addresses, now (no Delivery rows)."""
-    from django.core.exceptions import ValidationError
-    from django.core.validators import validate_email
-
     addresses = [a.strip() for a in addresses if a.strip()]
     if not addresses:
         raise ValueError(_("Give at least one address."))
@@ -267,14 +264,14 @@ def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult
             recipient = Recipient(
                 delivery_id=0,
                 message_id=new_message_id(),
-                reply_token=new_reply_token(),
+                reply_token=new_token(),
                 subscriber_id=0,
                 email=address,
                 name=address.partition("@")[0],
                 language=settings.LANGUAGE_CODE,
                 text_only=False,
             )
-            mail: OutgoingMail = factory.build(recipient)
+            mail = factory.build(recipient)
             try:
                 transport.send(mail, lambda _esp_id: None)
             except SendError as exc:

@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import selectors, services
 from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, problems_as_text
+from campaigns.messages import contact_name
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
-from campaigns.sending import contact_name
 from subscribers.models import Subscriber, Topic
 from subscribers.tokens import preferences_url, unsubscribe_url
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -14,7 +15,7 @@ from django.utils.translation import ngettext
 
 from replies import services
 from replies.models import Conversation, InboundMessage, RoutingRule, StaffProfile, Team
-from replies.routing import decide, input_for_inbound, preview_rule
+from replies.routing import decide, input_for_inbound, routing_rule_matches
 
 
 @admin.register(Team)
@@ -84,8 +85,6 @@ class RoutingRuleAdmin(admin.ModelAdmin):
     def test_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         rule = get_object_or_404(RoutingRule, pk=pk)
         if not self.has_view_permission(request, rule):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         form = RuleTestForm(request.POST or None)
         result = None
@@ -97,7 +96,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
             decision = decide(data)  # a dry run (input_for_inbound): changes nothing
             result = {
                 "inbound": inbound,
-                "matches": preview_rule(rule, data),
+                "matches": routing_rule_matches(rule, data),
                 "data": data,
                 "decision": decision,
             }
@@ -161,7 +160,7 @@ class ConversationAdmin(admin.ModelAdmin):
     search_fields = ["subject", "contact_address"]
     raw_id_fields = ["subscriber", "campaign"]
     readonly_fields = ["routing_reason_shown", "waiting_since", "last_message_at", "created_at"]
-    exclude = ["routing_reason", "routing_reasons"]
+    exclude = ["routing_reasons"]
 
     @admin.display(description=_("routing reason"))
     def routing_reason_shown(self, conversation: Conversation) -> str:

@@ -7,6 +7,11 @@ class RepliesConfig(AppConfig):
     verbose_name = _("Replies")
 
     def ready(self) -> None:
-        from replies import exports, receivers  # noqa: F401 - receivers connect anymail inbound and erasure
+        # Imported once the app registry is ready (they import models), not at module level.
+        from replies import (
+            exports,  # registered below
+            receivers,  # noqa: F401 - connects the anymail inbound and erasure receivers
+            tasks,  # noqa: F401 - registers the tasks rundbrief.effects enqueues by name
+        )
 
         exports.register()  # conversations in the subscriber's data download

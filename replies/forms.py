@@ -6,7 +6,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from replies.selectors import assignable_staff
+from replies.selectors import assignable_staff, staff_display_name
 
 
 class ReplyForm(forms.Form):
@@ -42,8 +42,6 @@ class AssignForm(forms.Form):
 
 
 def _staff_label(user: object) -> str:
-    from replies.selectors import staff_display_name
-
     return staff_display_name(user)
 
 

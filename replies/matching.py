@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import QuerySet
-
-from campaigns.models import Campaign, Delivery
-from replies.addresses import token_from_address
+from campaigns import interface as campaigns
+from campaigns.interface import Campaign, Delivery
 from replies.models import Conversation, InboundMessage, Message
 from replies.parsing import ParsedMail
 from replies.reasons import Reason, reason
+from rundbrief.mail.addresses import REPLY
 from subscribers.models import Subscriber, email_hash
 
 Method = InboundMessage.MatchMethod
@@ -58,9 +57,9 @@ def _from_answer(answer: Message, method: str, why: Reason) -> Match:
     )
 
 
-def _deliveries() -> QuerySet[Delivery]:
-    """Deliveries with what matching, threading and routing read from them."""
-    return Delivery.objects.select_related("subscriber", "campaign__contact__staff_profile")
+def reply_tokens(mail: ParsedMail) -> list[str]:
+    """The tokens of our reply addresses among the mail's recipients, in their order."""
+    return [token for token in map(REPLY.token_of, mail.recipients) if token]
 
 
 @dataclass
@@ -76,11 +75,10 @@ class Prefetched:
 
     @classmethod
     def for_mails(cls, mails: Sequence[ParsedMail]) -> Prefetched:
-        tokens = {token for mail in mails for token in map(token_from_address, mail.recipients) if token}
+        tokens = {token for mail in mails for token in reply_tokens(mail)}
         if not tokens:
             return cls()
-        found = {d.reply_token: d for d in _deliveries().filter(reply_token__in=tokens)}
-        return cls(looked_up=tokens, deliveries=found)
+        return cls(looked_up=tokens, deliveries=campaigns.deliveries_by_reply_token(tokens))
 
     def take(self, token: str) -> tuple[bool, Delivery | None]:
         """(known, delivery): known is False when the token was not prefetched (or is used up)."""
@@ -95,12 +93,12 @@ def _delivery_by_token(token: str, prefetched: Prefetched | None) -> Delivery | 
         known, delivery = prefetched.take(token)
         if known:
             return delivery
-    return _deliveries().filter(reply_token=token).first()
+    return campaigns.delivery_by_reply_token(token)
 
 
 def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = None) -> Match | None:
     for address in recipients:
-        token = token_from_address(address)
+        token = REPLY.token_of(address)
         if not token:
             continue
         delivery = _delivery_by_token(token, prefetched)
@@ -132,7 +130,7 @@ def thread_ids(mail: ParsedMail) -> list[str]:
 def by_message_ids(ids: list[str]) -> Match | None:
     if not ids:
         return None
-    deliveries = {d.message_id: d for d in _deliveries().filter(message_id__in=ids)}
+    deliveries = campaigns.deliveries_by_message_id(ids)
     answers = {
         m.message_id: m
         for m in Message.objects.select_related(

@@ -14,7 +14,10 @@ import re
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
+
+from replies.reasons import render
 
 
 class Team(models.Model):
@@ -159,12 +162,14 @@ class Conversation(models.Model):
     team = models.ForeignKey(
         Team, on_delete=models.SET_NULL, null=True, blank=True, related_name="conversations"
     )
+    # Routing is stored once, as codes (written by replies.routing.record_decision, or a manual
+    # reassignment): the routing rule that decided, and its reasons with their parameters
+    # (replies.reasons), rendered in the reader's language.
     routing_rule = models.CharField(max_length=64, blank=True)
-    # Why it went to its assignee, as codes and parameters (replies.reasons), shown in the
-    # reader's language; routing_reason keeps the English text (all that rows from before
-    # the codes have).
     routing_reasons = models.JSONField(default=list, blank=True)
-    routing_reason = models.TextField(blank=True)
+    # Read-only: the English text of rows routed before the codes existed, where migration
+    # 0005 could not turn it into codes. Never written.
+    legacy_routing_reason = models.TextField(blank=True, editable=False)
     is_unmatched = models.BooleanField(default=False, db_index=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
     # Set when the subscriber wrote last and we have not answered yet: queue order.
@@ -187,16 +192,20 @@ class Conversation(models.Model):
     @property
     def routing_reason_text(self) -> str:
         """The routing reason in the active language (an old row's stored text if it has no codes)."""
-        from replies.reasons import render
+        return render(self.routing_reasons, self.legacy_routing_reason)
 
-        return render(self.routing_reasons, self.routing_reason)
+    @property
+    def routing_reason(self) -> str:
+        """The routing reason in English (staff notification mails are written in English)."""
+        with translation.override("en"):
+            return self.routing_reason_text
 
 
 class Message(models.Model):
     """One mail in a conversation: a subscriber's reply or our answer.
 
     Our answers are stored when staff submit them ("queued") and sent by a task
-    (replies.tasks.send_staff_reply): queued -> sending -> sent, or failed with the reason
+    (replies.tasks.send_staff_answer_task): queued -> sending -> sent, or failed with the reason
     (staff can send a failed answer again). Subscribers' mail has no send status.
     """
 

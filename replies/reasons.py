@@ -1,19 +1,34 @@
 """Reasons recorded for the inbox (routing, matching, recognition rules), stored as codes.
 
-A reason is stored as {"code": ..., "params": {...}} and rendered at display time in the
-active language, so staff using the German interface read German. Names and values
-(people, topics, teams, addresses, headers, patterns) are parameters and never translated.
-Rows written before codes existed keep their English text, which is shown as it is.
+A reason is a ``Reason`` (a code and its parameters); it is stored as JSON,
+{"code": ..., "params": {...}}, and rendered at display time in the active language, so
+staff using the German interface read German. Names and values (people, topics, teams,
+addresses, headers, patterns) are parameters and never translated. Rows written before
+codes existed keep their English text, which is shown as it is.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
-Reason = dict  # {"code": str, "params": dict}
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    params: dict[str, object] = field(default_factory=dict)
+
+    def as_json(self) -> dict:
+        """How it is stored: {"code": ...} plus "params" when there are any."""
+        return {"code": self.code, "params": dict(self.params)} if self.params else {"code": self.code}
+
+
+def as_json(reasons: Iterable[Reason]) -> list[dict]:
+    return [item.as_json() for item in reasons]
+
 
 TEXTS = {
     # routing.py
@@ -34,7 +49,7 @@ TEXTS = {
     "msgid_campaign": _("%(message_id)s is a campaign mail"),
     "known_sender": _("%(address)s is a known subscriber"),
     "unmatched": _("no reply token, no known Message-ID, unknown sender"),
-    # threading.py (a known sender's mail that answers nothing we know)
+    # threads.py (a known sender's mail that answers nothing we know)
     "new_for_sender": _("not a reply to anything we know: a new conversation for the subscriber"),
     "same_subject": _("same subject as their open conversation #%(id)s “%(subject)s”"),
     # pipeline/rules.py
@@ -73,13 +88,18 @@ def reason(code: str, **params: object) -> Reason:
     """A reason to store: its code and the values that go into its text."""
     if code not in TEXTS:
         raise ValueError(f"unknown reason code {code!r}")
-    return {"code": code, "params": params} if params else {"code": code}
+    return Reason(code, params)
 
 
-def render_one(item: Reason | str) -> str:
+Stored = Reason | dict | str  # a Reason, its stored JSON, or an old row's English text
+
+
+def render_one(item: Stored) -> str:
     """One reason in the active language (old rows: their stored text as it is)."""
     if isinstance(item, str):
         return item
+    if isinstance(item, Reason):
+        item = item.as_json()
     text = TEXTS.get(item.get("code", ""))
     if text is None:  # a code from a newer version: show what there is
         return " ".join(filter(None, [item.get("code", ""), str(item.get("params") or "")]))
@@ -87,11 +107,11 @@ def render_one(item: Reason | str) -> str:
     return text % params if params else str(text)
 
 
-def render(items: Iterable[Reason | str] | Reason | str | None, fallback: str = "") -> str:
+def render(items: Iterable[Stored] | Stored | None, fallback: str = "") -> str:
     """Reasons joined into one line in the active language; `fallback` (an old row's text) if none."""
     if not items:
         return fallback
-    if isinstance(items, dict | str):
+    if isinstance(items, Reason | dict | str):
         items = [items]
     return "; ".join(render_one(item) for item in items)
 

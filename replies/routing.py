@@ -1,13 +1,15 @@
 """Which named staff member gets a conversation, and why.
 
-An ordered table of small named rules, like the recognition pipeline: the first rule
-that decides wins and its reason is stored on the conversation.
+An ordered table of small named routing rules, like the recognition rules of the pipeline:
+the first that decides wins; its name (Decision.rule) and reasons are stored on the
+conversation, once, by ``record_decision``.
 
   1. keep_assignee     an open conversation stays with its assignee
   2. campaign_contact  the campaign's named contact person
   3. topic_owner       the owner of the campaign's (or the subscriber's) topic
-  4. routing_rule      admin-defined rules (keyword/regex on subject or body, sender domain, topic)
-  5. round_robin       within the team a rule named, skipping members who are away
+  4. routing_rule      the routing rules staff define in the admin (RoutingRule rows: keyword or
+                       regex on subject or body, sender domain, topic)
+  5. round_robin       within the team such a row named, skipping members who are away
   6. fallback          the shared, unassigned queue
 
 A person who is away hands new conversations to their deputy (followed, at most a few hops).
@@ -27,9 +29,13 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from campaigns import interface as campaigns
+from replies.matching import match_mail
 from replies.models import Conversation, RoutingRule, StaffProfile, Team
-from replies.reasons import Reason, reason, render
+from replies.parsing import parse_mail
+from replies.reasons import Reason, as_json, reason, render
 from replies.selectors import staff_display_name
+from subscribers.models import Subscription, Topic
 
 MAX_DEPUTY_HOPS = 5
 
@@ -57,7 +63,7 @@ class RoutingInput:
 
 @dataclass
 class Decision:
-    rule: str
+    rule: str  # the routing rule that decided (stored as Conversation.routing_rule)
     reasons: list[Reason]  # codes and parameters (replies.reasons), rendered when shown
     user: AbstractBaseUser | None = None
     team: Team | None = None
@@ -123,8 +129,6 @@ def campaign_contact(data: RoutingInput) -> Decision | None:
 
 
 def topic_owner(data: RoutingInput) -> Decision | None:
-    from subscribers.models import Topic
-
     for topic in Topic.objects.filter(pk__in=data.topics(), owner__isnull=False).select_related("owner"):
         if _available(topic.owner):
             return Decision(
@@ -135,7 +139,8 @@ def topic_owner(data: RoutingInput) -> Decision | None:
     return None
 
 
-def rule_matches(rule: RoutingRule, data: RoutingInput) -> bool:
+def routing_rule_matches(rule: RoutingRule, data: RoutingInput) -> bool:
+    """Does this admin-defined routing rule match the mail? (Also the admin's "test this rule".)"""
     field = RoutingRule.Field
     if rule.field == field.TOPIC:
         return rule.topic_id in data.topics()
@@ -196,9 +201,10 @@ def round_robin(
     )
 
 
-def admin_rules(data: RoutingInput) -> Decision | None:
+def admin_routing_rules(data: RoutingInput) -> Decision | None:
+    """The routing rules staff define in the admin, in their order: the first that matches decides."""
     for rule in RoutingRule.objects.filter(is_active=True).select_related("assign_to", "assign_to_team"):
-        if not rule_matches(rule, data):
+        if not routing_rule_matches(rule, data):
             continue
         reasons = [reason("routing_rule", rule=rule.name)]
         if rule.assign_to_id and _available(rule.assign_to):
@@ -212,21 +218,27 @@ def fallback(data: RoutingInput) -> Decision:
     return Decision(rule="fallback", reasons=[reason("fallback")])
 
 
-ROUTING_RULES = [keep_assignee, campaign_contact, topic_owner, admin_rules]
+ROUTING_RULES = [keep_assignee, campaign_contact, topic_owner, admin_routing_rules]
 
 
 def decide(data: RoutingInput) -> Decision:
-    for rule in ROUTING_RULES:
-        decision = rule(data)
+    for routing_rule in ROUTING_RULES:
+        decision = routing_rule(data)
         if decision is not None:
             # The deputy applies to new assignments only: an open conversation keeps its person.
             return decision if decision.rule == "keep_assignee" else with_deputy(decision)
     return fallback(data)
 
 
-def preview_rule(rule: RoutingRule, data: RoutingInput) -> bool:
-    """For the admin's "test this rule": does this one rule match that stored message?"""
-    return rule_matches(rule, data)
+def record_decision(conversation: Conversation, decision: Decision) -> None:
+    """Where routing is stored, once: the assignee and team, the deciding rule and its reasons (codes).
+
+    The caller saves the conversation (a new one is routed before its first INSERT).
+    """
+    conversation.assignee = decision.user
+    conversation.team = decision.team
+    conversation.routing_rule = decision.rule
+    conversation.routing_reasons = as_json(decision.reasons)
 
 
 def input_for_inbound(inbound_raw: bytes, envelope_to: list[str]) -> RoutingInput:
@@ -235,15 +247,11 @@ def input_for_inbound(inbound_raw: bytes, envelope_to: list[str]) -> RoutingInpu
     Reads only: parsing and matching write nothing, and decide() on this input moves no
     round-robin pointer.
     """
-    from replies.matching import match_mail
-    from replies.parsing import parse_mail
-    from subscribers.models import Subscription
-
     mail = parse_mail(inbound_raw, envelope_to)
     match = match_mail(mail)
     topic_ids: list[int] = []
     if match.campaign is not None:
-        topic_ids = list(match.campaign.topics.values_list("id", flat=True))
+        topic_ids = campaigns.campaign_topic_ids(match.campaign.pk)
     if not topic_ids and match.subscriber is not None:
         topic_ids = list(
             Subscription.objects.filter(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
@@ -119,8 +120,6 @@ def automatic_inbound() -> QuerySet[InboundMessage]:
 
 def assignable_staff() -> QuerySet:
     """People a conversation can be given to: members of Staff or Managers, active."""
-    from django.contrib.auth import get_user_model
-
     return (
         get_user_model()
         .objects.filter(is_active=True, groups__name__in=["Staff", "Managers"])

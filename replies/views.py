@@ -21,6 +21,7 @@ from replies import selectors, services
 from replies.forms import AssignForm, NoteForm, ReplyForm, SnoozeForm
 from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.parsing import html_to_text, parse_mail, sanitise_html
+from subscribers.selectors import is_suppressed
 
 QUEUE_LABELS = {
     "mine": gettext_lazy("My queue"),
@@ -85,8 +86,6 @@ def _subscriber_context(conversation: Conversation) -> dict:
     subscriber = conversation.subscriber
     if subscriber is None:
         return {}
-    from subscribers.selectors import is_suppressed
-
     return {
         "subscriber": subscriber,
         "subscriptions": subscriber.subscriptions.select_related("topic").order_by("topic__name"),
@@ -134,7 +133,7 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         return _invalid(request, item, reply_form=form)
     try:
-        answer = services.send_staff_reply(
+        answer = services.queue_staff_answer(
             conversation=item, author=request.user, text=form.cleaned_data["text"]
         )
     except services.ReplyNotPossible as exc:
@@ -156,7 +155,7 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
             messages.info(request, _("This answer has not failed; there is nothing to send again."))
             return redirect(reverse("replies:conversation", args=[answer.conversation_id]) + f"#m{answer.pk}")
         raise PermissionDenied
-    services.resend_staff_reply(answer=answer, actor=request.user)
+    services.resend_staff_answer(answer=answer, actor=request.user)
     messages.success(request, _("Your answer is being sent again."))
     return redirect(reverse("replies:conversation", args=[answer.conversation_id]) + f"#m{answer.pk}")
 

@@ -215,11 +215,11 @@ SEND_RETRY_MAX_SECONDS = env.int("SEND_RETRY_MAX_SECONDS", default=900)
 # Deliveries queued/sending longer than this are re-enqueued by the recovery task (worker died).
 SEND_STUCK_AFTER_SECONDS = env.int("SEND_STUCK_AFTER_SECONDS", default=600)
 CELERY_BEAT_SCHEDULE["campaigns-start-due"] = {
-    "task": "campaigns.tasks.start_due_campaigns",
+    "task": "campaigns.tasks.start_due_campaigns_task",
     "schedule": timedelta(seconds=30),
 }
 CELERY_BEAT_SCHEDULE["campaigns-recover-stalled"] = {
-    "task": "campaigns.tasks.recover_stalled_sends",
+    "task": "campaigns.tasks.recover_stalled_sends_task",
     "schedule": timedelta(minutes=5),
 }
 
@@ -230,11 +230,11 @@ INBOUND_REQUEUE_AFTER_MINUTES = env.int("INBOUND_REQUEUE_AFTER_MINUTES", default
 # killer) is marked failed on its next claim instead of being processed again.
 INBOUND_MAX_ATTEMPTS = max(1, env.int("INBOUND_MAX_ATTEMPTS", default=3))
 CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
-    "task": "replies.tasks.requeue_stale_inbound",
+    "task": "replies.tasks.requeue_stale_inbound_task",
     "schedule": timedelta(minutes=5),
 }
 CELERY_BEAT_SCHEDULE["replies-requeue-stuck-answers"] = {
-    "task": "replies.tasks.requeue_stuck_staff_replies",
+    "task": "replies.tasks.requeue_stuck_staff_answers_task",
     "schedule": timedelta(minutes=5),
 }
 

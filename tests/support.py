@@ -49,11 +49,13 @@ def worker_environment(**extra: str) -> dict[str, str]:
     }
 
 
-def start_celery_worker(*, queues: Sequence[str], env: dict[str, str]) -> subprocess.Popen:
-    """One `celery worker` with a single pool process, in its own process group so that a
-    test can kill parent and pool together."""
+def start_celery_worker(
+    *, queues: Sequence[str], env: dict[str, str], app: str = "rundbrief"
+) -> subprocess.Popen:
+    """One `celery worker` of `app` with a single pool process, in its own process group so that
+    a test can kill parent and pool together."""
     return subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "rundbrief", "worker", "-Q", ",".join(queues), "-c", "1"]
+        [sys.executable, "-m", "celery", "-A", app, "worker", "-Q", ",".join(queues), "-c", "1"]
         + ["--loglevel=WARNING", "--without-gossip", "--without-mingle", "--without-heartbeat"],
         cwd=ROOT,
         env=env,

@@ -1,8 +1,14 @@
-"""The ordered table of recognition rules, in the manner of Mailman's built-in chain.
+"""The decision loop for one inbound mail, in the manner of Mailman's core/chains.py.
 
-Each row is (rule, kind, handler). Rules are checked in order; every answer (hit or
-miss, with its reasons as codes, see replies.reasons) is recorded on the InboundMessage;
-the first hit's handler acts and records what it did (codes too).
+One loop owns the whole decision record (InboundMessage.kind, rule_hits, match_method):
+
+  1. match     which delivery, answer or subscriber the mail belongs to (replies.matching),
+               recorded as the record's first line ("matching")
+  2. rules     the ordered table below, each (rule, kind, handler); every verdict (hit or
+               miss, with its reasons as codes, see replies.reasons) is recorded
+  3. handler   the first hit's handler acts and says what it did (recorded on that line)
+               and what to enqueue after the commit (scheduled here, rundbrief.effects)
+
 Bounces come first because many DSNs also carry Auto-Submitted; HumanRule always hits.
 """
 
@@ -11,10 +17,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from replies.matching import Prefetched, match_mail
 from replies.models import InboundMessage
+from replies.parsing import ParsedMail
 from replies.pipeline import handlers
-from replies.pipeline.rules import AutoReplyRule, BounceRule, Context, HumanRule, Rule, UnsubscribeRule
-from replies.reasons import Reason
+from replies.pipeline.context import Context, Outcome, RuleHit
+from replies.pipeline.rules import AutoReplyRule, BounceRule, HumanRule, Rule, UnsubscribeRule
+from replies.threads import PrefetchedConversations
+from rundbrief.effects import after_commit
 
 Kind = InboundMessage.Kind
 
@@ -23,7 +33,7 @@ Kind = InboundMessage.Kind
 class Link:
     rule: Rule
     kind: str
-    handler: Callable[[InboundMessage, Context], list[Reason]]
+    handler: Callable[[InboundMessage, Context], Outcome]
 
 
 CHAIN: list[Link] = [
@@ -34,21 +44,35 @@ CHAIN: list[Link] = [
 ]
 
 
-def classify(ctx: Context, chain: list[Link] = CHAIN) -> tuple[Link, list[dict]]:
+def classify(ctx: Context, chain: list[Link] = CHAIN) -> tuple[Link, list[RuleHit]]:
     """The first link whose rule hits, and the record of every rule checked until then."""
-    hits: list[dict] = []
+    hits: list[RuleHit] = []
     for link in chain:
-        found = link.rule.check(ctx)
-        reasons = [] if found is None else found if isinstance(found, list) else [found]
-        hits.append({"rule": link.rule.name, "hit": found is not None, "reasons": reasons})
-        if found is not None:
+        verdict = link.rule.check(ctx)
+        hits.append(RuleHit(rule=link.rule.name, hit=verdict.hit, reasons=list(verdict.reasons)))
+        if verdict.finding is not None:
+            ctx.findings.append(verdict.finding)
+        if verdict.hit:
             return link, hits
     raise RuntimeError("the chain must end with a rule that always hits")
 
 
-def run(inbound: InboundMessage, ctx: Context) -> None:
+def decide(
+    inbound: InboundMessage,
+    mail: ParsedMail,
+    *,
+    deliveries: Prefetched | None = None,
+    conversations: PrefetchedConversations | None = None,
+) -> None:
+    """Match, recognise and handle one mail; writes its decision record on ``inbound`` (not saved)."""
+    match = match_mail(mail, deliveries)
+    ctx = Context(mail=mail, match=match, envelope_from=inbound.envelope_from, conversations=conversations)
+    record = [RuleHit(rule="matching", hit=match.matched, reasons=[match.reason] if match.reason else [])]
     link, hits = classify(ctx)
-    actions = link.handler(inbound, ctx)
-    hits[-1]["actions"] = actions
+    outcome = link.handler(inbound, ctx)
+    hits[-1].actions = outcome.actions
+    record += hits
     inbound.kind = link.kind
-    inbound.rule_hits = hits
+    inbound.match_method = match.method
+    inbound.rule_hits = [line.as_json() for line in record]
+    after_commit(*outcome.effects)

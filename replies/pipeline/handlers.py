@@ -1,26 +1,30 @@
-"""What happens once a rule has recognised a mail. Each handler returns what it did, for the record."""
+"""What happens once a rule has recognised a mail.
+
+Each handler answers with an Outcome (replies.pipeline.context): what it did, as reasons for
+the record, and the tasks to enqueue once the transaction commits (the decision loop
+schedules them); no handler imports a tasks module.
+"""
 
 from __future__ import annotations
 
 import re
 
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 
-from campaigns.models import Delivery
-from replies.addresses import token_from_address
+from campaigns import interface as campaigns
 from replies.models import Attachment, Conversation, ConversationEvent, InboundMessage, Message
 from replies.parsing import ParsedMail, sanitise_html
-from replies.pipeline.rules import Context
-from replies.reasons import Reason, reason, render
-from replies.routing import RoutingInput, decide
+from replies.pipeline.context import Bounce, Context, Outcome
+from replies.reasons import Reason, reason
+from replies.routing import RoutingInput, decide, record_decision
 from replies.selectors import wants_reply_notifications
-from replies.threading import find_conversation, open_conversation
+from replies.threads import find_conversation, open_conversation
+from rundbrief.effects import Enqueue
+from rundbrief.mail.addresses import REPLY
 from subscribers import services as subscriber_services
 from subscribers.models import ConsentEvent, Subscription, Suppression
 
-_TOKEN_IN_TEXT = re.compile(r"reply\+[0-9a-f]{32}@[A-Za-z0-9.-]+", re.I)
 _MSGID_IN_TEXT = re.compile(r"^Message-ID:\s*(<[^<>\s]+>)", re.I | re.M)
 
 
@@ -64,7 +68,7 @@ def _safe_filename(name: str) -> str:
 
 def _topic_ids(conversation: Conversation) -> list[int]:
     if conversation.campaign_id:
-        ids = list(conversation.campaign.topics.values_list("id", flat=True))
+        ids = campaigns.campaign_topic_ids(conversation.campaign_id)
         if ids:
             return ids
     if conversation.subscriber_id:
@@ -93,19 +97,12 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[li
     if decision.rule == "keep_assignee":
         # The reason it went to this person in the first place stays the one shown.
         return [reason("kept_with_assignee"), *decision.reasons], False
-    conversation.assignee = decision.user
-    conversation.team = decision.team
-    conversation.routing_rule = decision.rule
-    conversation.routing_reasons = decision.reasons
-    with translation.override("en"):  # the text kept beside the codes (admin, search, mails)
-        conversation.routing_reason = render(decision.reasons)
+    record_decision(conversation, decision)
     changed = decision.user is not None and decision.user.pk != previous
     return [reason("routed", rule=decision.rule), *decision.reasons], changed
 
 
-def handle_human(inbound: InboundMessage, ctx: Context) -> list[Reason]:
-    from replies.tasks import notify_assignee
-
+def handle_human(inbound: InboundMessage, ctx: Context) -> Outcome:
     conversation, threaded_by = find_conversation(ctx.match, ctx.mail, ctx.conversations)
     is_new = conversation is None
     if conversation is None:
@@ -137,24 +134,25 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> list[Reason]:
             reasons=conversation.routing_reasons,
         )
     message = add_message(conversation, inbound, ctx, InboundMessage.Kind.HUMAN)
+    outcome = Outcome(actions=actions)
     if wants_reply_notifications(conversation.assignee):
-        transaction.on_commit(lambda: notify_assignee.delay(message.pk))
-    return actions
+        outcome.effects.append(Enqueue("replies.tasks.notify_assignee_task", (message.pk,)))
+    return outcome
 
 
-def handle_auto_reply(inbound: InboundMessage, ctx: Context) -> list[Reason]:
+def handle_auto_reply(inbound: InboundMessage, ctx: Context) -> Outcome:
     """Kept on the conversation's timeline (if there is one), never put in a queue."""
     conversation, threaded_by = find_conversation(ctx.match, ctx.mail, ctx.conversations)
     if conversation is None:
-        return [reason("auto_reply_no_conversation")]
+        return Outcome(actions=[reason("auto_reply_no_conversation")])
     add_message(conversation, inbound, ctx, InboundMessage.Kind.AUTO_REPLY)
     conversation.save(update_fields=["last_message_at"])
-    return [reason("added_to_timeline_no_queue", id=conversation.pk), *filter(None, [threaded_by])]
+    return Outcome(
+        actions=[reason("added_to_timeline_no_queue", id=conversation.pk), *filter(None, [threaded_by])]
+    )
 
 
-def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[Reason]:
-    from replies.tasks import send_unsubscribe_confirmation
-
+def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> Outcome:
     subscriber = ctx.match.subscriber
     details = {"inbound_message_id": inbound.pk}
     if ctx.match.campaign is not None:
@@ -168,36 +166,34 @@ def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> list[Reason]:
         add_message(conversation, inbound, ctx, InboundMessage.Kind.UNSUBSCRIBE)
         conversation.save(update_fields=["last_message_at"])
         actions += [reason("added_to_timeline", id=conversation.pk), *filter(None, [threaded_by])]
-    subscriber_id = subscriber.pk
-    transaction.on_commit(lambda: send_unsubscribe_confirmation.delay(subscriber_id, inbound.pk))
     actions.append(reason("confirmation_queued"))
-    return actions
+    return Outcome(
+        actions=actions,
+        effects=[Enqueue("replies.tasks.send_unsubscribe_confirmation_task", (subscriber.pk, inbound.pk))],
+    )
 
 
-def _deliveries_quoted_in(raw_text: str) -> list[Delivery]:
+def _deliveries_quoted_in(raw_text: str) -> list[campaigns.Delivery]:
     """Our campaign mail, recognised in the returned original by its reply token or Message-ID."""
-    tokens = {token_from_address(a) for a in _TOKEN_IN_TEXT.findall(raw_text)} - {None}
-    msgids = set(_MSGID_IN_TEXT.findall(raw_text))
-    if not tokens and not msgids:
-        return []
-    found = Delivery.objects.filter(reply_token__in=tokens) | Delivery.objects.filter(message_id__in=msgids)
-    return list(found.select_related("subscriber"))
+    return campaigns.deliveries_quoted(
+        tokens=REPLY.tokens_in_text(raw_text), message_ids=_MSGID_IN_TEXT.findall(raw_text)
+    )
 
 
-def handle_bounce(inbound: InboundMessage, ctx: Context) -> list[Reason]:
+def handle_bounce(inbound: InboundMessage, ctx: Context) -> Outcome:
     """A hard bounce suppresses the failed address, as the ESP's bounce events do; no queue item."""
-    facts = ctx.facts.get("bounce", {})
-    if not facts.get("hard"):
-        return [reason("delay_only")]
+    found = ctx.finding(Bounce) or Bounce()
+    if not found.hard:
+        return Outcome(actions=[reason("delay_only")])
     raw_text = bytes(inbound.raw).decode("utf-8", "replace")
     deliveries = _deliveries_quoted_in(raw_text)
     if ctx.match.delivery is not None and ctx.match.delivery not in deliveries:
         deliveries.append(ctx.match.delivery)
-    failed = list(facts.get("failed", []))
+    failed = list(found.failed)
     if not failed:
         failed = [d.subscriber.email.lower() for d in deliveries if d.subscriber]
     if not failed:
-        return [reason("no_failed_recipient")]
+        return Outcome(actions=[reason("no_failed_recipient")])
     actions = []
     for address in failed:
         subscriber_services.suppress_address(
@@ -209,8 +205,6 @@ def handle_bounce(inbound: InboundMessage, ctx: Context) -> list[Reason]:
         actions.append(reason("suppressed", email=address))
     bounced = [d.pk for d in deliveries if d.subscriber and d.subscriber.email.lower() in failed]
     if bounced:
-        Delivery.objects.filter(pk__in=bounced).update(
-            status=Delivery.Status.BOUNCED, updated_at=timezone.now()
-        )
+        campaigns.mark_bounced(bounced)
         actions.append(reason("marked_bounced", count=len(bounced)))
-    return actions
+    return Outcome(actions=actions)

@@ -1,38 +1,27 @@
-"""Small named checks, in the manner of GNU Mailman's rules: each has a `name` and `check()`.
+"""Small named recognition rules, in the manner of GNU Mailman's rules: a `name` and `check()`.
 
-`check()` answers with a reason (a code and its parameters, see replies.reasons, rendered
-in the reader's language when shown) when the rule matches, or None. The chain (chain.py)
-decides the order and records every answer on the message, so the inbox can show why a
-mail was treated the way it was.
+`check()` always answers with a Verdict (replies.pipeline.context): hit or miss, with its
+reasons (codes and parameters, see replies.reasons, rendered in the reader's language when
+shown) and, where it found something the handler needs, a typed finding. The chain
+(chain.py) decides the order and records every verdict on the message, so the inbox can
+show why a mail was treated the way it was.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
-from replies.matching import Match
 from replies.parsing import ParsedMail
-from replies.reasons import Reason, reason
-from replies.threading import PrefetchedConversations
-
-
-@dataclass
-class Context:
-    """What the rules look at: the parsed mail, the envelope, and what matching found."""
-
-    mail: ParsedMail
-    match: Match
-    envelope_from: str = ""
-    facts: dict = field(default_factory=dict)  # rules leave findings here for the handlers
-    conversations: PrefetchedConversations | None = None  # looked up once per batch
+from replies.pipeline.context import Bounce, Context, UnmatchedUnsubscribe, Verdict
+from replies.reasons import reason
+from rundbrief.mail.subjects import strip_prefixes
 
 
 class Rule:
     name: str = ""
     description: str = ""
 
-    def check(self, ctx: Context) -> Reason | list[Reason] | None:  # pragma: no cover - interface
+    def check(self, ctx: Context) -> Verdict:  # pragma: no cover - interface
         raise NotImplementedError
 
 
@@ -102,15 +91,16 @@ class BounceRule(Rule):
     name = "bounce"
     description = "Delivery status notifications and the non-standard bounces real MTAs send."
 
-    def check(self, ctx: Context) -> Reason | list[Reason] | None:
+    def check(self, ctx: Context) -> Verdict:
         mail = ctx.mail
         is_report = mail.content_type == "multipart/report" and (
             (mail.message.get_param("report-type") or "").lower() == "delivery-status"
         )
         if is_report:
             failed, delayed = dsn_recipients(mail)
-            ctx.facts["bounce"] = {"failed": failed, "delayed": delayed, "hard": bool(failed)}
-            return reason("dsn_failed", failed=", ".join(failed)) if failed else reason("dsn_delayed")
+            found = Bounce(failed=tuple(failed), delayed=tuple(delayed), hard=bool(failed))
+            why = reason("dsn_failed", failed=", ".join(failed)) if failed else reason("dsn_delayed")
+            return Verdict.hit_because(why, finding=found)
         sender = mail.from_address or ctx.envelope_from
         null_sender = ctx.envelope_from.strip() in ("<>",) and bool(mail.subject)
         why = None
@@ -126,17 +116,19 @@ class BounceRule(Rule):
         ):
             why = reason("bounce_sender_text", sender=sender)
         if not why:
-            return None
+            return Verdict.miss()
         soft = bool(SOFT_BOUNCE.search(mail.subject))
-        failed = [] if soft else addresses_in_bounce_text(mail)
-        ctx.facts["bounce"] = {"failed": failed, "delayed": [], "hard": not soft}
-        return [why, reason("delay_warning")] if soft else why
+        found = Bounce(failed=() if soft else tuple(addresses_in_bounce_text(mail)), hard=not soft)
+        if soft:
+            return Verdict.hit_because(why, reason("delay_warning"), finding=found)
+        return Verdict.hit_because(why, finding=found)
 
 
 # --- Auto-replies and out-of-office -----------------------------------------------------
 
+# Matched after the reply/forward prefixes are stripped (rundbrief.mail.subjects).
 AUTO_SUBJECTS = re.compile(
-    r"^\s*((re|aw|antw|wg|fwd?)\s*:\s*)*("
+    r"^\s*("
     r"abwesenheitsnotiz|automatische antwort|auto(matic)?[- ]?(reply|response|antwort)|out of (the )?office"
     r"|abwesend|ich bin (nicht im büro|abwesend)|im urlaub|on vacation|vacation reply|office closed"
     r"|büro geschlossen|away from (the )?office|abwesenheit)",
@@ -150,24 +142,26 @@ class AutoReplyRule(Rule):
     name = "auto_reply"
     description = "RFC 3834 Auto-Submitted, X-Autoreply/X-Autorespond, Precedence, typical subjects."
 
-    def check(self, ctx: Context) -> Reason | None:
+    def check(self, ctx: Context) -> Verdict:
         mail = ctx.mail
         auto_submitted = mail.header("Auto-Submitted").lower()
         if auto_submitted and auto_submitted.split(";")[0].strip() != "no":
-            return reason("auto_header", header="Auto-Submitted", value=auto_submitted)
+            return Verdict.hit_because(reason("auto_header", header="Auto-Submitted", value=auto_submitted))
         for header in ("X-Autoreply", "X-Autorespond", "X-Autogenerated"):
             value = mail.header(header)
             if value and value.lower() not in ("no", "false", "0"):
-                return reason("auto_header", header=header, value=value)
+                return Verdict.hit_because(reason("auto_header", header=header, value=value))
         precedence = mail.header("Precedence").lower()
         if precedence in AUTO_PRECEDENCE:
-            return reason("auto_header", header="Precedence", value=precedence)
+            return Verdict.hit_because(reason("auto_header", header="Precedence", value=precedence))
         suppress = mail.header("X-Auto-Response-Suppress")
         if suppress and AUTO_RESPONSE_SUPPRESS.search(suppress):
-            return reason("auto_header", header="X-Auto-Response-Suppress", value=suppress)
-        if AUTO_SUBJECTS.search(mail.subject):
-            return reason("auto_subject", subject=mail.subject)
-        return None
+            return Verdict.hit_because(
+                reason("auto_header", header="X-Auto-Response-Suppress", value=suppress)
+            )
+        if AUTO_SUBJECTS.search(strip_prefixes(mail.subject)):
+            return Verdict.hit_because(reason("auto_subject", subject=mail.subject))
+        return Verdict.miss()
 
 
 # --- Unsubscribe by reply ---------------------------------------------------------------
@@ -221,26 +215,25 @@ class UnsubscribeRule(Rule):
     name = "unsubscribe_by_reply"
     description = 'A reply that only says "abmelden", "unsubscribe", "stop" and the like.'
 
-    def check(self, ctx: Context) -> Reason | None:
+    def check(self, ctx: Context) -> Verdict:
         body = ctx.mail.stripped_text
-        subject = re.sub(r"^\s*((re|aw|antw)\s*:\s*)+", "", ctx.mail.subject, flags=re.I)
+        subject = strip_prefixes(ctx.mail.subject)
         if only_says_unsubscribe(body):
             said = body.strip().splitlines()[0][:60] if body.strip() else ""
         elif not body.strip() and only_says_unsubscribe(subject):
             said = subject.strip()
         else:
-            return None
+            return Verdict.miss()
         if ctx.match.subscriber is None:
-            ctx.facts["unsubscribe_unmatched"] = True
-            return None  # nobody to unsubscribe: a person must look at it
-        return reason("says_unsubscribe", text=said)
+            return Verdict.miss(finding=UnmatchedUnsubscribe())  # nobody to unsubscribe: a person must look
+        return Verdict.hit_because(reason("says_unsubscribe", text=said))
 
 
 class HumanRule(Rule):
     name = "human"
     description = "Everything else is a human reply."
 
-    def check(self, ctx: Context) -> Reason | None:
-        if ctx.facts.get("unsubscribe_unmatched"):
-            return reason("unsubscribe_unmatched")
-        return reason("human")
+    def check(self, ctx: Context) -> Verdict:
+        if ctx.finding(UnmatchedUnsubscribe):
+            return Verdict.hit_because(reason("unsubscribe_unmatched"))
+        return Verdict.hit_because(reason("human"))

@@ -4,31 +4,46 @@ One module per job; this package re-exports their public API, so callers keep us
 `from replies import services` and `from replies.services import ...`:
 
 - inbound: storing inbound mail (durably, once) and what it refuses
-- processing: drains and batches that process stored mail, retries, reprocessing
+- drains: when a drain is queued, what it does, reprocessing and the stale-mail sweeper
+- batches: processing claimed mail in batches (the decision itself: replies.pipeline.chain)
 - claims: claims of inbound messages (counted in the row, locked for the claimer)
-- answers: staff answers, their sending, retries and sending again
+- answers: staff answers, queued, sent by a task, retried, sent again
 - conversations: notes, reassigning, close/reopen/snooze, erasure
 - automatic: our automatic mail (notifications, unsubscribe confirmation)
 """
 
 from replies.services.answers import (
-    STAFF_REPLY_MAX_ATTEMPTS,
-    STAFF_REPLY_RETRY_BASE_SECONDS,
-    STAFF_REPLY_STUCK_AFTER,
+    STAFF_ANSWER_STUCK_AFTER,
     ReplyNotPossible,
     SendOutcome,
-    TemporarySendError,
     can_resend,
-    classify_send_error,
-    deliver_staff_reply,
-    requeue_stuck_staff_replies,
-    resend_staff_reply,
-    send_staff_reply,
-    staff_reply_email,
+    queue_staff_answer,
+    requeue_stuck_staff_answers,
+    resend_staff_answer,
+    send_staff_answer,
+    staff_answer_email,
 )
 from replies.services.automatic import notify_assignee, notify_reassigned, send_unsubscribe_confirmation
+from replies.services.batches import (
+    PROCESS_BATCH_SIZE,
+    PROCESSED_FIELDS,
+    BatchLookups,
+    process_inbound,
+    process_received_batch,
+    process_retry,
+)
 from replies.services.claims import Claim, claim_limit_error
 from replies.services.conversations import add_note, close, erase_conversations, reassign, reopen, snooze
+from replies.services.drains import (
+    DRAIN_LINGER_SECONDS,
+    DRAIN_MAX_BATCHES,
+    DRAIN_PENDING_KEY,
+    DRAIN_PENDING_SECONDS,
+    drain_inbound,
+    reprocess_inbound,
+    requeue_stale_inbound,
+    schedule_drain,
+)
 from replies.services.inbound import (
     InboundError,
     MessageTooLarge,
@@ -36,22 +51,6 @@ from replies.services.inbound import (
     StorageUnavailable,
     dedupe_key,
     store_inbound,
-)
-from replies.services.processing import (
-    DRAIN_LINGER_SECONDS,
-    DRAIN_MAX_BATCHES,
-    DRAIN_PENDING_KEY,
-    DRAIN_PENDING_SECONDS,
-    PROCESS_BATCH_SIZE,
-    PROCESSED_FIELDS,
-    BatchLookups,
-    drain_inbound,
-    process_inbound,
-    process_received_batch,
-    process_retry,
-    reprocess_inbound,
-    requeue_stale_inbound,
-    schedule_drain,
 )
 
 __all__ = [
@@ -62,38 +61,35 @@ __all__ = [
     "StorageUnavailable",
     "dedupe_key",
     "store_inbound",
-    # processing
+    # drains
     "DRAIN_PENDING_KEY",
     "DRAIN_LINGER_SECONDS",
     "DRAIN_PENDING_SECONDS",
-    "PROCESS_BATCH_SIZE",
     "DRAIN_MAX_BATCHES",
-    "PROCESSED_FIELDS",
-    "BatchLookups",
     "schedule_drain",
     "drain_inbound",
+    "reprocess_inbound",
+    "requeue_stale_inbound",
+    # batches
+    "PROCESS_BATCH_SIZE",
+    "PROCESSED_FIELDS",
+    "BatchLookups",
     "process_inbound",
     "process_received_batch",
     "process_retry",
-    "reprocess_inbound",
-    "requeue_stale_inbound",
     # claims
     "Claim",
     "claim_limit_error",
     # answers
     "ReplyNotPossible",
-    "STAFF_REPLY_MAX_ATTEMPTS",
-    "STAFF_REPLY_RETRY_BASE_SECONDS",
-    "STAFF_REPLY_STUCK_AFTER",
-    "TemporarySendError",
+    "STAFF_ANSWER_STUCK_AFTER",
     "SendOutcome",
-    "send_staff_reply",
-    "staff_reply_email",
-    "classify_send_error",
-    "deliver_staff_reply",
+    "queue_staff_answer",
+    "staff_answer_email",
+    "send_staff_answer",
     "can_resend",
-    "resend_staff_reply",
-    "requeue_stuck_staff_replies",
+    "resend_staff_answer",
+    "requeue_stuck_staff_answers",
     # conversations
     "add_note",
     "reassign",

@@ -1,11 +1,11 @@
-"""Staff answers: stored under the author's name, sent by a task, retried, failed, sent again."""
+"""Staff answers: queued under the author's name, sent by a task, retried, failed, sent again."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import formataddr, make_msgid, parseaddr
+from email.utils import formataddr
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -15,20 +15,22 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from replies.addresses import new_reply_token, reply_address
 from replies.models import Conversation, Message
-from replies.selectors import staff_display_name
-from rundbrief.mail_refusals import esp_status_is_permanent, smtp_reason
+from replies.selectors import can_see_all, staff_display_name
+from rundbrief.effects import Enqueue, after_commit
+from rundbrief.mail.addresses import REPLY, new_token
+from rundbrief.mail.headers import new_message_id, sender_address
+from rundbrief.mail.refusals import SendError, TransientSendError, may_retry, retry_delay
+from rundbrief.mail.subjects import reply_subject
+from rundbrief.mail.transports.esp import send_message
 
 logger = logging.getLogger(__name__)
+
+SEND_TASK = "replies.tasks.send_staff_answer_task"
 
 
 class ReplyNotPossible(Exception):
     """The conversation has nobody to answer to (e.g. the subscriber was erased)."""
-
-
-def _sender_address() -> str:
-    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
 
 
 def _last_inbound(conversation: Conversation) -> Message | None:
@@ -39,38 +41,28 @@ def _last_inbound(conversation: Conversation) -> Message | None:
     )
 
 
-def _reply_subject(subject: str) -> str:
-    subject = subject.strip() or _("Your message")
-    lowered = subject.lower()
-    return subject if lowered.startswith(("re:", "aw:")) else f"Re: {subject}"
-
-
 def _quote(message: Message) -> str:
     text = message.stripped_text or message.text
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
     return f"{message.from_address}:\n{quoted}"
 
 
-# Sending our answers: stored at once ("queued"), sent by replies.tasks.send_staff_reply.
-# Temporary failures are tried again after 30 s, 2 min, 8 min, ...; after STAFF_REPLY_MAX_ATTEMPTS
-# tries (or at once for a permanent refusal) the answer is "failed" and staff can send it again.
-STAFF_REPLY_MAX_ATTEMPTS = 5
-STAFF_REPLY_RETRY_BASE_SECONDS = 30
+# Sending our answers: stored at once ("queued"), sent by replies.tasks.send_staff_answer_task.
+# Temporary failures are tried again with the backoff every mail we send has
+# (rundbrief.mail.refusals.retry_delay: SEND_RETRY_BASE_SECONDS, doubling, at most
+# SEND_RETRY_MAX_SECONDS); after SEND_MAX_ATTEMPTS tries (or at once for a permanent refusal)
+# the answer is "failed" and staff can send it again.
 # Queued or sending this long after it was due: its task or worker was lost, the sweeper
-# (requeue_stuck_staff_replies) enqueues it again. Well above any SMTP/ESP timeout.
-STAFF_REPLY_STUCK_AFTER = timedelta(minutes=10)
+# (requeue_stuck_staff_answers) enqueues it again. Well above any SMTP/ESP timeout.
+STAFF_ANSWER_STUCK_AFTER = timedelta(minutes=10)
 
 
-class TemporarySendError(Exception):
-    """The mail server or ESP could not take the answer now: try again later."""
-
-
-def send_staff_reply(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> Message:
+def queue_staff_answer(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> Message:
     """Store an answer under the staff member's name, threaded to the subscriber's last mail.
 
     The answer is recorded at once as "queued" (with its Message-ID, In-Reply-To and
     References, a fresh reply token, the author's name and signature) and the conversation
-    counts as answered; a task sends it after the commit (see deliver_staff_reply).
+    counts as answered; a task sends it after the commit (see send_staff_answer).
     """
     recipient = conversation.subscriber.email if conversation.subscriber_id else conversation.contact_address
     if not recipient:
@@ -79,8 +71,7 @@ def send_staff_reply(*, conversation: Conversation, author: AbstractBaseUser, te
     if not text:
         raise ValueError(_("The answer is empty."))
     last = _last_inbound(conversation)
-    sender = _sender_address()
-    message_id = make_msgid(domain=sender.rpartition("@")[2] or settings.REPLY_DOMAIN)
+    message_id = new_message_id()
     in_reply_to = references = ""
     if last is not None and last.message_id:
         references = " ".join(filter(None, [last.references, last.message_id]))
@@ -99,38 +90,32 @@ def send_staff_reply(*, conversation: Conversation, author: AbstractBaseUser, te
             conversation=conversation,
             direction=Message.Direction.OUTBOUND,
             author=author,
-            from_address=formataddr((staff_display_name(author), sender)),
+            from_address=formataddr((staff_display_name(author), sender_address())),
             to_address=recipient,
-            subject=_reply_subject(last.subject if last else conversation.subject),
+            subject=reply_subject(
+                (last.subject if last else conversation.subject).strip() or _("Your message")
+            ),
             text=body,
             stripped_text=text,
             message_id=message_id,
             in_reply_to=in_reply_to,
             references=references,
-            reply_token=new_reply_token(),
+            reply_token=new_token(),
             send_status=Message.SendStatus.QUEUED,
             send_status_at=now,
         )
         Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None, last_message_at=now)
-        _enqueue_staff_reply(answer.pk)
+        _enqueue_send(answer.pk)
     conversation.refresh_from_db()
     return answer
 
 
-def _enqueue_staff_reply(message_id: int, *, countdown: float | None = None) -> None:
+def _enqueue_send(message_id: int) -> None:
     """Queue the sending task after the commit; if the broker is down the sweeper does it later."""
-    from replies.tasks import send_staff_reply as task
-
-    def enqueue() -> None:
-        try:
-            task.apply_async((message_id,), countdown=countdown)
-        except Exception:  # noqa: BLE001 - stored is what counts; requeue_stuck_staff_replies retries
-            logger.exception("could not enqueue sending answer #%s; the sweeper will retry", message_id)
-
-    transaction.on_commit(enqueue)
+    after_commit(Enqueue(SEND_TASK, (message_id,), best_effort=True))
 
 
-def staff_reply_email(answer: Message) -> EmailMessage:
+def staff_answer_email(answer: Message) -> EmailMessage:
     """The mail of a stored answer, exactly as the subscriber gets it."""
     headers = {"Message-ID": answer.message_id}
     if answer.in_reply_to:
@@ -141,55 +126,9 @@ def staff_reply_email(answer: Message) -> EmailMessage:
         body=answer.text,
         from_email=answer.from_address,
         to=[answer.to_address],
-        reply_to=[reply_address(answer.reply_token)],
+        reply_to=[REPLY.address(answer.reply_token)],
         headers=headers,
     )
-
-
-def classify_send_error(exc: BaseException) -> bool:
-    """True if the failure is temporary (try again later), False if the answer was refused.
-
-    SMTP: 4xx and lost or refused connections are temporary, 5xx permanent (RFC 5321).
-    ESPs (anymail): rejected recipients, and HTTP 4xx other than 408/429, are permanent;
-    no answer, 408, 429 and 5xx are temporary. Anything else (a bug, a bad setting) is
-    permanent: the answer shows as failed with the reason instead of being tried forever.
-    """
-    import smtplib
-
-    if isinstance(exc, TemporarySendError):
-        return True
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        codes = [code for code, _msg in exc.recipients.values()]
-        return bool(codes) and all(400 <= code < 500 for code in codes)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return 400 <= exc.smtp_code < 500
-    if isinstance(
-        exc, smtplib.SMTPServerDisconnected | smtplib.SMTPConnectError | ConnectionError | TimeoutError
-    ):
-        return True
-    try:
-        from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
-    except ImportError:  # pragma: no cover - anymail is a dependency
-        AnymailAPIError = AnymailRecipientsRefused = ()  # noqa: N806
-    if AnymailRecipientsRefused and isinstance(exc, AnymailRecipientsRefused):
-        return False
-    if AnymailAPIError and isinstance(exc, AnymailAPIError):
-        return not esp_status_is_permanent(getattr(exc, "status_code", None))
-    return isinstance(exc, OSError)  # socket errors: no route, refused connection, DNS
-
-
-def _send_error_text(exc: BaseException) -> str:
-    """The reason as the server or ESP gave it (stored and shown as is, like a bounce)."""
-    import smtplib
-
-    if isinstance(exc, smtplib.SMTPRecipientsRefused):
-        parts = [
-            f"{address}: {smtp_reason(code, message)}" for address, (code, message) in exc.recipients.items()
-        ]
-        return "; ".join(parts) or str(exc)
-    if isinstance(exc, smtplib.SMTPResponseException):
-        return smtp_reason(exc.smtp_code, exc.smtp_error)
-    return str(exc).strip() or type(exc).__name__
 
 
 @dataclass(frozen=True)
@@ -198,7 +137,7 @@ class SendOutcome:
     retry_in: float | None = None  # seconds until the next try, after a temporary failure
 
 
-def deliver_staff_reply(*, message_id: int) -> SendOutcome:
+def send_staff_answer(*, message_id: int) -> SendOutcome:
     """Send one stored answer, at most once as far as we can tell.
 
     The row is claimed by a conditional UPDATE (queued -> sending, attempts + 1), committed
@@ -217,8 +156,8 @@ def deliver_staff_reply(*, message_id: int) -> SendOutcome:
     if not claimed:
         return SendOutcome(answer.send_status)
     try:
-        staff_reply_email(answer).send()
-    except Exception as exc:  # noqa: BLE001 - every failure is recorded on the answer
+        send_message(staff_answer_email(answer))
+    except SendError as exc:  # every failure is recorded on the answer, with its reason
         return _send_failed(answer, exc)
     # Whatever the sweeper did meanwhile (it thought this worker dead): the mail has left.
     Message.objects.filter(pk=answer.pk).update(
@@ -230,12 +169,12 @@ def deliver_staff_reply(*, message_id: int) -> SendOutcome:
     return SendOutcome(Message.SendStatus.SENT)
 
 
-def _send_failed(answer: Message, exc: BaseException) -> SendOutcome:
-    reason = _send_error_text(exc)
-    temporary = classify_send_error(exc)
+def _send_failed(answer: Message, error: SendError) -> SendOutcome:
+    reason = error.reason
+    temporary = isinstance(error, TransientSendError)
     sending = Message.objects.filter(pk=answer.pk, send_status=Message.SendStatus.SENDING)
-    if temporary and answer.send_attempts < STAFF_REPLY_MAX_ATTEMPTS:
-        delay = STAFF_REPLY_RETRY_BASE_SECONDS * 4 ** (answer.send_attempts - 1)
+    if temporary and may_retry(answer.send_attempts):
+        delay = retry_delay(answer.send_attempts)
         logger.warning("answer #%s: temporary failure, retry in %ss: %s", answer.pk, delay, reason)
         sending.update(
             send_status=Message.SendStatus.QUEUED,
@@ -265,14 +204,12 @@ def _waiting_again(answer: Message) -> None:
 
 def can_resend(user: AbstractBaseUser, answer: Message) -> bool:
     """The author of a failed answer, or a manager, may send it again."""
-    from replies.selectors import can_see_all
-
     return answer.send_status == Message.SendStatus.FAILED and (
         answer.author_id == user.pk or can_see_all(user)
     )
 
 
-def resend_staff_reply(*, answer: Message, actor: AbstractBaseUser) -> bool:
+def resend_staff_answer(*, answer: Message, actor: AbstractBaseUser) -> bool:
     """Queue a failed answer again (same Message-ID and reply token); False if it was not failed."""
     if not can_resend(actor, answer):
         return False
@@ -283,23 +220,23 @@ def resend_staff_reply(*, answer: Message, actor: AbstractBaseUser) -> bool:
         )
         if updated:
             Conversation.objects.filter(pk=answer.conversation_id).update(waiting_since=None)
-            _enqueue_staff_reply(answer.pk)
+            _enqueue_send(answer.pk)
     answer.refresh_from_db()
     return bool(updated)
 
 
-def requeue_stuck_staff_replies(*, older_than: timedelta | None = None) -> int:
+def requeue_stuck_staff_answers(*, older_than: timedelta | None = None) -> int:
     """The sweeper: answers queued or sending long after they were due lost their task or
     worker. Sending ones go back to queued (the mail may or may not have left: we retry,
-    since an answer that never arrives is worse), up to STAFF_REPLY_MAX_ATTEMPTS claims, then
+    since an answer that never arrives is worse), up to SEND_MAX_ATTEMPTS claims, then
     failed; every stuck queued answer is enqueued again. Returns how many were enqueued."""
-    cutoff = timezone.now() - (older_than if older_than is not None else STAFF_REPLY_STUCK_AFTER)
+    cutoff = timezone.now() - (older_than if older_than is not None else STAFF_ANSWER_STUCK_AFTER)
     stuck_sending = Message.objects.filter(
         direction=Message.Direction.OUTBOUND,
         send_status=Message.SendStatus.SENDING,
         send_status_at__lt=cutoff,
     )
-    for answer in stuck_sending.filter(send_attempts__gte=STAFF_REPLY_MAX_ATTEMPTS).select_related(
+    for answer in stuck_sending.filter(send_attempts__gte=settings.SEND_MAX_ATTEMPTS).select_related(
         "conversation"
     ):
         reason = (
@@ -319,5 +256,5 @@ def requeue_stuck_staff_replies(*, older_than: timedelta | None = None) -> int:
         ).values_list("pk", flat=True)
     )
     for pk in ids:
-        _enqueue_staff_reply(pk)
+        _enqueue_send(pk)
     return len(ids)

@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 
 from replies.models import ConversationEvent, InboundMessage, Message
 from replies.selectors import staff_display_name, wants_reply_notifications
+from subscribers.models import Subscriber
+from subscribers.tokens import preferences_url
 
 
 def _site_link(name: str, *args: object) -> str:
@@ -69,8 +71,6 @@ def notify_reassigned(*, event: ConversationEvent) -> bool:
 
 def send_unsubscribe_confirmation(*, subscriber_id: int, inbound: InboundMessage | None) -> bool:
     """The short confirmation after an unsubscribe by reply, in the subscriber's language."""
-    from subscribers.models import Subscriber
-
     subscriber = Subscriber.objects.filter(pk=subscriber_id).first()
     if subscriber is None:
         return False
@@ -79,8 +79,6 @@ def send_unsubscribe_confirmation(*, subscriber_id: int, inbound: InboundMessage
         headers["In-Reply-To"] = inbound.message_id
         headers["References"] = inbound.message_id
     with translation.override(subscriber.language):
-        from subscribers.tokens import preferences_url
-
         EmailMessage(
             subject=_("You have been unsubscribed"),
             body=render_to_string(

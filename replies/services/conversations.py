@@ -6,12 +6,13 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone, translation
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from replies.models import Conversation, ConversationEvent, InboundMessage, Message
-from replies.reasons import reason, render
+from replies.reasons import as_json, reason
 from replies.selectors import staff_display_name
+from rundbrief.effects import Enqueue, after_commit
 
 
 def add_note(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> ConversationEvent:
@@ -26,14 +27,10 @@ def add_note(*, conversation: Conversation, author: AbstractBaseUser, text: str)
 def reassign(
     *, conversation: Conversation, actor: AbstractBaseUser, assignee: AbstractBaseUser | None, note: str = ""
 ) -> ConversationEvent:
-    from replies.tasks import notify_reassigned
-
     with transaction.atomic():
         reasons = [reason("reassigned", name=staff_display_name(actor))]
-        with translation.override("en"):  # the text kept beside the codes
-            text = render(reasons)
         Conversation.objects.filter(pk=conversation.pk).update(
-            assignee=assignee, routing_rule="manual", routing_reasons=reasons, routing_reason=text
+            assignee=assignee, routing_rule="manual", routing_reasons=as_json(reasons)
         )
         event = ConversationEvent.objects.create(
             conversation=conversation,
@@ -43,7 +40,7 @@ def reassign(
             text=note.strip(),
         )
         if assignee is not None and assignee != actor:
-            transaction.on_commit(lambda: notify_reassigned.delay(event.pk))
+            after_commit(Enqueue("replies.tasks.notify_reassigned_task", (event.pk,)))
     conversation.refresh_from_db()
     return event
 

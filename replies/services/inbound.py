@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 
 from replies.models import InboundMessage
 from replies.parsing import POLICY, safe_header
-from replies.services.processing import _enqueue
+from replies.services.drains import schedule_drain
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def store_inbound(
     except DatabaseError as exc:
         raise StorageUnavailable(str(exc)) from exc
     inbound.duplicate = False
-    transaction.on_commit(lambda: _enqueue(inbound.pk))
+    transaction.on_commit(schedule_drain)
     return inbound
 
 

@@ -26,7 +26,7 @@ def decoded_header(value: str) -> str:
 def capture_raw(
     raw: bytes, *, sender: str, recipients: list[str], subject: str = "", message_id: str = ""
 ) -> None:
-    """Capture an already-serialised message (the campaign mailer builds raw bytes itself)."""
+    """Capture an already-serialised message (the campaign message factory builds raw bytes itself)."""
     CapturedMail.objects.create(
         raw=raw,
         sender=sender,

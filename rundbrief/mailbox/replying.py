@@ -14,6 +14,7 @@ from email.utils import format_datetime, localtime, make_msgid, parsedate_to_dat
 from django.conf import settings
 from django.utils.translation import gettext as _
 
+from rundbrief.mail.subjects import reply_subject
 from rundbrief.mailbox.models import CapturedMail
 from rundbrief.mailbox.reading import ReadableMail, read_mail
 
@@ -30,10 +31,6 @@ class ReplyDraft:
     in_reply_to: str
     references: str
     body: str
-
-
-def reply_subject(subject: str) -> str:
-    return subject if subject[:3].lower() == "re:" else f"Re: {subject}"
 
 
 def quoted_original(readable: ReadableMail) -> str:

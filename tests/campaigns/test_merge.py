@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from django.utils import translation
 
-from campaigns.esp_batch import BATCH_ESPS
-from campaigns.mailer import MessageFactory, Recipient
 from campaigns.merge import PER_RECIPIENT, join_parts, split_campaign
+from campaigns.messages import MessageFactory, Recipient
 from campaigns.rendering import compile_campaign
+from campaigns.sending.esp_syntax import BATCH_ESPS
 
 BATCHABLE = [
     # The editor's example: a default filter with a literal, campaign data, the footer.

@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from campaigns import services
 from campaigns.models import Campaign, Delivery
-from replies.addresses import token_from_address
+from rundbrief.mail.addresses import REPLY
 from rundbrief.mailbox.models import CapturedMail
 from subscribers.models import Subscriber, Suppression, email_hash
 
@@ -31,7 +31,7 @@ def test_launch_sends_one_mail_per_recipient_with_headers(campaign, topic, smtp_
     msg = next(m for m in handler.messages if m["To"].endswith("<eva@example.org>"))
     parsed = msg
     assert parsed["Message-ID"] == delivery.message_id
-    assert token_from_address(parsed["Reply-To"]) == delivery.reply_token
+    assert REPLY.token_of(parsed["Reply-To"]) == delivery.reply_token
     assert parsed["List-Unsubscribe"].startswith("<http") and "/unsubscribe/" in parsed["List-Unsubscribe"]
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert parsed["List-Id"] == "News <news.rundbrief.localhost>"
@@ -65,7 +65,7 @@ def test_subscriber_suppressed_after_launch_is_skipped(campaign, topic, settings
             campaign=campaign, subscriber_id=sid, reply_token=f"t{sid}", message_id=f"<m{sid}@x>"
         )
     Suppression.objects.create(email_hash=email_hash(gone.email), reason=Suppression.Reason.UNSUBSCRIBED)
-    from campaigns.sending import send_deliveries
+    from campaigns.sending.loop import send_deliveries
 
     result = send_deliveries(
         campaign_id=campaign.pk, delivery_ids=list(Delivery.objects.values_list("pk", flat=True))

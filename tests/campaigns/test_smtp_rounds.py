@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from campaigns import services
 from campaigns.models import Acceptance, Campaign, Delivery
-from campaigns.smtp_transport import SMTPTransport, dot_stuffed
+from rundbrief.mail.transports.smtp import SMTPTransport, dot_stuffed
 from tests.support import free_port
 
 from .conftest import make_subscriber

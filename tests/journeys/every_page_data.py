@@ -22,8 +22,8 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services import launch_campaign, save_campaign
-from replies.addresses import reply_address
 from replies.models import Conversation, InboundMessage, Message
+from rundbrief.mail.addresses import REPLY
 from rundbrief.mailbox.models import CapturedMail
 from subscribers import selectors, services, tokens
 from subscribers.models import Subscriber, Topic
@@ -103,7 +103,7 @@ def prepare(run_names: list[str]) -> None:
 
     reply = EmailMessage()
     reply["From"] = "Maria Rossi <maria.rossi@example.com>"
-    reply["To"] = reply_address(delivery.reply_token)
+    reply["To"] = REPLY.address(delivery.reply_token)
     reply["Subject"] = "Re: Winter issue: heat pumps"
     reply["Message-ID"] = "<every-page-html-reply@example.com>"
     reply.set_content(HOSTILE_HTML, subtype="html")
@@ -111,7 +111,7 @@ def prepare(run_names: list[str]) -> None:
 
     auto = EmailMessage()
     auto["From"] = "Lena Fischer <lena.fischer@example.org>"
-    auto["To"] = reply_address(delivery.reply_token)
+    auto["To"] = REPLY.address(delivery.reply_token)
     auto["Subject"] = "Abwesenheitsnotiz: Winter issue"
     auto["Auto-Submitted"] = "auto-replied"
     auto["Message-ID"] = "<every-page-auto-reply@example.org>"

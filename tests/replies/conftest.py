@@ -13,10 +13,10 @@ from django.contrib.auth.models import Group, User
 from django.test import TestCase
 
 from campaigns.models import Campaign, Delivery
-from replies.groups import ensure_groups
 from replies.models import InboundMessage, StaffProfile
 from replies.services import store_inbound
 from subscribers.models import Subscriber, Subscription, Topic, email_hash
+from tests.replies.groups import ensure_groups
 
 FIXTURES = Path(__file__).parent / "fixtures" / "emails"
 

@@ -9,7 +9,8 @@ from django.test import TestCase
 from replies import services
 from replies.models import Conversation, InboundMessage, Message
 from replies.pipeline import chain
-from replies.services import processing
+from replies.services import batches as batch_processing
+from replies.services import drains
 from replies.services.claims import _CLAIM_LOCK_CLASS
 from tests.replies.conftest import eml, simple_reply_bytes
 
@@ -18,7 +19,7 @@ Status = InboundMessage.Status
 
 
 def store_without_processing(*raws: bytes) -> list[InboundMessage]:
-    with mock.patch("replies.services.inbound._enqueue"):
+    with mock.patch("replies.services.inbound.schedule_drain"):
         return [services.store_inbound(raw, source=InboundMessage.Source.PIPE) for raw in raws]
 
 
@@ -130,14 +131,14 @@ def test_an_unreadable_message_in_a_batch_fails_alone(world):
     good, bad = store_without_processing(
         simple_reply_bytes(body="Gute Frage"), simple_reply_bytes(body="Kaputt")
     )
-    real_parse = processing.parse_mail
+    real_parse = batch_processing.parse_mail
 
     def parse_or_explode(raw, *args):
         if b"Kaputt" in raw:
             raise ValueError("unreadable")
         return real_parse(raw, *args)
 
-    with mock.patch("replies.services.processing.parse_mail", side_effect=parse_or_explode):
+    with mock.patch("replies.services.batches.parse_mail", side_effect=parse_or_explode):
         assert services.process_received_batch(limit=10) == 2
     good.refresh_from_db()
     bad.refresh_from_db()
@@ -162,13 +163,13 @@ def test_a_batch_with_an_unsubscribe_still_threads_what_follows(world):
 
 
 def test_storing_queues_one_drain_while_one_is_pending(world):
-    from replies.tasks import drain_inbound
+    from replies.tasks import drain_inbound_task
 
     cache.delete(services.DRAIN_PENDING_KEY)
     with (
-        mock.patch("replies.services.processing._runs_eagerly", return_value=False),
-        mock.patch("replies.services.processing._own_drain_cannot_have_started", return_value=False),
-        mock.patch.object(drain_inbound, "apply_async") as delay,
+        mock.patch("replies.services.drains._runs_eagerly", return_value=False),
+        mock.patch("replies.services.drains._own_drain_cannot_have_started", return_value=False),
+        mock.patch.object(drain_inbound_task, "apply_async") as delay,
     ):
         services.schedule_drain()
         services.schedule_drain()
@@ -180,14 +181,14 @@ def test_storing_queues_one_drain_while_one_is_pending(world):
 
 
 def test_a_drain_this_process_just_queued_is_trusted_without_asking_redis(world):
-    from replies.tasks import drain_inbound
+    from replies.tasks import drain_inbound_task
 
     cache.delete(services.DRAIN_PENDING_KEY)
     with (
-        mock.patch.object(processing, "_own_drain_queued_at", [-1.0]),
-        mock.patch("replies.services.processing._runs_eagerly", return_value=False),
-        mock.patch.object(drain_inbound, "apply_async") as delay,
-        mock.patch("replies.services.processing.time.monotonic", return_value=1000.0),
+        mock.patch.object(drains, "_own_drain_queued_at", [-1.0]),
+        mock.patch("replies.services.drains._runs_eagerly", return_value=False),
+        mock.patch.object(drain_inbound_task, "apply_async") as delay,
+        mock.patch("replies.services.drains.time.monotonic", return_value=1000.0),
     ):
         services.schedule_drain()
         delay.assert_called_once_with(countdown=services.DRAIN_LINGER_SECONDS)
@@ -195,10 +196,10 @@ def test_a_drain_this_process_just_queued_is_trusted_without_asking_redis(world)
         services.schedule_drain()
         assert delay.call_count == 1
     with (
-        mock.patch.object(processing, "_own_drain_queued_at", [1000.0]),
-        mock.patch("replies.services.processing._runs_eagerly", return_value=False),
-        mock.patch.object(drain_inbound, "apply_async") as delay,
-        mock.patch.object(processing.time, "monotonic", return_value=1000.0 + services.DRAIN_LINGER_SECONDS),
+        mock.patch.object(drains, "_own_drain_queued_at", [1000.0]),
+        mock.patch("replies.services.drains._runs_eagerly", return_value=False),
+        mock.patch.object(drain_inbound_task, "apply_async") as delay,
+        mock.patch.object(drains.time, "monotonic", return_value=1000.0 + services.DRAIN_LINGER_SECONDS),
     ):
         services.schedule_drain()  # past half its countdown: ask Redis (flag gone: queue one)
         assert delay.call_count == 1
@@ -236,13 +237,13 @@ def test_messages_whose_claim_never_finished_are_retried_one_at_a_time_after_fre
     InboundMessage.objects.filter(pk=suspect_1.pk).update(attempts=2)
     InboundMessage.objects.filter(pk=suspect_2.pk).update(attempts=1)
     batches = []
-    real = processing._process_claimed
+    real = batch_processing._process_claimed
 
     def record(claims):
         batches.append([claim.inbound_id for claim in claims])
         return real(claims)
 
-    with mock.patch("replies.services.processing._process_claimed", side_effect=record):
+    with mock.patch("replies.services.batches._process_claimed", side_effect=record):
         assert services.drain_inbound() == 4
     # The fewest claims first: a poison message (many claims) cannot hold up its batch-mates.
     assert batches == [[fresh_1.pk, fresh_2.pk], [suspect_2.pk], [suspect_1.pk]]

@@ -8,7 +8,7 @@ from django.test import TestCase, override_settings
 
 from replies import services
 from replies.models import Attachment, Conversation, InboundMessage, Message
-from replies.threading import normalise_subject
+from rundbrief.mail.subjects import normalise_subject
 from subscribers.models import ConsentEvent, Subscriber, Suppression, email_hash
 from tests.replies.conftest import ANNA_TOKEN, eml, ingest
 
@@ -182,7 +182,7 @@ def test_replies_with_token_or_references_still_thread_as_before(world):
     assert by_token.match_method == InboundMessage.MatchMethod.REPLY_TOKEN
     assert campaign_conversation.messages.count() == 2
     # A reply to our answer in the new conversation (References only, other subject) joins it.
-    answer = services.send_staff_reply(conversation=own, author=world.topic_owner, text="Ja, auf Englisch.")
+    answer = services.queue_staff_answer(conversation=own, author=world.topic_owner, text="Ja, auf Englisch.")
     raw = sender_only("Danke!", "Prima").replace(
         b"X-Mailer: x", f"References: <older@example.org> {answer.message_id}".encode()
     )
@@ -271,7 +271,7 @@ def test_auto_submitted_no_is_a_human(world):
 def test_auto_reply_joins_an_existing_conversation_without_making_it_wait(world):
     ingest("gmail_reply_en.eml")
     conversation = Conversation.objects.get()
-    services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Yes, it does.")
+    services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Yes, it does.")
     ingest("vacation_gmail_en.eml")
     conversation.refresh_from_db()
     assert conversation.waiting_since is None  # still answered: nothing new for a person
@@ -399,7 +399,7 @@ def test_processing_twice_does_nothing_the_second_time(world):
 
 
 def test_stale_received_messages_are_requeued(world):
-    with mock.patch("replies.services.inbound._enqueue"):
+    with mock.patch("replies.services.inbound.schedule_drain"):
         inbound = services.store_inbound(eml("gmail_reply_en.eml"), source="pipe")
     InboundMessage.objects.filter(pk=inbound.pk).update(received_at=inbound.received_at.replace(year=2020))
     with TestCase.captureOnCommitCallbacks(execute=True):
@@ -416,7 +416,7 @@ def test_staff_answer_is_threaded_signed_and_carries_a_fresh_reply_token(world):
     conversation = Conversation.objects.get()
     django_mail.outbox.clear()
     with TestCase.captureOnCommitCallbacks(execute=True):  # the task sends it after the commit
-        answer = services.send_staff_reply(
+        answer = services.queue_staff_answer(
             conversation=conversation, author=world.anna_staff, text="Yes, it does."
         )
     answer.refresh_from_db()
@@ -452,7 +452,7 @@ def test_staff_answer_is_threaded_signed_and_carries_a_fresh_reply_token(world):
 def test_reply_to_our_answer_by_in_reply_to_only(world):
     ingest("gmail_reply_en.eml")
     conversation = Conversation.objects.get()
-    answer = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Yes.")
+    answer = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Yes.")
     raw = simple_reply(f"In-Reply-To: {answer.message_id}", "Re: x", "Thanks", to="hello@localhost").replace(
         b"anna@example.org", b"anna.other-address@example.net"
     )

@@ -45,7 +45,7 @@ def test_names_and_values_stay_as_they_are_in_german():
 
 
 def test_old_rows_without_codes_show_their_stored_text():
-    conversation = Conversation(routing_reason="Anna Berg is the campaign's contact person")
+    conversation = Conversation(legacy_routing_reason="Anna Berg is the campaign's contact person")
     with translation.override("de"):
         assert conversation.routing_reason_text == "Anna Berg is the campaign's contact person"
         assert reasons.render_hit({"rule": "human", "hit": True, "reason": "no automatic rule matched"}) == (

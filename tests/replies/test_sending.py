@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from replies import services, tasks
 from replies.models import Conversation, Message
+from rundbrief.mail.refusals import TransientSendError, classify
 from tests.replies.conftest import ingest, make_staff
 from tests.support import free_port
 
@@ -167,7 +168,7 @@ def test_refused_answer_is_failed_with_the_reason_and_its_author_can_send_it_aga
 def test_a_manager_can_send_someone_elses_failed_answer_again(client, world, conversation, server):
     server.rcpt_answers.append("550 5.1.1 User unknown")
     with TestCase.captureOnCommitCallbacks(execute=True):
-        answer = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Yes.")
+        answer = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Yes.")
     manager = make_staff("mia", group="Managers", display_name="Mia")
     client.force_login(manager)
     with TestCase.captureOnCommitCallbacks(execute=True):
@@ -176,18 +177,18 @@ def test_a_manager_can_send_someone_elses_failed_answer_again(client, world, con
     assert answer.send_status == Message.SendStatus.SENT
 
 
-def test_temporary_failure_is_tried_again_later(world, conversation, server):
+def test_temporary_failure_is_tried_again_later(world, conversation, server, settings):
     with TestCase.captureOnCommitCallbacks(execute=False):
-        answer = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Yes.")
+        answer = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Yes.")
     server.data_answers.append("451 4.3.0 Try again later")
-    outcome = services.deliver_staff_reply(message_id=answer.pk)
-    assert outcome == services.SendOutcome("queued", retry_in=services.STAFF_REPLY_RETRY_BASE_SECONDS)
+    outcome = services.send_staff_answer(message_id=answer.pk)
+    assert outcome == services.SendOutcome("queued", retry_in=settings.SEND_RETRY_BASE_SECONDS)
     answer.refresh_from_db()
     assert answer.send_status == Message.SendStatus.QUEUED
     assert answer.send_error == "451 4.3.0 Try again later"
     assert answer.send_status_at > timezone.now()  # due after the backoff
     assert server.accepted == []
-    assert services.deliver_staff_reply(message_id=answer.pk).status == "sent"
+    assert services.send_staff_answer(message_id=answer.pk).status == "sent"
     answer.refresh_from_db()
     assert answer.send_attempts == 2 and answer.send_error == ""
     assert len(server.accepted) == 1
@@ -197,11 +198,11 @@ def test_the_task_enqueues_its_own_retry_and_gives_up_after_the_last_attempt(
     world, conversation, server, settings
 ):
     with TestCase.captureOnCommitCallbacks(execute=False):
-        answer = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Yes.")
+        answer = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Yes.")
     # Eager: each retry runs at once. A 452 at RCPT, then a 421 at DATA, then accepted.
     server.rcpt_answers.append("452 4.2.2 Mailbox full, try later")
     server.data_answers.append("421 4.7.0 Busy")
-    assert tasks.send_staff_reply.delay(answer.pk).get() == "queued"
+    assert tasks.send_staff_answer_task.delay(answer.pk).get() == "queued"
     answer.refresh_from_db()
     assert answer.send_status == Message.SendStatus.SENT and answer.send_attempts == 3
     assert len(server.accepted) == 1
@@ -210,51 +211,55 @@ def test_the_task_enqueues_its_own_retry_and_gives_up_after_the_last_attempt(
     settings.EMAIL_PORT = free_port()
 
     with TestCase.captureOnCommitCallbacks(execute=False):
-        second = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Again.")
-    tasks.send_staff_reply.delay(second.pk)
+        second = services.queue_staff_answer(
+            conversation=conversation, author=world.anna_staff, text="Again."
+        )
+    tasks.send_staff_answer_task.delay(second.pk)
     second.refresh_from_db()
     assert second.send_status == Message.SendStatus.FAILED
-    assert second.send_attempts == services.STAFF_REPLY_MAX_ATTEMPTS
+    assert second.send_attempts == settings.SEND_MAX_ATTEMPTS
     assert "gave up after 5 attempts" in second.send_error
 
 
 def test_a_redelivered_task_never_sends_twice(world, conversation, server):
     with TestCase.captureOnCommitCallbacks(execute=False):
-        answer = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Yes.")
-    assert tasks.send_staff_reply.delay(answer.pk).get() == "sent"
-    assert tasks.send_staff_reply.delay(answer.pk).get() == "sent"  # redelivered: left alone
+        answer = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Yes.")
+    assert tasks.send_staff_answer_task.delay(answer.pk).get() == "sent"
+    assert tasks.send_staff_answer_task.delay(answer.pk).get() == "sent"  # redelivered: left alone
     assert len(server.accepted) == 1
     # Claimed by another worker right now: a duplicate task does not send it either.
     with TestCase.captureOnCommitCallbacks(execute=False):
-        other = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="More.")
+        other = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="More.")
     Message.objects.filter(pk=other.pk).update(send_status=Message.SendStatus.SENDING)
-    assert tasks.send_staff_reply.delay(other.pk).get() == "sending"
+    assert tasks.send_staff_answer_task.delay(other.pk).get() == "sending"
     assert len(server.accepted) == 1
 
 
-def test_the_sweeper_enqueues_answers_whose_task_or_worker_was_lost(world, conversation, server):
+def test_the_sweeper_enqueues_answers_whose_task_or_worker_was_lost(world, conversation, server, settings):
     with TestCase.captureOnCommitCallbacks(execute=False):  # enqueueing was lost (broker down)
-        lost_task = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="One.")
-        died = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Two.")
-        fresh = services.send_staff_reply(conversation=conversation, author=world.anna_staff, text="Three.")
-        dead_too_often = services.send_staff_reply(
+        lost_task = services.queue_staff_answer(
+            conversation=conversation, author=world.anna_staff, text="One."
+        )
+        died = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Two.")
+        fresh = services.queue_staff_answer(conversation=conversation, author=world.anna_staff, text="Three.")
+        dead_too_often = services.queue_staff_answer(
             conversation=conversation, author=world.anna_staff, text="Four."
         )
-    long_ago = timezone.now() - services.STAFF_REPLY_STUCK_AFTER - timedelta(minutes=1)
+    long_ago = timezone.now() - services.STAFF_ANSWER_STUCK_AFTER - timedelta(minutes=1)
     Message.objects.filter(pk=lost_task.pk).update(send_status_at=long_ago)
     Message.objects.filter(pk=died.pk).update(send_status="sending", send_attempts=1, send_status_at=long_ago)
     Message.objects.filter(pk=dead_too_often.pk).update(
-        send_status="sending", send_attempts=services.STAFF_REPLY_MAX_ATTEMPTS, send_status_at=long_ago
+        send_status="sending", send_attempts=settings.SEND_MAX_ATTEMPTS, send_status_at=long_ago
     )
     with TestCase.captureOnCommitCallbacks(execute=True):
-        assert tasks.requeue_stuck_staff_replies.delay().get() == 2
+        assert tasks.requeue_stuck_staff_answers_task.delay().get() == 2
     states = dict(Message.objects.filter(direction="out").values_list("pk", "send_status"))
     assert states == {lost_task.pk: "sent", died.pk: "sent", fresh.pk: "queued", dead_too_often.pk: "failed"}
     assert "without finishing" in Message.objects.get(pk=dead_too_often.pk).send_error
     assert sorted(server.texts()) == ["One.", "Two."]
     # A second sweep finds nothing stuck and sends nothing again.
     with TestCase.captureOnCommitCallbacks(execute=True):
-        assert services.requeue_stuck_staff_replies() == 0
+        assert services.requeue_stuck_staff_answers() == 0
     assert len(server.accepted) == 2
 
 
@@ -276,4 +281,4 @@ def test_the_sweeper_enqueues_answers_whose_task_or_worker_was_lost(world, conve
     ],
 )
 def test_which_failures_are_temporary(error, temporary):
-    assert services.classify_send_error(error) is temporary
+    assert isinstance(classify(error), TransientSendError) is temporary

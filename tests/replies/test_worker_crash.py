@@ -1,9 +1,10 @@
 """A message that kills its worker process (not an exception: the process is gone) must not
 block its batch forever. A real `celery worker` over Redis processes a batch holding one such
-message: the test hook in replies.services.processing ends the pool process with os._exit(137) whenever
-it processes a message whose subject carries the marker (RUNDBRIEF_TEST_CRASH_MARKER, set in
-the worker's environment only). Celery's master process replaces its dead pool process; the
-test plays the beat sweeper (requeue_stale_inbound) until the work is done.
+message: its test-only app (tests/replies/crashing_worker.py) ends the pool process with
+os._exit(137) whenever it processes a message whose subject carries the marker
+(RUNDBRIEF_TEST_CRASH_MARKER, set in the worker's environment only). Celery's master process
+replaces its dead pool process; the test plays the beat sweeper (requeue_stale_inbound) until
+the work is done.
 
 At the end the poison message is failed after INBOUND_MAX_ATTEMPTS claims that never finished
 (on the next claim), and each of its batch-mates was processed exactly once, alone, after the
@@ -48,7 +49,9 @@ def test_a_message_that_kills_its_worker_is_failed_and_its_batch_mates_processed
         while pending.exists():
             assert time.monotonic() < deadline, "the workers did not finish the inbound mail"
             if not workers or workers[-1].poll() is not None:
-                workers.append(start_celery_worker(queues=["inbound"], env=env))
+                workers.append(
+                    start_celery_worker(queues=["inbound"], env=env, app="tests.replies.crashing_worker")
+                )
             time.sleep(1)
             # What the beat sweeper does every few minutes: the drain a dead process lost is queued again.
             services.requeue_stale_inbound(older_than=timedelta(0))

@@ -21,37 +21,25 @@ import re
 import smtplib
 import socket
 from collections.abc import Callable, Sequence
-from email.utils import parseaddr
 
 from django.conf import settings
 
-from campaigns.mailer import (
-    OnAccepted,
-    OutgoingMail,
-    PermanentSendError,
-    SendError,
-    TransientSendError,
-    Transport,
-)
-from rundbrief.mail_refusals import smtp_reason
+from rundbrief.mail.headers import sender_address
+from rundbrief.mail.refusals import PermanentSendError, SendError, TransientSendError, smtp_refusal
+from rundbrief.mail.transports.base import OnAccepted, OutgoingMail, Transport
 
 logger = logging.getLogger(__name__)
 
 # What we put into RCPT TO ourselves: no spaces, brackets or line breaks, ASCII (no SMTPUTF8).
 _PLAIN_ADDRESS = re.compile(r"^[!-;=?-~]+@[!-;=?-~]+$")
 
-# Called once per round with the mails whose "." is about to be written.
-OnRoundAccepted = Callable[[Sequence[OutgoingMail]], None]
-
-
-def smtp_error(code: int, message: bytes | str) -> SendError:
-    reason = smtp_reason(code, message)
-    return PermanentSendError(reason) if 500 <= code < 600 else TransientSendError(reason)
+# Called once per round with the positions (in the round) of the mails whose "." is about to be written.
+OnRoundAccepted = Callable[[Sequence[int]], None]
 
 
 def _lost(exc: BaseException) -> SendError:
     if isinstance(exc, smtplib.SMTPResponseException):
-        return smtp_error(exc.smtp_code, exc.smtp_error)
+        return smtp_refusal(exc.smtp_code, exc.smtp_error)
     return TransientSendError(f"SMTP connection lost: {exc}", connection_lost=True)
 
 
@@ -81,7 +69,7 @@ def _open_connection() -> smtplib.SMTP:
         if settings.EMAIL_HOST_USER:
             conn.login(settings.EMAIL_HOST_USER, settings.EMAIL_HOST_PASSWORD)
     except smtplib.SMTPResponseException as exc:
-        raise smtp_error(exc.smtp_code, exc.smtp_error) from exc
+        raise smtp_refusal(exc.smtp_code, exc.smtp_error) from exc
     except (OSError, smtplib.SMTPException) as exc:
         raise TransientSendError(f"SMTP connection failed: {exc}", connection_lost=True) from exc
     return conn
@@ -90,19 +78,18 @@ def _open_connection() -> smtplib.SMTP:
 class _Channel:
     """One open connection, carrying at most one mail at a time."""
 
-    def __init__(self, conn: smtplib.SMTP, sender: str) -> None:
+    def __init__(self, conn: smtplib.SMTP) -> None:
         self.conn = conn
-        self.sender = sender
         self.pipelining = conn.has_extn("pipelining")
         self.pending_envelope = False
 
-    def start(self, address: str) -> None:
+    def start(self, sender: str, address: str) -> None:
         """MAIL, RCPT, DATA: one write when the server offers PIPELINING (RFC 2920), read later."""
         if self.pipelining:
-            self.conn.send(f"MAIL FROM:<{self.sender}>\r\nRCPT TO:<{address}>\r\nDATA\r\n".encode())
+            self.conn.send(f"MAIL FROM:<{sender}>\r\nRCPT TO:<{address}>\r\nDATA\r\n".encode())
             self.pending_envelope = True
             return
-        self._expect((250,), *self.conn.mail(self.sender))
+        self._expect((250,), *self.conn.mail(sender))
         self._expect((250, 251), *self.conn.rcpt(address))
         self._expect((354,), *self.conn.docmd("data"))
 
@@ -123,7 +110,7 @@ class _Channel:
     def _expect(self, ok: tuple[int, ...], code: int, message: bytes) -> None:
         if code not in ok:
             self.conn.rset()  # a failure here is a lost connection, handled by the caller
-            raise smtp_error(code, message)
+            raise smtp_refusal(code, message)
 
     def quit(self) -> None:
         try:
@@ -140,7 +127,7 @@ class SMTPTransport(Transport):
     def __init__(self, connections: int | None = None) -> None:
         self.round_size = max(1, connections or settings.SMTP_CONNECTIONS)
         self.channels: list[_Channel | None] = [None] * self.round_size
-        self.sender = parseaddr(settings.DEFAULT_FROM_EMAIL)[1]
+        self.sender = sender_address()
 
     def open(self) -> None:
         """Opens the connections; a server that takes fewer (a connection limit) gets smaller rounds.
@@ -161,7 +148,7 @@ class SMTPTransport(Transport):
     def _channel(self, index: int) -> _Channel:
         channel = self.channels[index]
         if channel is None:
-            channel = self.channels[index] = _Channel(_open_connection(), self.sender)
+            channel = self.channels[index] = _Channel(_open_connection())
         return channel
 
     def _drop(self, index: int) -> None:
@@ -176,7 +163,7 @@ class SMTPTransport(Transport):
                 self.channels[index] = None
 
     def send(self, mail: OutgoingMail, on_accepted: OnAccepted) -> None:
-        [error] = self.send_round([mail], lambda _mails: on_accepted(""))
+        [error] = self.send_round([mail], lambda _positions: on_accepted(""))
         if error is not None:
             raise error
 
@@ -185,7 +172,8 @@ class SMTPTransport(Transport):
     ) -> list[SendError | None]:
         """Up to ``round_size`` mails, one per connection; an error (or None) per mail, in order.
 
-        ``on_accepted`` commits the acceptances of the mails about to get their "."; a mail
+        ``on_accepted`` commits the acceptances of the mails about to get their "." (their
+        positions in ``mails``); a mail
         with an error afterwards had its acceptance recorded only if the error came after
         the dot was written, and the caller takes it back either way.
         """
@@ -200,11 +188,12 @@ class SMTPTransport(Transport):
 
         started = []
         for index, mail in enumerate(mails):
-            if not _PLAIN_ADDRESS.match(mail.recipient.email):
-                errors[index] = PermanentSendError(f"not a deliverable address: {mail.recipient.email!r}")
+            sender = mail.return_path or self.sender
+            if not _PLAIN_ADDRESS.match(mail.to_address):
+                errors[index] = PermanentSendError(f"not a deliverable address: {mail.to_address!r}")
                 continue
             try:
-                self._channel(index).start(mail.recipient.email)
+                self._channel(index).start(sender, mail.to_address)
             except (SendError, OSError, smtplib.SMTPException) as exc:
                 fail(index, exc)
             else:
@@ -223,7 +212,7 @@ class SMTPTransport(Transport):
             return errors
 
         try:
-            on_accepted([mails[index] for index in ready])
+            on_accepted(ready)
         except BaseException:
             for index in ready:  # no "." ever follows: the server discards those messages
                 self._drop(index)
@@ -243,5 +232,5 @@ class SMTPTransport(Transport):
                 fail(index, exc)
                 continue
             if code != 250:
-                errors[index] = smtp_error(code, message)
+                errors[index] = smtp_refusal(code, message)
         return errors

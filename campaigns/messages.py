@@ -1,49 +1,33 @@
-"""Per-recipient messages, and their hand-over to an anymail ESP or the local mailbox.
+"""Per-recipient campaign messages, built by a factory prepared once per campaign.
 
 Building a MIME message with the stdlib costs 1–4 ms; most of it is invariant per campaign.
 So the factory encodes the invariant headers once, and, for the usual campaign whose
 recipient data are plain ``{{ … }}`` values, renders and quoted-printable-encodes the static
 text once per language (campaigns.merge, campaigns.qp). Per recipient it then renders the
-values and splices bytes: about 0.1 ms a mail. SMTP lives in campaigns.smtp_transport.
+values and splices bytes: about 0.1 ms a mail. The transports that hand the mails over
+live in the mail layer (rundbrief.mail.transports).
 """
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from email.header import Header
+from dataclasses import dataclass
+from datetime import datetime
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives, get_connection
 from django.urls import reverse
 from django.utils import translation
 
 from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
-from campaigns.rendering import CompiledCampaign, RenderedMail
-from replies.addresses import reply_address
-from rundbrief.mail_refusals import esp_status_is_permanent
+from campaigns.models import Campaign
+from campaigns.rendering import CompiledCampaign, RenderedMail, compile_campaign
+from replies import interface as replies
+from rundbrief.mail.addresses import REPLY
+from rundbrief.mail.headers import clean_header, encode_header
+from rundbrief.mail.transports.base import OutgoingMail
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute, make_token
-
-
-class SendError(Exception):
-    """A message could not be handed over; ``reason`` is shown to the marketer."""
-
-    def __init__(self, reason: str, *, connection_lost: bool = False):
-        self.reason = reason
-        self.connection_lost = connection_lost  # the backend, not this recipient, is the problem
-        super().__init__(reason)
-
-
-class TransientSendError(SendError):
-    """Try again later (4xx, connection trouble, ESP throttling)."""
-
-
-class PermanentSendError(SendError):
-    """Never try again (5xx: unknown user, rejected content)."""
 
 
 @dataclass(frozen=True)
@@ -56,36 +40,6 @@ class Recipient:
     name: str
     language: str
     text_only: bool
-
-
-@dataclass
-class OutgoingMail:
-    recipient: Recipient
-    raw: bytes  # the complete RFC 5322 message, CRLF line endings
-    html: str
-    text: str
-    subject: str
-    from_header: str
-    headers: dict[str, str] = field(default_factory=dict)  # all but From/To/Subject/Date, for ESPs
-
-
-def _clean(value: str) -> str:
-    """No header injection through names or subjects."""
-    return re.sub(r"[\r\n]+", " ", value).strip()
-
-
-def _encode_header(value: str) -> str:
-    value = _clean(value)
-    return value if value.isascii() else Header(value, "utf-8").encode()
-
-
-def message_domain() -> str:
-    return parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "localhost"
-
-
-def new_message_id() -> str:
-    """Stored with the delivery before the first attempt, so a retry carries the same Message-ID."""
-    return f"<{secrets.token_hex(16)}@{message_domain()}>"
 
 
 def _url_around_token(name: str) -> tuple[str, str]:
@@ -174,9 +128,9 @@ class MessageFactory:
         self.topic_slugs = topic_slugs
         name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
         self.envelope_from = address
-        self.from_header = formataddr((_clean(from_name or name), address), charset="utf-8")
+        self.from_header = formataddr((clean_header(from_name or name), address), charset="utf-8")
         self.subject = subject_prefix + subject
-        self.list_id = f"{_encode_header(list_name)} <{list_slug}.{settings.LIST_ID_DOMAIN}>"
+        self.list_id = f"{encode_header(list_name)} <{list_slug}.{settings.LIST_ID_DOMAIN}>"
         # Gmail's Feedback-ID: campaign:topic:kind:sender, lets complaint rates be told apart.
         self.feedback_id = f"{campaign_id}:{list_slug}:newsletter:rundbrief"
         self.boundary = "=_rb_" + secrets.token_hex(12)
@@ -189,7 +143,7 @@ class MessageFactory:
         }
         self._fixed = (
             f"From: {self.from_header}\r\n"
-            f"Subject: {_encode_header(self.subject)}\r\n"
+            f"Subject: {encode_header(self.subject)}\r\n"
             + "".join(f"{key}: {value}\r\n" for key, value in self.common_headers.items())
             + "MIME-Version: 1.0\r\n"
         ).encode()
@@ -222,7 +176,7 @@ class MessageFactory:
         """The headers that differ per recipient (the rest are ``common_headers``)."""
         return {
             "Message-ID": recipient.message_id,
-            "Reply-To": reply_address(recipient.reply_token),
+            "Reply-To": REPLY.address(recipient.reply_token),
             "List-Unsubscribe": f"<{variables['unsubscribe_url']}>",
         }
 
@@ -257,7 +211,7 @@ class MessageFactory:
         rendered, text_qp, html_qp = self._render_encoded(recipient, variables)
         headers = self.recipient_headers(recipient, variables)
         varying = (
-            f"To: {formataddr((_clean(recipient.name), recipient.email), charset='utf-8')}\r\n"
+            f"To: {formataddr((clean_header(recipient.name), recipient.email), charset='utf-8')}\r\n"
             f"Date: {formatdate(usegmt=True)}\r\n"
             + "".join(f"{key}: {value}\r\n" for key, value in headers.items())
         ).encode()
@@ -266,153 +220,56 @@ class MessageFactory:
         else:
             body = self._alternative + text_qp + self._html_part + html_qp + self._end
         return OutgoingMail(
-            recipient=recipient,
+            to_address=recipient.email,
+            to_name=recipient.name,
+            message_id=recipient.message_id,
             raw=self._fixed + varying + body,
-            html=rendered.html,
-            text=rendered.text,
             subject=self.subject,
             from_header=self.from_header,
+            html=rendered.html,
+            text=rendered.text,
             headers={**headers, **self.common_headers},
         )
 
 
-# --- Transports -------------------------------------------------------------------------
-
-OnAccepted = Callable[[str], None]  # called with the ESP's message id ("" if none)
-
-
-class Transport:
-    """Hands one message at a time to a backend, calling ``on_accepted`` as early as is safe."""
-
-    name = "base"
-
-    def open(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-    def send(self, mail: OutgoingMail, on_accepted: OnAccepted) -> None:
-        raise NotImplementedError
+def contact_name(campaign: Campaign) -> str:
+    """The named person in the footer: the contact's staff display name, else the sender name."""
+    if campaign.contact_id:
+        return replies.staff_display_name(campaign.contact)
+    return campaign.from_name
 
 
-class MailboxTransport(Transport):
-    """The local default: the captured mail and the delivery state commit together."""
-
-    name = "mailbox"
-
-    def send(self, mail: OutgoingMail, on_accepted: OnAccepted) -> None:
-        from django.db import transaction
-
-        from rundbrief.mailbox.backend import capture_raw
-
-        with transaction.atomic():
-            capture_raw(
-                mail.raw,
-                sender=settings.DEFAULT_FROM_EMAIL,
-                recipients=[mail.recipient.email],
-                subject=mail.subject,
-                message_id=mail.recipient.message_id,
-            )
-            on_accepted("")
-
-
-class ESPTransport(Transport):
-    """Any anymail ESP, through one connection (one HTTP session) per batch.
-
-    ``send`` is one API call per mail, its acceptance recorded right after it. ``send_batch``
-    takes one message carrying merge_data/merge_headers for many recipients: used by the
-    send loop when the ESP has inline merge fields and the campaign's template can be
-    expressed with them (campaigns.batching); the loop records those acceptances before.
-    """
-
-    name = "esp"
-
-    def __init__(self) -> None:
-        self.connection = None
-
-    def open(self) -> None:
-        if self.connection is None:
-            self.connection = get_connection(fail_silently=False)
-            self.connection.open()
-
-    def close(self) -> None:
-        if self.connection is not None:
-            self.connection.close()
-            self.connection = None
-
-    def send(self, mail: OutgoingMail, on_accepted: OnAccepted) -> None:
-        self.open()
-        message = EmailMultiAlternatives(
-            subject=mail.subject,
-            body=mail.text,
-            from_email=mail.from_header,
-            to=[formataddr((_clean(mail.recipient.name), mail.recipient.email))],
-            headers=mail.headers,
-            connection=self.connection,
-        )
-        if mail.html:
-            message.attach_alternative(mail.html, "text/html")
-        status = self._hand_over(message)
-        if status is not None and status.status and status.status <= {"rejected", "invalid"}:
-            raise PermanentSendError(f"rejected by the ESP: {', '.join(sorted(status.status))}")
-        esp_id = getattr(status, "message_id", None)
-        on_accepted("" if esp_id is None else str(esp_id))
-
-    def send_batch(self, message: EmailMultiAlternatives) -> dict:
-        """One API call for many recipients (merge_data/merge_headers set by the caller).
-
-        Returns anymail's per-recipient statuses ({email: AnymailRecipientStatus}); when
-        the ESP refused every recipient, those statuses too (not an exception), so each
-        delivery gets its own reason.
-        """
-        from anymail.exceptions import (
-            AnymailInvalidAddress,
-            AnymailRecipientsRefused,
-            AnymailSerializationError,
-            AnymailUnsupportedFeature,
-        )
-
-        self.open()
-        message.connection = self.connection
-        try:
-            self._hand_over(message, refused_raises=False)
-        except AnymailRecipientsRefused:
-            pass
-        except TransientSendError as exc:
-            # Raised while building the payload, before any request: nothing went out.
-            preflight = (AnymailInvalidAddress, AnymailSerializationError, AnymailUnsupportedFeature)
-            if isinstance(exc.__cause__, preflight):
-                raise PermanentSendError(exc.reason) from exc
-            raise
-        status = getattr(message, "anymail_status", None)
-        return dict(status.recipients) if status is not None else {}
-
-    def _hand_over(self, message: EmailMultiAlternatives, *, refused_raises: bool = True):
-        """Send through anymail, mapping its errors onto ours; returns message.anymail_status."""
-        from anymail.exceptions import AnymailAPIError, AnymailError, AnymailRecipientsRefused
-
-        try:
-            message.send()
-        except AnymailRecipientsRefused as exc:
-            if not refused_raises:
-                raise
-            raise PermanentSendError(str(exc)) from exc
-        except AnymailAPIError as exc:
-            if esp_status_is_permanent(getattr(exc, "status_code", None)):
-                raise PermanentSendError(str(exc)) from exc
-            raise TransientSendError(str(exc), connection_lost=True) from exc
-        except (AnymailError, OSError) as exc:
-            raise TransientSendError(str(exc), connection_lost=True) from exc
-        return getattr(message, "anymail_status", None)
+def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFactory:
+    topics = list(campaign.topics.order_by("pk"))
+    compiled = compile_campaign(
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        contact_name=contact_name(campaign),
+        campaign_name=campaign.name,
+    )
+    first = topics[0] if topics else None
+    return MessageFactory(
+        compiled=compiled,
+        campaign_id=campaign.pk,
+        subject=campaign.subject,
+        from_name=campaign.from_name,
+        list_name=first.name if first else campaign.name,
+        list_slug=first.slug if first else f"campaign-{campaign.pk}",
+        topic_slugs=tuple(t.slug for t in topics),
+        subject_prefix=subject_prefix,
+    )
 
 
-def transport_for_settings() -> Transport:
-    delivery = settings.EMAIL_DELIVERY
-    if delivery == "smtp":
-        from campaigns.smtp_transport import SMTPTransport  # which imports this module
+# One compiled factory per campaign per worker process; a changed campaign is recompiled.
+_factories: dict[int, tuple[datetime, MessageFactory]] = {}
 
-        return SMTPTransport()
-    if delivery == "esp":
-        return ESPTransport()
-    return MailboxTransport()
+
+def factory_for(campaign: Campaign) -> MessageFactory:
+    cached = _factories.get(campaign.pk)
+    if cached and cached[0] == campaign.updated_at:
+        return cached[1]
+    factory = build_factory(campaign)
+    _factories[campaign.pk] = (campaign.updated_at, factory)
+    return factory

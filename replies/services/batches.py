@@ -1,115 +1,31 @@
-"""Processing stored inbound mail: drains, batches, retries of unfinished claims, reprocessing."""
+"""Batch processing of stored inbound mail: claim, parse, decide (replies.pipeline.chain), save.
+
+A batch runs in one transaction; a message that crashes is redone alone in its own
+savepoint and marked failed, the others go on. What a batch looks up once (deliveries by
+reply token, their conversations) is shared by its messages (BatchLookups).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import time
 import traceback
 from dataclasses import dataclass
-from datetime import timedelta
 
 from django.conf import settings
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.utils import timezone
 
-from replies.addresses import token_from_address
-from replies.matching import Match, Prefetched, match_mail
+from replies.matching import Match, Prefetched, reply_tokens
 from replies.models import InboundMessage
 from replies.parsing import ParsedMail, parse_mail
 from replies.pipeline import chain
-from replies.pipeline.rules import Context
 from replies.services.claims import Claim, _claim, _release, claim_limit_error
-from replies.threading import PrefetchedConversations
+from replies.threads import PrefetchedConversations
 
 logger = logging.getLogger(__name__)
 
-
-def _enqueue(inbound_id: int) -> None:
-    """Make sure a drain will process this committed message (the id is picked up by status)."""
-    schedule_drain()
-
-
-# A drain claims whatever is "received", so one queued drain serves every message stored
-# before it starts: while one is queued, storing more need not queue another.
-DRAIN_PENDING_KEY = "replies:inbound-drain-pending"
-# A drain starts this long after it is queued, so that it finds a batch rather than the one
-# message that queued it: mail arriving meanwhile shares it (fewer tasks, commits, lookups).
-DRAIN_LINGER_SECONDS = 0.25
-DRAIN_PENDING_SECONDS = 2  # a lost drain (worker killed) only delays the next one this long
 PROCESS_BATCH_SIZE = 50
-DRAIN_MAX_BATCHES = 100  # then hand over to a fresh task: tasks stay short
-
-
-_own_drain_queued_at = [-1.0]  # monotonic time this process last queued a drain
-
-
-def schedule_drain() -> None:
-    """Queue a drain unless one is queued and not yet started (it will see what is committed now)."""
-    from replies.tasks import drain_inbound
-
-    eager = _runs_eagerly()
-    if not eager and _own_drain_cannot_have_started():
-        return
-    try:
-        if not eager and not cache.add(DRAIN_PENDING_KEY, 1, DRAIN_PENDING_SECONDS):
-            return
-        _own_drain_queued_at[0] = time.monotonic()
-        drain_inbound.apply_async(countdown=DRAIN_LINGER_SECONDS)
-    except Exception:  # noqa: BLE001 - stored is what counts; requeue_stale_inbound picks it up
-        _own_drain_queued_at[0] = -1.0
-        _forget_pending_drain()
-        logger.exception("could not enqueue an inbound drain; the sweeper will retry")
-
-
-def _own_drain_cannot_have_started() -> bool:
-    """A drain this process queued waits out its countdown: until half of it has passed (the
-    other half is a margin for clocks differing between machines) it is sure to see a
-    message committed now. Saves the receiver a Redis round trip for most messages."""
-    return time.monotonic() - _own_drain_queued_at[0] < DRAIN_LINGER_SECONDS / 2
-
-
-def _runs_eagerly() -> bool:
-    """Eager tasks (tests, no broker) run right away: there is nothing pending to share."""
-    from replies.tasks import drain_inbound
-
-    return bool(drain_inbound.app.conf.task_always_eager)
-
-
-def _forget_pending_drain() -> None:
-    try:
-        cache.delete(DRAIN_PENDING_KEY)
-    except Exception:  # noqa: BLE001 - the flag expires by itself
-        logger.warning("could not clear the inbound drain flag", exc_info=True)
-
-
-def drain_inbound(*, batch_size: int = PROCESS_BATCH_SIZE, max_batches: int = DRAIN_MAX_BATCHES) -> int:
-    """Process received messages until none is left; returns how many were claimed.
-
-    Fresh messages (never claimed) go first, in batches; then messages claimed before
-    whose claim never finished (their worker died), one at a time: see `process_retry`.
-    The pending flag goes first: a message committed from now on either is claimed by one
-    of these batches or queues a drain of its own, so none is left waiting.
-    """
-    _forget_pending_drain()
-    total = 0
-    for _batch in range(max_batches):
-        claimed = process_received_batch(limit=batch_size)
-        total += claimed
-        if claimed < batch_size:
-            break  # rows skipped as locked belong to a concurrent drain
-    else:
-        schedule_drain()  # more is waiting: a fresh task goes on with it
-        return total
-    for _retry in range(max_batches):
-        if not process_retry():
-            break
-        total += 1
-    else:
-        schedule_drain()
-    return total
 
 
 PROCESSED_FIELDS = ["kind", "rule_hits", "match_method", "status", "processed_at", "error"]
@@ -143,24 +59,14 @@ def _process_locked(
     *,
     save: bool = True,
 ) -> None:
-    """Recognise, match, thread and route one locked message, and mark it processed.
+    """Match, recognise, thread and route one locked message, and mark it processed.
 
     save=False leaves the row's update to the caller (`_save_processed`, once per batch).
     """
-    _crash_for_tests(inbound)
     lookups = lookups or BatchLookups()
     if mail is None:
         mail = parse_mail(bytes(inbound.raw), inbound.envelope_to)
-    match = match_mail(mail, lookups.deliveries)
-    ctx = Context(
-        mail=mail, match=match, envelope_from=inbound.envelope_from, conversations=lookups.conversations
-    )
-    chain.run(inbound, ctx)
-    inbound.rule_hits = [
-        {"rule": "matching", "hit": match.matched, "reasons": [match.reason] if match.reason else []},
-        *inbound.rule_hits,
-    ]
-    inbound.match_method = match.method
+    chain.decide(inbound, mail, deliveries=lookups.deliveries, conversations=lookups.conversations)
     inbound.status = InboundMessage.Status.PROCESSED
     inbound.processed_at = timezone.now()
     inbound.error = ""
@@ -269,19 +175,6 @@ def _process_claimed(claims: list[Claim]) -> None:
             _process_one_by_one(_reload(batch), mails)
 
 
-_CRASH_MARKER_ENV = "RUNDBRIEF_TEST_CRASH_MARKER"
-
-
-def _crash_for_tests(inbound: InboundMessage) -> None:
-    """TEST HOOK, inert in production: when the environment variable RUNDBRIEF_TEST_CRASH_MARKER
-    is set (only tests/replies/test_worker_crash.py sets it, for the worker processes it
-    starts), processing a message whose subject contains its value ends this process at
-    once with exit code 137, as the OOM killer would: no exception, no cleanup."""
-    marker = os.environ.get(_CRASH_MARKER_ENV)
-    if marker and marker in inbound.subject:
-        os._exit(137)
-
-
 def _reload(batch: list[InboundMessage]) -> list[InboundMessage]:
     """Fresh copies of rows still locked by this transaction (the failed pass changed the instances)."""
     return list(InboundMessage.objects.filter(pk__in=[inbound.pk for inbound in batch]).order_by("id"))
@@ -337,12 +230,9 @@ def _batch_lookups(mails: list[ParsedMail]) -> BatchLookups | None:
 
 def _prefetched_match(deliveries: dict, mail: ParsedMail) -> Match | None:
     """The match a mail will get from a prefetched delivery (its first token's), if any."""
-    for address in mail.recipients:
-        token = token_from_address(address)
-        if token:
-            delivery = deliveries.get(token)
-            return Match(subscriber=delivery.subscriber, campaign=delivery.campaign) if delivery else None
-    return None
+    tokens = reply_tokens(mail)
+    delivery = deliveries.get(tokens[0]) if tokens else None
+    return Match(subscriber=delivery.subscriber, campaign=delivery.campaign) if delivery else None
 
 
 def _process_in_savepoint(
@@ -355,26 +245,3 @@ def _process_in_savepoint(
     except Exception:
         _mark_failed(inbound.pk)
         return False
-
-
-def reprocess_inbound(*, inbound: InboundMessage) -> None:
-    """Put a failed message back into processing (after a fix, or when the cause has passed)."""
-    updated = InboundMessage.objects.filter(pk=inbound.pk, status=InboundMessage.Status.FAILED).update(
-        status=InboundMessage.Status.RECEIVED,
-        attempts=0,  # a fresh start: its claims count anew
-    )
-    if updated:
-        transaction.on_commit(lambda: _enqueue(inbound.pk))
-
-
-def requeue_stale_inbound(*, older_than: timedelta | None = None) -> int:
-    """Drain stored messages that were never processed: the broker was down when they came in,
-    or the worker process died with their batch (the drain then retries them one at a time)."""
-    if older_than is None:
-        older_than = timedelta(minutes=settings.INBOUND_REQUEUE_AFTER_MINUTES)
-    stale = InboundMessage.objects.filter(
-        status=InboundMessage.Status.RECEIVED, received_at__lt=timezone.now() - older_than
-    ).count()
-    if stale:
-        _enqueue(0)
-    return stale

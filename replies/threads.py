@@ -1,4 +1,4 @@
-"""Threading: which Conversation an inbound mail belongs to.
+"""Threads: which Conversation an inbound mail belongs to.
 
 A conversation is one subscriber's replies about one campaign (or one thread started
 by an answer of ours). A reply to one of our staff answers joins that answer's
@@ -15,7 +15,6 @@ reason code (replies.reasons): same_subject or new_for_sender.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -25,28 +24,9 @@ from replies.matching import Match
 from replies.models import Conversation
 from replies.parsing import ParsedMail
 from replies.reasons import Reason, reason
+from rundbrief.mail.subjects import normalise_subject
 
 Pair = tuple[int, int]  # (subscriber id, campaign id)
-
-
-# Reply and forward prefixes of common mail programs and languages: Re, AW (Antwort), Antw,
-# SV/VS (Nordic), Réf, Fwd/Fw, WG (Weitergeleitet), TR (transférer), Wtr, Rif, Enc; with an
-# optional counter ("Re[2]:", "Re(2):", "Re^2:") and repeated ("Re: AW: Fwd:").
-_PREFIX = re.compile(
-    r"^\s*(?:re|aw|antw|sv|vs|r[ée]f|rif|fwd?|wg|tr|wtr|enc)\s*(?:\[\d+\]|\(\d+\)|\^\d+)?\s*:\s*",
-    re.I,
-)
-
-
-def normalise_subject(subject: str) -> str:
-    """The subject without reply/forward prefixes, case-folded, whitespace collapsed."""
-    text = " ".join(subject.split())
-    while True:
-        stripped = _PREFIX.sub("", text, count=1)
-        if stripped == text:
-            break
-        text = stripped
-    return text.casefold().strip()
 
 
 def _conversations() -> QuerySet[Conversation]:
