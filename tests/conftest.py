@@ -31,3 +31,11 @@ def real_celery(settings):
     celery_app.conf.task_always_eager = False
     yield
     celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def frozen_clock(time_machine):
+    """The clock stands still: for tests that compare signed or dated values, or count requests in
+    django-ratelimit's clock windows (a window must not end in the middle of a test)."""
+    time_machine.move_to("2026-12-01T10:00:00+00:00", tick=False)
+    return time_machine

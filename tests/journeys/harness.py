@@ -99,6 +99,10 @@ def live_environment(data_dir: Path) -> dict[str, str]:
             "CELERY_FILESYSTEM_DIR": str(data_dir / "var" / "broker"),
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
+            # Every journey shares this one system and one client address (127.0.0.1): the
+            # per-IP signup budget (10/h) would otherwise depend on how many ran before.
+            # The limit itself is tested in tests/subscribers/.
+            "SUBSCRIBE_RATE_LIMIT": "1000/h",
         }
     )
     return env

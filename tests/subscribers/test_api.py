@@ -141,6 +141,7 @@ def test_cors_for_configured_origins(client, topics, consent):
     assert "Access-Control-Allow-Origin" not in other
 
 
+@pytest.mark.usefixtures("frozen_clock")
 @override_settings(SUBSCRIBE_RATE_LIMIT="2/m")
 def test_rate_limited_with_json_429(client, topics, consent):
     codes = [call(client, {"email": f"r{i}@example.org", "topics": ["news"]}).status_code for i in range(3)]

@@ -227,6 +227,7 @@ def test_unsubscribed_address_signing_up_again_stays_unsubscribed_until_confirme
     assert not Suppression.objects.exists()
 
 
+@pytest.mark.usefixtures("frozen_clock")
 @override_settings(SUBSCRIBE_RATE_LIMIT="3/m")
 def test_rate_limit_per_ip_answers_429(client, topics, consent, commit_hooks):
     codes = [

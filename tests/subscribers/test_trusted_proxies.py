@@ -7,7 +7,7 @@ from django.test import override_settings
 
 from subscribers.models import ConsentEvent
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen_clock")]
 
 PROXY = "10.0.0.2"
 
