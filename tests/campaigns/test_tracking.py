@@ -98,3 +98,34 @@ def test_complaint_unsubscribes_and_suppresses(client, webhook_settings, deliver
     assert ConsentEvent.objects.filter(
         kind=ConsentEvent.Kind.UNSUBSCRIBED, details__campaign_id=delivery.campaign_id
     ).exists()
+
+
+@pytest.mark.django_db
+def test_a_forged_bounce_without_the_secret_suppresses_nothing(client, campaign, topic):
+    """The attack of issue #10 with the settings the suite was started with (no override):
+    an unauthenticated Postmark HardBounce must be refused, not answered 200."""
+    subscriber = make_subscriber("victim@example.org", topic)
+    Delivery.objects.create(
+        campaign=campaign,
+        subscriber=subscriber,
+        reply_token="t" * 32,
+        message_id="<m@x>",
+        esp_message_id="pm-1",
+    )
+    forged = {
+        "RecordType": "Bounce",
+        "Type": "HardBounce",
+        "MessageID": "pm-1",
+        "Email": "victim@example.org",
+    }
+    response = client.post("/webhooks/anymail/postmark/tracking/", forged, content_type="application/json")
+    assert response.status_code == 400
+    wrong = "Basic " + base64.b64encode(b"test:guessed").decode()
+    response = client.post(
+        "/webhooks/anymail/postmark/tracking/",
+        forged,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=wrong,
+    )
+    assert response.status_code == 400
+    assert not Suppression.objects.exists()
