@@ -20,6 +20,7 @@ from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, problems_as_
 from campaigns.messages import contact_name
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
+from rundbrief.csp import allows_mail_frames
 from subscribers.models import Subscriber, Topic
 from subscribers.tokens import preferences_url, unsubscribe_url
 
@@ -69,11 +70,13 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
 
 
 @marketer_required
+@allows_mail_frames(remote_images=True)  # the live preview shows the campaign's images
 def campaign_create(request: HttpRequest) -> HttpResponse:
     return _editor(request, None)
 
 
 @marketer_required
+@allows_mail_frames(remote_images=True)
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _editor(request, get_object_or_404(Campaign, pk=pk))
 
