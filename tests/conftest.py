@@ -20,6 +20,19 @@ def _eager_celery():
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Every test starts in the default language: a request with Accept-Language: de (or a
+    translation.activate in the code) leaves German active in the thread, and a later test
+    reading English messages then failed depending on the order (found with make test-random)."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     """Rate limits and throttles live in the cache: every test starts with a clean one."""
     from django.core.cache import cache
