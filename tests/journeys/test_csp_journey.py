@@ -26,8 +26,13 @@ document.addEventListener("securitypolicyviolation", (event) => {
 });
 """
 
+# The live system is shared by all journeys: what this test makes lives in a topic of its own
+# (not public), tasks run in the shell (notifications land now, not in a later journey), and
+# CLEANUP removes all of it, so the other journeys' counts stay as they expect.
 SETUP = """
 import json
+from rundbrief.celery import app
+app.conf.task_always_eager = True
 from django.contrib.auth.models import User
 from campaigns.models import Campaign
 from replies.models import Message
@@ -37,8 +42,10 @@ from replies.models import InboundMessage
 from django.core.mail import EmailMultiAlternatives
 from subscribers.models import Subscriber, Subscription, Topic, email_hash
 from subscribers.tokens import preferences_url
+from rundbrief.mailbox.models import CapturedMail
+mails_before = CapturedMail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
-topic = Topic.objects.order_by("pk").first()
+topic = Topic.objects.create(slug="csp-check", name="CSP check", is_public=False)
 address = "csp.reader@example.org"
 subscriber, _ = Subscriber.objects.get_or_create(
     email_hash=email_hash(address), defaults={"email": address, "status": "confirmed", "name": "Cleo"}
@@ -67,14 +74,30 @@ mail.attach_alternative(
     "<img src='data:image/gif;base64,R0lGODlhAQABAAAAACw=' alt=''></body></html>", "text/html"
 )
 mail.send()
-from rundbrief.mailbox.models import CapturedMail
 print(json.dumps({
+    "mails_before": mails_before,
     "preferences": preferences_url(subscriber.pk),
     "campaign": sent.pk,
     "conversation": message.conversation_id,
     "message": message.pk,
     "mail": CapturedMail.objects.order_by("-pk").first().pk,
 }))
+"""
+
+CLEANUP = """
+from campaigns.models import Campaign
+from replies.models import Conversation, InboundMessage
+from rundbrief.mailbox.models import CapturedMail
+from subscribers.models import ConsentEvent, Subscriber, Suppression, Topic, email_hash
+Conversation.objects.filter(pk={conversation}).delete()
+InboundMessage.objects.filter(message_id="<csp-reply@example.org>").delete()
+Campaign.objects.filter(pk={campaign}).delete()
+address_hash = email_hash("csp.reader@example.org")
+ConsentEvent.objects.filter(subscriber__email_hash=address_hash).delete()
+Subscriber.objects.filter(email_hash=address_hash).delete()
+Suppression.objects.filter(email_hash=address_hash).delete()
+Topic.objects.filter(slug="csp-check").delete()
+CapturedMail.objects.filter(pk__gt={mails_before}).delete()
 """
 
 
@@ -149,6 +172,7 @@ def test_every_page_works_under_the_content_security_policy(browser, live_system
             visit(path)
     finally:
         context.close()
+        live_system.python(CLEANUP.format(**made))
     violations = {path: found for path, found in seen.items() if found}
     assert not violations, violations
     assert not console, console
