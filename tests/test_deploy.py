@@ -27,7 +27,16 @@ PRODUCTION = {
     "ALLOWED_HOSTS": "news.example.org,127.0.0.1",
     "STATIC_PLAIN": "false",
 }
-DEV_ONLY = {"DEBUG", "SECRET_KEY", "WEBHOOK_SECRET", "SITE_URL", "ALLOWED_HOSTS", "STATIC_PLAIN"}
+# (DJANGO_ALLOW_ASYNC_UNSAFE: set process-wide by the Playwright tests; check --deploy refuses it.)
+DEV_ONLY = {
+    "DEBUG",
+    "SECRET_KEY",
+    "WEBHOOK_SECRET",
+    "SITE_URL",
+    "ALLOWED_HOSTS",
+    "STATIC_PLAIN",
+    "DJANGO_ALLOW_ASYNC_UNSAFE",
+}
 
 
 def environment(**values: str) -> dict[str, str]:

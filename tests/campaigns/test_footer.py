@@ -4,12 +4,11 @@ Before: ``<mj-style>.rundbrief-footer {display:none}</mj-style>`` hid the footer
 unsubscribe link and the contact person. Now campaign CSS reaches only the campaign's content,
 which is clipped to its own box, and markup that could escape it is refused
 (campaigns/footer_guard.py). Proven in Chromium: hostile CSS that is accepted leaves the footer
-visible and on top; what could break out is refused with a line number.
+visible and on top (tests/journeys/test_campaign_footer.py); what could break out is refused
+with a line number.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 import tinycss2
@@ -84,48 +83,6 @@ def test_hostile_css_compiles_but_every_rule_is_confined_to_the_content(css):
     html = compile_campaign(mjml_body=campaign(css), contact_name="Anna").render(VARS).html
     added = head_selectors(html) - baseline
     assert added and all(selector.startswith(".rundbrief-content ") for selector in added), added
-
-
-@pytest.mark.browser
-def test_the_footer_stays_visible_and_on_top_in_chromium(tmp_path):
-    from playwright.sync_api import sync_playwright
-
-    from tests.journeys.harness import CHROMIUM, CHROMIUM_ARGS
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/ensure-services does).")
-    mails = {
-        name: compile_campaign(mjml_body=campaign(css), contact_name="Anna")
-        for name, css in HOSTILE_CSS.items()
-    }
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for width in (1024, 390):
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            for name, compiled in mails.items():
-                page.set_content(compiled.render(VARS).html)
-                footer = page.locator("[data-rundbrief-footer]")
-                footer.scroll_into_view_if_needed()
-                assert footer.is_visible(), name
-                for text in ("Anna will answer you personally", "Unsubscribe", "Change your preferences"):
-                    element = footer.get_by_text(text).first
-                    assert element.is_visible(), (name, text)
-                    box = element.bounding_box()
-                    assert box and box["width"] > 10 and box["height"] > 5, (name, text, box)
-                    # Nothing paints over it: the topmost element at its centre is the footer's own.
-                    on_top = page.evaluate(
-                        "([x, y]) => !!document.elementFromPoint(x, y)?.closest('[data-rundbrief-footer]')",
-                        [box["x"] + box["width"] / 2, box["y"] + box["height"] / 2],
-                    )
-                    assert on_top, (name, text)
-                style = footer.get_by_text("Unsubscribe").evaluate(
-                    "a => { const s = getComputedStyle(a);"
-                    " return [s.color, s.fontSize, s.opacity, s.visibility] }"
-                )
-                assert style == ["rgb(31, 95, 191)", "13px", "1", "visible"], (name, style)
-            page.screenshot(path=str(tmp_path / f"footer-{width}.png"), full_page=True)
-            page.close()
-        browser.close()
 
 
 def test_markup_that_could_escape_the_content_is_refused_with_its_line():
