@@ -287,7 +287,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if STATIC_PLAIN
-        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        else "rundbrief.storage.StaticFilesStorage"  # whitenoise's, without rewriting source-map references
     },
 }
 if not STATIC_PLAIN:

@@ -37,7 +37,7 @@ from django.contrib.auth.models import User
 from campaigns.models import Campaign
 from replies.models import Message
 from replies.services import store_inbound
-from replies.tasks import process_inbound
+from replies.services import drain_inbound
 from replies.models import InboundMessage
 from django.core.mail import EmailMultiAlternatives
 from subscribers.models import Subscriber, Subscription, Topic, email_hash
@@ -66,7 +66,7 @@ raw = (
     "<b>styled</b></p></body></html>\\r\\n--b--\\r\\n"
 ).encode()
 inbound = store_inbound(raw, source=InboundMessage.Source.PIPE)
-process_inbound(inbound.pk)
+drain_inbound()
 message = Message.objects.get(inbound_id=inbound.pk)
 mail = EmailMultiAlternatives("Styled newsletter", "Plain", "newsletter@localhost", [address])
 mail.attach_alternative(
