@@ -5,7 +5,7 @@ PYTHON ?= python3
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/rundbrief
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install run test test-unit test-browser lint format messages clean update-axe update-chartjs
+.PHONY: install run test test-random test-unit test-browser lint format messages clean update-axe update-chartjs
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,22 +26,29 @@ install: $(VENV)/.installed $(MO)
 run: install
 	DEBUG=true $(PY) manage.py run_all $(RUN_ARGS)
 
-# Unit and integration tests on PostgreSQL and Redis, then the browser journeys in Chromium.
+# Unit and integration tests on PostgreSQL and Redis, then the browser journeys in Chromium,
+# in file order (pytest-randomly off).
 test: install
 	bash .ci/ensure-services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key \
-		$(PY) -m pytest $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key WEBHOOK_SECRET=test:webhook-secret STATIC_PLAIN=true \
+		$(PY) -m pytest -p no:randomly $(PYTEST_ARGS)
+
+# The same suite in a random order (pytest-randomly); it prints the seed, SEED=<n> repeats an order.
+test-random: install
+	bash .ci/ensure-services
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key WEBHOOK_SECRET=test:webhook-secret STATIC_PLAIN=true \
+		$(PY) -m pytest $(if $(SEED),--randomly-seed=$(SEED)) $(PYTEST_ARGS)
 
 # Only the unit and integration tests (no browser), or only the browser journeys.
 test-unit: install
 	bash .ci/ensure-services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key \
-		$(PY) -m pytest -m "not browser" $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key WEBHOOK_SECRET=test:webhook-secret STATIC_PLAIN=true \
+		$(PY) -m pytest -p no:randomly -m "not browser" $(PYTEST_ARGS)
 
 test-browser: install
 	bash .ci/ensure-services
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key \
-		$(PY) -m pytest -m browser tests/journeys $(PYTEST_ARGS)
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) SECRET_KEY=test-secret-key WEBHOOK_SECRET=test:webhook-secret STATIC_PLAIN=true \
+		$(PY) -m pytest -p no:randomly -m browser tests/journeys $(PYTEST_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .

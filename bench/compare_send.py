@@ -241,6 +241,7 @@ class Rundbrief:
             "REDIS_URL": args.redis,
             "EMAIL_URL": f"smtp://127.0.0.1:{port}",
             "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-secret-key"),
+            "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET", "bench:webhook-secret"),
             "SEND_BATCH_SIZE": str(args.batch),
             "LOG_LEVEL": "WARNING",
             "CELERY_TASK_ALWAYS_EAGER": "false",

@@ -35,6 +35,7 @@ ENV = {
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DB_NAME}",
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/3"),
     "SECRET_KEY": "bench-secret-key",
+    "WEBHOOK_SECRET": os.environ.get("WEBHOOK_SECRET", "bench:webhook-secret"),
     "DJANGO_SETTINGS_MODULE": "rundbrief.settings",
     "LOG_LEVEL": "WARNING",
     "CELERY_TASK_ALWAYS_EAGER": "false",

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, IgnoredTrackingEvent
 
 
 @admin.register(Campaign)
@@ -20,3 +20,19 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_fields = ["message_id", "esp_message_id", "subscriber__email"]
     raw_id_fields = ["campaign", "subscriber"]
     readonly_fields = ["reply_token", "message_id", "esp_message_id", "attempts", "error", "sent_at"]
+
+
+@admin.register(IgnoredTrackingEvent)
+class IgnoredTrackingEventAdmin(admin.ModelAdmin):
+    """Bounces and complaints that changed nothing, with the reason: a log, not editable."""
+
+    list_display = ["received_at", "esp", "event_type", "recipient", "message_id", "reason"]
+    list_filter = ["reason", "esp", "event_type"]
+    search_fields = ["recipient", "message_id", "event_id"]
+    date_hierarchy = "received_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

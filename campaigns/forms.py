@@ -55,10 +55,22 @@ class CampaignForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = contact_choices()
         self.fields["contact"].required = False
-        self.fields["contact"].help_text = _("Empty: the first topic's owner answers.")
+        self.fields["contact"].help_text = _(
+            "Named in the footer of every mail and answers the replies. Empty: the first topic's owner."
+        )
 
     def clean(self):
         cleaned = super().clean()
+        topics = sorted(cleaned.get("topics") or [], key=lambda topic: topic.pk)
+        if not cleaned.get("contact") and not (topics and topics[0].owner_id):
+            # Every mail names this person in its footer ("… will answer you personally").
+            self.add_error(
+                "contact",
+                _(
+                    "Choose the contact person: the footer of every mail names who answers replies, "
+                    "and the first topic has no owner to stand in."
+                ),
+            )
         if "mjml_body" in cleaned:
             try:
                 compile_campaign(mjml_body=cleaned["mjml_body"], text_body=cleaned.get("text_body", ""))

@@ -153,3 +153,36 @@ class Acceptance(models.Model):
 
     def __str__(self) -> str:
         return f"accepted {self.delivery_id}"
+
+
+class IgnoredTrackingEvent(models.Model):
+    """A bounce or complaint from an ESP webhook that Rundbrief did not act on, and why.
+
+    Only events about mail we sent change anything (campaigns/tracking.py); the rest are kept
+    here for staff (admin), so "why is this address not suppressed?" has an answer.
+    """
+
+    class Reason(models.TextChoices):
+        NO_DELIVERY = "no_delivery", _("No mail of ours has this message id")
+        OTHER_RECIPIENT = "other_recipient", _("The mail with this message id went to another address")
+
+    received_at = models.DateTimeField(verbose_name=_("received"), auto_now_add=True, db_index=True)
+    esp = models.CharField(verbose_name=_("ESP"), max_length=40)
+    event_type = models.CharField(verbose_name=_("event"), max_length=32)
+    event_id = models.CharField(verbose_name=_("event id"), max_length=255, blank=True)
+    message_id = models.CharField(verbose_name=_("message id"), max_length=255, blank=True)
+    recipient = models.CharField(verbose_name=_("recipient"), max_length=254, blank=True)
+    # Erasing a subscriber deletes the events that name their address.
+    recipient_hash = models.CharField(
+        verbose_name=_("recipient hash"), max_length=64, blank=True, db_index=True
+    )
+    reason = models.CharField(verbose_name=_("reason"), max_length=32, choices=Reason.choices)
+    description = models.TextField(verbose_name=_("description"), blank=True)
+
+    class Meta:
+        verbose_name = _("ignored tracking event")
+        verbose_name_plural = _("ignored tracking events")
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.esp} {self.event_type} {self.message_id or '-'} ({self.reason})"

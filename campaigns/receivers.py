@@ -1,10 +1,11 @@
-"""anymail's tracking signal → campaigns.tracking (connected in CampaignsConfig.ready)."""
+"""anymail's tracking signal → campaigns.tracking; erasure → the ignored-events log
+(both connected in CampaignsConfig.ready)."""
 
 from __future__ import annotations
 
 from anymail.signals import AnymailTrackingEvent
 
-from campaigns.tracking import record_tracking_event
+from campaigns.tracking import erase_ignored_events, record_tracking_event
 
 
 def on_tracking(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) -> None:
@@ -15,4 +16,10 @@ def on_tracking(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs) ->
         recipient=event.recipient,
         esp_event=event.esp_event,
         description=event.description or event.mta_response or "",
+        esp=esp_name,
+        event_id=event.event_id,
     )
+
+
+def on_subscriber_erasing(sender, email_hash: str, **kwargs) -> None:
+    erase_ignored_events(address_hash=email_hash)

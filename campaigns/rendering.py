@@ -1,10 +1,12 @@
 """MJML → HTML once per campaign, compiled once as a Django template; per recipient only a render.
 
 The marketer writes the sections of the mail body (or a whole ``<mjml>`` document, whose
-``<mj-head>`` and ``<mj-body>`` we take). The base layout in templates/emails/ wraps it and
-adds the footer (unsubscribe, preferences, "just reply to this mail"), so the marketer
-cannot remove it. The marketer's source is checked on its own first, which gives errors
-the marketer's line numbers and keeps an unclosed ``{% if %}`` from swallowing the footer.
+``<mj-head>`` and ``<mj-body>`` we take). The base layout in templates/emails/ wraps it, and
+the footer (unsubscribe, preferences, "just reply to this mail") is added after MJML has
+rendered, out of reach of the campaign's CSS and markup (campaigns/footer_guard.py says how
+and why), so the marketer cannot remove or hide it. The marketer's source is checked on its
+own first, which gives errors the marketer's line numbers and keeps an unclosed ``{% if %}``
+from swallowing the footer.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from mjml import mjml2html
+from selectolax.lexbor import LexborHTMLParser
+
+from campaigns import footer_guard
 
 BASE_LAYOUT = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_base.mjml"
 TEXT_FOOTER = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_footer.txt"
+HTML_FOOTER = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_footer.html"
 HEAD_SLOT = "<!-- rundbrief:head -->"
 BODY_SLOT = "<!-- rundbrief:body -->"
 
@@ -248,8 +254,45 @@ def _check_template(part: str, source: str, line_offset: int = 0) -> list[Render
 
 
 @lru_cache(maxsize=1)
-def _layout() -> tuple[str, str]:
-    return BASE_LAYOUT.read_text(encoding="utf-8"), TEXT_FOOTER.read_text(encoding="utf-8")
+def _layout() -> tuple[str, str, str]:
+    return (
+        BASE_LAYOUT.read_text(encoding="utf-8"),
+        TEXT_FOOTER.read_text(encoding="utf-8"),
+        HTML_FOOTER.read_text(encoding="utf-8").strip(),
+    )
+
+
+_MJ_STYLE = re.compile(r"(<mj-style\b[^>]*>)(.*?)(</mj-style>)", re.DOTALL | re.IGNORECASE)
+_BODY_OPEN = re.compile(r"<body\b[^>]*>", re.IGNORECASE)
+
+
+def _guard_problems(problems: list[footer_guard.Problem], part: str = "mjml") -> list[RenderProblem]:
+    return [RenderProblem(part, problem.message, problem.line) for problem in problems]
+
+
+def _scoped_head(head: str, first_line: int) -> tuple[str, list[RenderProblem]]:
+    """The head with each <mj-style>'s CSS confined to the campaign's content."""
+    problems: list[RenderProblem] = []
+
+    def scope(match: re.Match) -> str:
+        line_offset = first_line - 1 + head.count("\n", 0, match.start(2))
+        css, found = footer_guard.scope_css(match.group(2), line_offset=line_offset)
+        problems.extend(_guard_problems(found))
+        return match.group(1) + css + match.group(3)
+
+    return _MJ_STYLE.sub(scope, head), problems
+
+
+def _attach_footer(html: str, footer: str) -> tuple[str, dict]:
+    """MJML's body inside the clipping frame, the footer after it; and <body>'s own attributes."""
+    body_open = _BODY_OPEN.search(html)
+    body_close = html.rfind("</body>")
+    if body_open is None or body_close < body_open.end():
+        raise CampaignRenderError([RenderProblem("mjml", _("MJML produced no <body>."))])
+    attributes = dict(LexborHTMLParser(f"<html>{body_open.group(0)}</body></html>").body.attributes)
+    inner = html[body_open.end() : body_close]
+    framed = f"{footer_guard.CLIP_OPEN}{inner}</div>{footer}"
+    return html[: body_open.end()] + framed + html[body_close:], attributes
 
 
 def _html_to_text(html: str) -> str:
@@ -278,7 +321,7 @@ def compile_campaign(
     campaign_name: str = "",
 ) -> CompiledCampaign:
     """Validate and compile a campaign; raises CampaignRenderError listing every problem found."""
-    layout, text_footer = _layout()
+    layout, text_footer, html_footer = _layout()
     source = _split_source(mjml_body)
     checker = _MjmlStructureChecker(line_offset=source.body_first_line - 1)
     checker.feed(source.body)
@@ -287,16 +330,26 @@ def compile_campaign(
     problems += _check_template("template", source.head)
     if text_body.strip():
         problems += _check_template("text", text_body)
+    # Nothing in the campaign may reach the footer (footer_guard explains the rules).
+    head_first_line = mjml_body.count("\n", 0, mjml_body.find(source.head)) + 1 if source.head else 1
+    problems += _guard_problems(
+        footer_guard.check_markup(source.body, line_offset=source.body_first_line - 1)
+    )
+    problems += _guard_problems(footer_guard.check_head(source.head, line_offset=head_first_line - 1))
+    problems += _guard_problems(footer_guard.check_markup(source.head, line_offset=head_first_line - 1))
+    head, css_problems = _scoped_head(source.head, head_first_line)
+    problems += css_problems
     if problems:
         raise CampaignRenderError(problems)
 
-    document = layout.replace(HEAD_SLOT, source.head).replace(BODY_SLOT, source.body)
+    document = layout.replace(HEAD_SLOT, head).replace(BODY_SLOT, source.body)
     try:
         html = mjml2html(document, disable_comments=True)
     except ValueError as exc:
         raise CampaignRenderError(
             [RenderProblem("mjml", _("MJML could not be rendered: %(error)s") % {"error": exc})]
         ) from exc
+    html, body_attributes = _attach_footer(html, html_footer)
     text_source = text_body.strip() + "\n" if text_body.strip() else _generated_text(source)
     try:
         html_template = Template(html, engine=_RENDER_ENGINE)
@@ -310,7 +363,7 @@ def compile_campaign(
         "campaign": {"name": campaign_name, "subject": subject},
     }
     compiled = CompiledCampaign(html_template=html_template, text_template=text_template, constants=constants)
-    _render_sample(compiled)
+    _render_sample(compiled, body_attributes)
     return compiled
 
 
@@ -321,10 +374,19 @@ SAMPLE_VARIABLES = {
 }
 
 
-def _render_sample(compiled: CompiledCampaign) -> None:
+def _render_sample(compiled: CompiledCampaign, body_attributes: dict) -> None:
     """Some errors only show when rendering ({% include %} of nothing, a failing filter): find them now,
-    not once per recipient in the middle of a send."""
+    not once per recipient in the middle of a send. The sample is also parsed as a browser parses
+    it: the footer must be there, intact and last."""
     try:
-        compiled.render(SAMPLE_VARIABLES)
+        rendered = compiled.render(SAMPLE_VARIABLES)
     except Exception as exc:  # any template runtime error is the marketer's to fix
         raise CampaignRenderError([RenderProblem("template", str(exc))]) from exc
+    problems = footer_guard.verify_footer(
+        rendered.html,
+        preferences_url=SAMPLE_VARIABLES["preferences_url"],
+        unsubscribe_url=SAMPLE_VARIABLES["unsubscribe_url"],
+        body_attributes=body_attributes,
+    )
+    if problems:
+        raise CampaignRenderError(_guard_problems(problems))

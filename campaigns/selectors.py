@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
-from replies.interface import replies_received_for_campaign
+from replies.interface import campaign_replies
 from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression
 
 FREQUENCY_WINDOWS = {
@@ -163,7 +163,8 @@ class CampaignStats:
     complained: int
     soft_bounces: int
     unsubscribes: int
-    replies: int
+    replies: int  # reply messages, follow-ups included
+    repliers: int  # people who replied, each once
 
     @property
     def done(self) -> int:
@@ -180,7 +181,8 @@ class CampaignStats:
 
     @property
     def reply_rate_percent(self) -> float:
-        return round(100 * self.replies / self.delivered, 1) if self.delivered else 0.0
+        """People who replied out of those the mail reached (not messages: follow-ups would inflate it)."""
+        return round(100 * self.repliers / self.delivered, 1) if self.delivered else 0.0
 
     def as_dict(self) -> dict:
         return {
@@ -194,6 +196,8 @@ class CampaignStats:
             "soft_bounces": self.soft_bounces,
             "unsubscribes": self.unsubscribes,
             "replies": self.replies,
+            "repliers": self.repliers,
+            "delivered": self.delivered,
             "reply_rate_percent": self.reply_rate_percent,
             "progress_percent": self.progress_percent,
         }
@@ -209,6 +213,7 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
     unsubscribes = ConsentEvent.objects.filter(
         kind=ConsentEvent.Kind.UNSUBSCRIBED, details__campaign_id=campaign.pk
     ).count()
+    replies = campaign_replies(campaign.pk)
     return CampaignStats(
         audience=counts["audience"],
         queued=counts[S.QUEUED],
@@ -219,7 +224,8 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
         complained=counts[S.COMPLAINED],
         soft_bounces=counts["soft_bounces"],
         unsubscribes=unsubscribes,
-        replies=replies_received_for_campaign(campaign.pk),
+        replies=replies.messages,
+        repliers=replies.people,
     )
 
 

@@ -77,9 +77,31 @@ def save_campaign(
     return campaign
 
 
+def contact_problem(campaign: Campaign) -> str | None:
+    """Why the campaign cannot go out under a named person, or None.
+
+    The footer of every mail says "Just reply to this mail: <name> will answer you personally",
+    and replies are routed to that person: a campaign without one (older campaigns could be
+    saved without) must get one before it is launched, tested or started on schedule.
+    """
+    if campaign.contact_id is None:
+        return _(
+            "This campaign has no contact person: the footer of every mail names the person who answers "
+            "replies. Choose one in the editor; then the campaign can be tested and launched."
+        )
+    if not campaign.contact.is_active:
+        return _(
+            "The contact person %(name)s can no longer log in and would not see the replies. Choose another "
+            "one in the editor; then the campaign can be tested and launched."
+        ) % {"name": campaign.contact.get_username()}
+    return None
+
+
 def _validate_for_sending(campaign: Campaign) -> None:
     if not campaign.topics.exists():
         raise CampaignStateError(_("Choose at least one topic before launching."))
+    if problem := contact_problem(campaign):
+        raise CampaignStateError(problem)
     # Raises CampaignRenderError with lines: a broken campaign never starts sending.
     compile_campaign(mjml_body=campaign.mjml_body, text_body=campaign.text_body)
 
@@ -119,8 +141,15 @@ def _enqueue_sends(campaign_id: int, delivery_ids: list[int]) -> None:
 def start_due_campaigns(*, now: datetime | None = None) -> int:
     """Start every scheduled campaign whose time has come (run by beat every 30 s)."""
     now = now or timezone.now()
-    due = Campaign.objects.filter(status=C.SCHEDULED, scheduled_at__lte=now).values_list("pk", flat=True)
-    return sum(_start(pk) for pk in list(due))
+    due = Campaign.objects.filter(status=C.SCHEDULED, scheduled_at__lte=now).select_related("contact")
+    started = 0
+    for campaign in due:
+        if problem := contact_problem(campaign):
+            # Stays scheduled; its page says why, and it starts once a contact person is set.
+            logger.warning("Scheduled campaign %s not started: %s", campaign.pk, problem)
+            continue
+        started += _start(campaign.pk)
+    return started
 
 
 def queue_deliveries(*, campaign_id: int) -> int:
@@ -256,6 +285,8 @@ def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult
             validate_email(address)
         except ValidationError as exc:
             raise ValueError(_("Not an email address: %(address)s") % {"address": address}) from exc
+    if problem := contact_problem(campaign):
+        raise ValueError(problem)
     factory = build_factory(campaign, subject_prefix="[TEST] ")
     transport = transport_for_settings()
     sent, errors = [], {}

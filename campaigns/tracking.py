@@ -1,7 +1,11 @@
 """ESP tracking events (via anymail's webhooks) applied to deliveries and the suppression list.
 
-Hard bounces and rejections suppress the address, soft bounces are counted, complaints
-unsubscribe and suppress. Opens and clicks are not tracked: subscribers' data stays theirs.
+Only events about mail we sent act: the event must name one of our deliveries (by the ESP's
+message id, also while the send loop still holds it as an acceptance, or by our own
+Message-ID), and if it names a recipient, that delivery's. Then hard bounces and rejections
+suppress the delivery's subscriber (never an address the event merely names), soft bounces
+are counted, complaints unsubscribe and suppress. Events that match nothing are recorded as
+IgnoredTrackingEvent with the reason (and logged). Opens and clicks are not tracked.
 """
 
 from __future__ import annotations
@@ -12,8 +16,8 @@ from dataclasses import dataclass
 from django.db.models import F
 from django.utils import timezone
 
-from campaigns.models import Delivery
-from subscribers.models import ConsentEvent, Suppression, email_hash, normalise_email
+from campaigns.models import Acceptance, Delivery, IgnoredTrackingEvent
+from subscribers.models import ConsentEvent, Suppression, email_hash
 from subscribers.services import suppress_address, unsubscribe
 
 logger = logging.getLogger(__name__)
@@ -32,8 +36,9 @@ _SOFT_MARKERS = {
 
 @dataclass(frozen=True)
 class TrackingOutcome:
-    kind: str | None  # HARD, SOFT, COMPLAINT, or None when ignored
+    kind: str | None  # HARD, SOFT, COMPLAINT, or None when not a bounce or complaint
     delivery_id: int | None
+    ignored: str | None = None  # an IgnoredTrackingEvent.Reason when the event matched no mail of ours
 
 
 def classify(event_type: str, esp_event: object) -> str | None:
@@ -49,18 +54,23 @@ def classify(event_type: str, esp_event: object) -> str | None:
 
 
 def find_delivery(*, message_id: str | None, recipient: str | None) -> Delivery | None:
-    """By the ESP's id, else by our Message-ID (ESPs differ on the angle brackets)."""
-    if message_id:
-        bare = message_id.strip().strip("<>")
-        by_esp_id = Delivery.objects.select_related("subscriber").filter(
-            esp_message_id__in=[message_id, bare, f"<{bare}>"]
-        )
-        delivery = _one_for_recipient(by_esp_id, recipient) or (
-            Delivery.objects.select_related("subscriber").filter(message_id=f"<{bare}>").first()
-        )
-        if delivery is not None:
-            return delivery
-    return None
+    """By the ESP's id (on the delivery, or on an acceptance not yet folded into it), else by our
+    Message-ID (ESPs differ on the angle brackets)."""
+    if not message_id:
+        return None
+    bare = message_id.strip().strip("<>")
+    if not bare:
+        return None
+    ids = [message_id, bare, f"<{bare}>"]
+    deliveries = Delivery.objects.select_related("subscriber")
+    by_esp_id = deliveries.filter(esp_message_id__in=ids)
+    delivery = _one_for_recipient(by_esp_id, recipient)
+    if delivery is None:
+        accepted = Acceptance.objects.filter(esp_message_id__in=ids).values("delivery_id")
+        delivery = _one_for_recipient(deliveries.filter(pk__in=accepted), recipient)
+    if delivery is None:
+        delivery = deliveries.filter(message_id=f"<{bare}>").first()
+    return delivery
 
 
 def _one_for_recipient(deliveries, recipient: str | None) -> Delivery | None:
@@ -71,6 +81,36 @@ def _one_for_recipient(deliveries, recipient: str | None) -> Delivery | None:
     return deliveries.filter(subscriber__email_hash=email_hash(recipient)).first()
 
 
+def _ignore(
+    *,
+    reason: str,
+    esp: str,
+    event_type: str,
+    event_id: str,
+    message_id: str,
+    recipient: str,
+    description: str,
+) -> None:
+    IgnoredTrackingEvent.objects.create(
+        esp=esp[:40],
+        event_type=event_type[:32],
+        event_id=(event_id or "")[:255],
+        message_id=(message_id or "")[:255],
+        recipient=(recipient or "")[:254],
+        recipient_hash=email_hash(recipient) if recipient else "",
+        reason=reason,
+        description=description[:2000],
+    )
+    logger.warning(
+        "%s %s event for message %r (recipient %r) ignored: %s",
+        esp,
+        event_type,
+        message_id,
+        recipient,
+        reason,
+    )
+
+
 def record_tracking_event(
     *,
     event_type: str,
@@ -78,36 +118,60 @@ def record_tracking_event(
     recipient: str | None,
     esp_event: object = None,
     description: str = "",
+    esp: str = "",
+    event_id: str | None = None,
 ) -> TrackingOutcome:
     kind = classify(event_type, esp_event)
     if kind is None:
         return TrackingOutcome(kind=None, delivery_id=None)
     delivery = find_delivery(message_id=message_id, recipient=recipient)
-    email = recipient or (delivery.subscriber.email if delivery and delivery.subscriber else None)
-    campaign_details = {"campaign_id": delivery.campaign_id} if delivery else {}
-    if kind == SOFT:
-        if delivery:
-            Delivery.objects.filter(pk=delivery.pk).update(soft_bounces=F("soft_bounces") + 1)
-        return TrackingOutcome(kind=kind, delivery_id=delivery.pk if delivery else None)
-
-    if delivery:
-        status = Delivery.Status.COMPLAINED if kind == COMPLAINT else Delivery.Status.BOUNCED
-        Delivery.objects.filter(pk=delivery.pk).update(
-            status=status, error=description[:1000] or event_type, updated_at=timezone.now()
+    reason = None
+    if delivery is None:
+        reason = IgnoredTrackingEvent.Reason.NO_DELIVERY
+    elif recipient and delivery.subscriber and email_hash(recipient) != delivery.subscriber.email_hash:
+        # A real message id with someone else's address: whoever received that mail could
+        # otherwise suppress any address by naming it.
+        reason = IgnoredTrackingEvent.Reason.OTHER_RECIPIENT
+    if reason is not None:
+        _ignore(
+            reason=reason,
+            esp=esp,
+            event_type=event_type,
+            event_id=event_id or "",
+            message_id=message_id or "",
+            recipient=recipient or "",
+            description=description,
         )
-    if kind == COMPLAINT and delivery and delivery.subscriber:
+        return TrackingOutcome(kind=kind, delivery_id=None, ignored=reason)
+
+    if kind == SOFT:
+        Delivery.objects.filter(pk=delivery.pk).update(soft_bounces=F("soft_bounces") + 1)
+        return TrackingOutcome(kind=kind, delivery_id=delivery.pk)
+
+    status = Delivery.Status.COMPLAINED if kind == COMPLAINT else Delivery.Status.BOUNCED
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=status, error=description[:1000] or event_type, updated_at=timezone.now()
+    )
+    subscriber = delivery.subscriber
+    if subscriber is None:  # erased since: the erasure already suppressed the address
+        return TrackingOutcome(kind=kind, delivery_id=delivery.pk)
+    campaign_details = {"campaign_id": delivery.campaign_id}
+    if kind == COMPLAINT:
         unsubscribe(
-            subscriber=delivery.subscriber,
+            subscriber=subscriber,
             source=ConsentEvent.Source.ESP_EVENT,
             details={**campaign_details, "reason": "complaint"},
         )
-    if email:
-        suppress_address(
-            email=normalise_email(email),
-            reason=Suppression.Reason.COMPLAINT if kind == COMPLAINT else Suppression.Reason.HARD_BOUNCE,
-            source=ConsentEvent.Source.ESP_EVENT,
-            details={**campaign_details, "event": event_type, "description": description[:500]},
-        )
-    else:
-        logger.warning("Tracking event %s for unknown message %s ignored", event_type, message_id)
-    return TrackingOutcome(kind=kind, delivery_id=delivery.pk if delivery else None)
+    suppress_address(
+        email=subscriber.email,
+        reason=Suppression.Reason.COMPLAINT if kind == COMPLAINT else Suppression.Reason.HARD_BOUNCE,
+        source=ConsentEvent.Source.ESP_EVENT,
+        details={**campaign_details, "event": event_type, "description": description[:500]},
+    )
+    return TrackingOutcome(kind=kind, delivery_id=delivery.pk)
+
+
+def erase_ignored_events(*, address_hash: str) -> int:
+    """An erased subscriber's address leaves the ignored-events log too."""
+    deleted, _ = IgnoredTrackingEvent.objects.filter(recipient_hash=address_hash).delete()
+    return deleted

@@ -20,6 +20,7 @@ from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, problems_as_
 from campaigns.messages import contact_name
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
+from rundbrief.csp import allows_mail_frames
 from subscribers.models import Subscriber, Topic
 from subscribers.tokens import preferences_url, unsubscribe_url
 
@@ -69,11 +70,13 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
 
 
 @marketer_required
+@allows_mail_frames(remote_images=True)  # the live preview shows the campaign's images
 def campaign_create(request: HttpRequest) -> HttpResponse:
     return _editor(request, None)
 
 
 @marketer_required
+@allows_mail_frames(remote_images=True)
 def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _editor(request, get_object_or_404(Campaign, pk=pk))
 
@@ -118,13 +121,15 @@ def preview(request: HttpRequest) -> JsonResponse:
     shell = Campaign(
         name=request.POST.get("name", ""), from_name=request.POST.get("from_name", ""), contact=contact
     )
+    # Saving asks for a contact person; until then the preview shows where the name goes.
+    preview_contact = contact_name(shell) if contact is not None else _("(contact person)")
     try:
         compiled = compile_campaign(
             mjml_body=request.POST.get("mjml_body", ""),
             text_body=request.POST.get("text_body", ""),
             subject=request.POST.get("subject", ""),
             preheader=request.POST.get("preheader", ""),
-            contact_name=contact_name(shell),
+            contact_name=preview_contact,
             campaign_name=shell.name,
         )
     except CampaignRenderError as exc:
@@ -179,6 +184,9 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "stats": selectors.campaign_stats(campaign),
             "audience": audience,
             "render_problems": render_problems,
+            "contact_problem": services.contact_problem(campaign)
+            if campaign.status in services.EDITABLE
+            else None,
             "failures": selectors.failed_deliveries(campaign),
             "test_form": TestSendForm(),
             "launch_form": LaunchForm(),

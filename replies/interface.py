@@ -6,6 +6,6 @@ does not read replies' models or services for that (an import-linter contract in
 
 from __future__ import annotations
 
-from replies.selectors import replies_received_for_campaign, staff_display_name
+from replies.selectors import CampaignReplies, campaign_replies, staff_display_name
 
-__all__ = ["replies_received_for_campaign", "staff_display_name"]
+__all__ = ["CampaignReplies", "campaign_replies", "staff_display_name"]

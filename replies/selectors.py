@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, TextField
+from django.db.models.functions import Cast, Coalesce, Lower
 from django.utils import timezone
 
 from replies.models import Conversation, InboundMessage, Message, StaffProfile, Team
 
 
-def replies_received_for_campaign(campaign_id: int) -> int:
+@dataclass(frozen=True)
+class CampaignReplies:
     """Human replies to a campaign (auto-replies, bounces and unsubscribes not counted)."""
-    return Message.objects.filter(
+
+    messages: int  # every reply, follow-ups included
+    people: int  # who replied, each counted once however often they wrote
+
+
+def campaign_replies(campaign_id: int) -> CampaignReplies:
+    """People are subscribers (or, for a conversation without one, the sender's address)."""
+    counts = Message.objects.filter(
         conversation__campaign_id=campaign_id,
         direction=Message.Direction.INBOUND,
         kind=InboundMessage.Kind.HUMAN,
-    ).count()
+    ).aggregate(
+        messages=Count("pk"),
+        people=Count(
+            Coalesce(
+                Cast("conversation__subscriber_id", TextField()),
+                Lower("from_address"),
+            ),
+            distinct=True,
+        ),
+    )
+    return CampaignReplies(messages=counts["messages"], people=counts["people"])
 
 
 def staff_display_name(user: AbstractBaseUser) -> str:

@@ -47,8 +47,10 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "csp",
     "corsheaders",
     "anymail",
+    "rundbrief",
     "rundbrief.mailbox",
     "rundbrief.devtools",
     "subscribers",
@@ -58,6 +60,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -170,10 +173,26 @@ ANYMAIL: dict = {
     for key, value in os.environ.items()
     if key.startswith("ANYMAIL_") and key != "ANYMAIL_ESP"
 }
+# anymail's shared secret: HTTP basic auth "user:password" on every webhook URL. Without it
+# anyone could post a forged bounce and suppress any address, so outside DEBUG it is required;
+# several, comma-separated, let a new secret be rolled out before the old one is dropped.
 WEBHOOK_SECRET = env.str("WEBHOOK_SECRET", default="")
-if WEBHOOK_SECRET:
-    # anymail's shared secret is HTTP basic auth "user:password" on the webhook URL.
-    ANYMAIL["WEBHOOK_SECRET"] = WEBHOOK_SECRET
+WEBHOOK_SECRETS = [secret.strip() for secret in WEBHOOK_SECRET.split(",") if secret.strip()]
+if not WEBHOOK_SECRETS and not DEBUG:
+    raise ImproperlyConfigured(
+        "WEBHOOK_SECRET is not set. Set it to a user:password pair (e.g. rundbrief:$(openssl rand -hex 24)) "
+        "and give the ESP the webhook URLs with it (https://user:password@<site>/webhooks/anymail/...), "
+        "or set DEBUG=true for a local development run."
+    )
+if any(":" not in secret for secret in WEBHOOK_SECRETS):
+    raise ImproperlyConfigured(
+        "WEBHOOK_SECRET must be user:password (HTTP basic auth), several separated by commas."
+    )
+if WEBHOOK_SECRETS:
+    ANYMAIL["WEBHOOK_SECRET"] = WEBHOOK_SECRETS
+# Signed webhooks whose signature carries a timestamp (Mailgun, SendGrid, Resend): older (or
+# further in the future) than this is refused, and each signature is accepted once (shared cache).
+WEBHOOK_MAX_AGE_SECONDS = env.int("WEBHOOK_MAX_AGE_SECONDS", default=15 * 60)
 if ANYMAIL_ESP:
     EMAIL_BACKEND = f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
     EMAIL_DELIVERY = "esp"
@@ -258,9 +277,72 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "var" / "static")))
+# Outside DEBUG the app server serves static files itself (whitenoise): what `collectstatic`
+# wrote, gzip-compressed, under content-hashed names cached for a year. DEBUG (make run) and
+# the test suite (STATIC_PLAIN=true) use the files as they are, served by the dev server.
+STATIC_PLAIN = env.bool("STATIC_PLAIN", default=DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if STATIC_PLAIN
+        else "rundbrief.storage.StaticFilesStorage"  # whitenoise's, without rewriting source-map references
+    },
+}
+if not STATIC_PLAIN:
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+        ("whitenoise.middleware.WhiteNoiseMiddleware"),
+    )
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 MEDIA_URL = "media/"
+
+# --- HTTPS, cookies and security headers ---------------------------------------------
+# An https:// SITE_URL means the site is served over HTTPS: redirect plain HTTP, send HSTS,
+# and mark the session and CSRF cookies Secure. Each can be set on its own.
+SITE_IS_HTTPS = SITE_URL.startswith("https://")
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=SITE_IS_HTTPS)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=SITE_IS_HTTPS)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=SITE_IS_HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=365 * 24 * 3600 if SITE_IS_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# A reverse proxy that terminates TLS tells Django so in a header, e.g.
+# SECURE_PROXY_SSL_HEADER=X-Forwarded-Proto (only if the proxy always sets or strips it).
+# gunicorn already does this for proxies in its --forwarded-allow-ips (127.0.0.1 by default).
+_proxy_ssl_header = env.str("SECURE_PROXY_SSL_HEADER", default="")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+SILENCED_SYSTEM_CHECKS: list[str] = []
+if not SECURE_HSTS_PRELOAD:
+    # Preloading commits the whole registrable domain to HTTPS in every browser; an operator's
+    # decision (SECURE_HSTS_PRELOAD=true), not something the app may warn everyone into.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
+
+# Content Security Policy (django-csp): no inline script or style anywhere (the pages load
+# theirs from /static/), nothing from other hosts. Mails are shown in frames served with their
+# own, stricter policy (rundbrief/mailframes.py: inline styles, no scripts, images only).
+_csp_report_uri = env.str("CSP_REPORT_URI", default="")  # (django-csp reserves CSP_* setting names)
+_csp_directives = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "frame-src": ["'self'"],
+    "frame-ancestors": ["'self'"],
+    "form-action": ["'self'"],
+    "base-uri": ["'none'"],
+    "object-src": ["'none'"],
+}
+if _csp_report_uri:
+    _csp_directives["report-uri"] = [_csp_report_uri]
+if env.bool("CSP_REPORT_ONLY", default=False):  # for trying a policy change: report, do not block
+    CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": _csp_directives}
+else:
+    CONTENT_SECURITY_POLICY = {"DIRECTIVES": _csp_directives}
 
 LOGGING = {
     "version": 1,

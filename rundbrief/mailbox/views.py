@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods
 
+from rundbrief.csp import allows_mail_frames
 from rundbrief.mailbox.models import CapturedMail
 from rundbrief.mailbox.reading import html_for_preview, read_mail
 from rundbrief.mailbox.replying import ReplyDeliveryError, compose_reply, deliver, draft_reply
@@ -66,6 +67,7 @@ def mail_list(request: HttpRequest) -> HttpResponse:
 
 
 @local_only
+@allows_mail_frames(remote_images=True)
 def mail_detail(request: HttpRequest, pk: int) -> HttpResponse:
     mail = get_object_or_404(CapturedMail, pk=pk)
     readable = read_mail(bytes(mail.raw))

@@ -16,6 +16,7 @@ from .conftest import make_subscriber
 pytestmark = pytest.mark.django_db
 
 
+@pytest.mark.usefixtures("frozen_clock")  # compares values signed or dated at two moments
 def test_audience_honours_every_rule(campaign, topic, owner):
     other = Topic.objects.create(slug="other", name="Other")
     today = timezone.localdate()

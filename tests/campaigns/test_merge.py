@@ -8,7 +8,7 @@ from django.utils import translation
 
 from campaigns.merge import PER_RECIPIENT, join_parts, split_campaign
 from campaigns.messages import MessageFactory, Recipient
-from campaigns.rendering import compile_campaign
+from campaigns.rendering import CampaignRenderError, compile_campaign
 from campaigns.sending.esp_syntax import BATCH_ESPS
 
 BATCHABLE = [
@@ -29,9 +29,11 @@ NOT_BATCHABLE = [
     "{% with n=subscriber.name %}{{ n }}{% endwith %}",
     "{% blocktranslate with n=subscriber.name %}Hi {{ n }}{% endblocktranslate %}",
     "{{ subscriber.name|default:contact.name }}",  # recipient and campaign data in one field
-    "{% autoescape off %}{{ subscriber.name }}{% endautoescape %}",
     "{% translate 'x' as subscriber %}{{ subscriber }}",
 ]
+# Refused in the HTML part (campaigns/footer_guard.py: a subscriber's data must not reach the
+# mail unescaped); allowed in the text part, where nothing is escaped anyway.
+UNESCAPED = "{% autoescape off %}{{ subscriber.name }}{% endautoescape %}"
 
 NAMES = ["", "A & B <ab@example.org> \"Zitat\" 'x'", "Jürgen Ölßner 😀", "<script>alert(1)</script>"]
 
@@ -127,6 +129,21 @@ def test_escaping_differs_per_part_so_the_keys_do():
 def test_recipient_data_inside_tags_is_not_batchable(body):
     assert split_campaign(compile_campaign(mjml_body=_wrap(body))) is None
     assert split_campaign(compile_campaign(mjml_body=_wrap("x"), text_body=body)) is None
+
+
+def test_unescaped_recipient_data_is_refused_in_html_and_rendered_exactly_in_text():
+    with pytest.raises(CampaignRenderError):
+        compile_campaign(mjml_body=_wrap(UNESCAPED))
+    compiled = compile_campaign(mjml_body=_wrap("x"), text_body=UNESCAPED, contact_name="Anna & <Co>")
+    assert split_campaign(compiled) is None
+    factory = _factory(compiled)
+    for language in ("de", "en"):
+        for n, name in enumerate(NAMES):
+            for text_only in (False, True):
+                recipient = _recipient(n, name, language=language, text_only=text_only)
+                variables = factory.variables(recipient)
+                expected = compiled.render(variables, language=language, text_only=text_only)
+                assert factory.render(recipient, variables) == expected
 
 
 def test_per_recipient_names_are_what_the_factory_puts_in_the_context():

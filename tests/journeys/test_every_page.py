@@ -163,6 +163,7 @@ def site(live_system) -> dict:
 
 def _context(browser, live_system, lang: str, device: str):
     context = browser.new_context(
+        bypass_csp=True,  # wait_for_function evaluates strings; test_csp_journey.py checks the CSP
         base_url=live_system.url,
         locale={"de": "de-DE", "en": "en-US"}[lang],
         viewport=DEVICES[device],
@@ -280,7 +281,12 @@ def _every_control_reachable_with_a_visible_focus(page) -> None:
 
 @pytest.fixture
 def keyboard_page(browser, live_system):
-    context = browser.new_context(base_url=live_system.url, locale="en-US", viewport=DEVICES["desktop"])
+    context = browser.new_context(
+        bypass_csp=True,  # wait_for_function evaluates strings; test_csp_journey.py checks the CSP
+        base_url=live_system.url,
+        locale="en-US",
+        viewport=DEVICES["desktop"],
+    )
     context.set_default_timeout(15_000)
     page = context.new_page()
     yield page

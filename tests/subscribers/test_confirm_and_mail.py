@@ -64,6 +64,7 @@ def test_get_shows_the_topics_and_does_not_confirm(client, requested):
     assert subscriber.status == Subscriber.Status.PENDING
 
 
+@pytest.mark.usefixtures("frozen_clock")  # compares values signed or dated at two moments
 def test_post_confirms_and_records_the_click(client, requested):
     subscriber, mail = requested()
     response = client.post(

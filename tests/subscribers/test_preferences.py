@@ -71,6 +71,7 @@ def test_page_shows_all_data_and_the_consent_history(client, subscriber, prefs):
     assert response["Content-Language"] == "en"
 
 
+@pytest.mark.usefixtures("frozen_clock")  # compares values signed or dated at two moments
 def test_change_frequency_pause_format_name(client, subscriber, prefs, topics):
     until = (timezone.localdate() + timedelta(days=30)).isoformat()
     response = client.post(
@@ -100,6 +101,7 @@ def test_saving_without_changes_records_nothing(client, subscriber, prefs, topic
     assert not ConsentEvent.objects.filter(kind=ConsentEvent.Kind.PREFERENCES_CHANGED).exists()
 
 
+@pytest.mark.usefixtures("frozen_clock")  # compares values signed or dated at two moments
 def test_pause_in_the_past_and_bad_numbers_are_refused(client, subscriber, prefs, topics):
     yesterday = (timezone.localdate() - timedelta(days=1)).isoformat()
     response = client.post(prefs, form(topics, paused_until=yesterday, frequency_limit=0))

@@ -25,6 +25,7 @@ def statuses(subscriber):
     return dict(subscriber.subscriptions.values_list("topic__slug", "status"))
 
 
+@pytest.mark.usefixtures("frozen_clock")  # compares values signed or dated at two moments
 def test_get_shows_choices_and_never_unsubscribes(client, make_subscriber):
     subscriber = make_subscriber()
     url = path_of(tokens.unsubscribe_url(subscriber.pk, ["news"], campaign_id=5))
