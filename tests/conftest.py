@@ -45,7 +45,8 @@ def _clear_cache():
 def frozen_clock():
     """A wall clock that stands still (monotonic time still runs, so timeouts work): for tests
     that compare values signed or dated at two moments, e.g. a link in a page with one made by
-    the test (signed tokens carry the second they were made)."""
+    the test (signed tokens carry the second they were made), and for tests that count requests
+    in django-ratelimit's clock windows (a window must not end in the middle of the test)."""
     with time_machine.travel(FROZEN_AT, tick=False) as traveller:
         yield traveller
 
@@ -59,11 +60,3 @@ def real_celery(settings):
     celery_app.conf.task_always_eager = False
     yield
     celery_app.conf.task_always_eager = True
-
-
-@pytest.fixture
-def frozen_clock(time_machine):
-    """The clock stands still: for tests that compare signed or dated values, or count requests in
-    django-ratelimit's clock windows (a window must not end in the middle of a test)."""
-    time_machine.move_to("2026-12-01T10:00:00+00:00", tick=False)
-    return time_machine
