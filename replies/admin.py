@@ -165,3 +165,7 @@ class ConversationAdmin(admin.ModelAdmin):
     @admin.display(description=_("routing reason"))
     def routing_reason_shown(self, conversation: Conversation) -> str:
         return conversation.routing_reason_text
+
+
+# The IMAP mailboxes' admin lives with the channel (replies/imap/admin.py).
+from replies.imap import admin as _imap_admin  # noqa: E402, F401

@@ -77,6 +77,7 @@ class InboundMessage(models.Model):
         LMTP = "lmtp", _("LMTP receiver")
         WEBHOOK = "webhook", _("ESP webhook")
         PIPE = "pipe", _("MTA pipe (ingest_email)")
+        IMAP = "imap", _("IMAP mailbox (run_imap_intake)")
 
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")
@@ -370,3 +371,8 @@ class RoutingRule(models.Model):
                 errors["pattern"] = _("This is not a valid regular expression: %(error)s") % {"error": exc}
         if errors:
             raise ValidationError(errors)
+
+
+# The IMAP channel's mailboxes live in their own module (replies/imap/); imported here so
+# Django finds them as models of this app.
+from replies.imap.models import ImapMailbox, ImapRefusal  # noqa: E402, F401

@@ -352,3 +352,17 @@ LOGGING = {
     # aiosmtpd logs every connection at INFO (five lines per probe or mail); its warnings still show.
     "loggers": {"mail.log": {"level": env.str("SMTP_LOG_LEVEL", default="WARNING")}},
 }
+
+# --- Operations: IMAP intake, health and metrics, two-factor login ----------------------
+# (one block, so it merges apart from the rest; every variable is in the README's table)
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # libpq waits forever for an unreachable database host; health checks and workers must not.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "connect_timeout", env.int("DB_CONNECT_TIMEOUT", default=10)
+    )
+# IMAP intake (run_imap_intake): the longest wait between reconnects, how long one IDLE lasts
+# before it is renewed (RFC 2177: under 29 minutes), how often the mailbox list is re-read.
+IMAP_RETRY_MAX_SECONDS = env.int("IMAP_RETRY_MAX_SECONDS", default=300)
+IMAP_IDLE_SECONDS = env.int("IMAP_IDLE_SECONDS", default=300)
+IMAP_RELOAD_SECONDS = env.int("IMAP_RELOAD_SECONDS", default=30)
+IMAP_TIMEOUT_SECONDS = env.int("IMAP_TIMEOUT_SECONDS", default=60)

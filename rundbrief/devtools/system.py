@@ -78,13 +78,16 @@ def _celery(*args: str) -> str:
     return shlex.join([sys.executable, "-m", "celery", "-A", "rundbrief", *args])
 
 
-def process_table(options: SystemOptions) -> dict[str, str]:
-    """name -> shell command for every long-running process of the system."""
+def process_table(options: SystemOptions, *, imap: bool = False) -> dict[str, str]:
+    """name -> shell command for every long-running process of the system.
+
+    imap: IMAP mailboxes are configured, so the IMAP intake runs too.
+    """
     level = options.celery_log_level
     worker_flags = ("--loglevel", level, "--without-gossip", "--without-mingle", "--pool", "solo")
     # --quiet: no start-up banner (50 lines per worker, which pushed run_all's own banner away).
     quiet = () if level in ("DEBUG", "INFO") else ("--quiet",)
-    return {
+    table = {
         "web": _manage("runserver", f"{options.host}:{options.port}", "--noreload"),
         # Two workers: a big send on "send" can never hold up inbound replies or confirmations.
         "worker": _celery(*quiet, "worker", "-Q", "default,inbound", "-n", "main@%h", *worker_flags),
@@ -99,6 +102,9 @@ def process_table(options: SystemOptions) -> dict[str, str]:
         ),
         "smtp": _manage("run_inbound_smtp", "--host", "127.0.0.1", "--port", str(options.smtp_port)),
     }
+    if imap:
+        table["imap"] = _manage("run_imap_intake")
+    return table
 
 
 def setup_commands(*, seed: bool) -> list[list[str]]:

@@ -63,6 +63,12 @@ def test_workers_log_warnings_without_banners_by_default_and_every_task_when_ver
         assert verbose[name][verbose[name].index("--loglevel") + 1] == "INFO"
 
 
+def test_the_imap_intake_runs_only_when_mailboxes_are_configured():
+    assert "imap" not in process_table(OPTIONS)
+    command = shlex.split(process_table(OPTIONS, imap=True)["imap"])
+    assert command[-1] == "run_imap_intake"
+
+
 def test_setup_migrates_creates_the_cache_table_and_seeds_only_when_asked():
     assert [c[2:] for c in setup_commands(seed=True)] == [
         ["migrate", "--noinput"],

@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from honcho.manager import Manager
 from honcho.printer import Printer
 
+from replies.imap.models import ImapMailbox
 from rundbrief.devtools.demo import DEMO_ACCOUNTS
 from rundbrief.devtools.system import (
     SystemOptions,
@@ -32,7 +33,10 @@ from rundbrief.devtools.system import (
 
 
 class Command(BaseCommand):
-    help = "Start Rundbrief: web server, Celery workers, beat and the inbound SMTP receiver."
+    help = (
+        "Start Rundbrief: web server, Celery workers, beat, the inbound SMTP receiver and, when "
+        "IMAP mailboxes are configured, the IMAP intake."
+    )
     requires_system_checks: list = []  # the children check; this process only supervises
 
     def add_arguments(self, parser):
@@ -92,7 +96,12 @@ class Command(BaseCommand):
             if result.returncode != 0:
                 raise CommandError(f"'manage.py {' '.join(command[2:])}' failed (exit {result.returncode}).")
 
-        processes = process_table(system)
+        # The IMAP intake only when there is something to read (mailboxes are added in the admin;
+        # one added while running is read after a restart, or by `manage.py run_imap_intake`).
+        imap = ImapMailbox.objects.filter(enabled=True).exists()
+        if not imap:
+            self.stdout.write("IMAP intake: not started (no enabled IMAP mailbox in the admin)")
+        processes = process_table(system, imap=imap)
 
         printer = QuietWatchingPrinter(sys.stdout)
         manager = Manager(printer=printer)
