@@ -127,6 +127,13 @@ class Delivery(models.Model):
             models.Index(
                 fields=["esp_message_id"], condition=~models.Q(esp_message_id=""), name="delivery_esp_id_idx"
             ),
+            # /metrics counts bounces and complaints: only those rows are in it (the send path's
+            # updates of other rows only evaluate the condition; status is indexed already).
+            models.Index(
+                fields=["status"],
+                condition=models.Q(status__in=["bounced", "complained"]),
+                name="delivery_bounce_complaint_idx",
+            ),
         ]
 
     def __str__(self) -> str:

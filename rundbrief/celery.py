@@ -3,13 +3,18 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun
+from celery.signals import before_task_publish, task_postrun, task_prerun, task_success
+
+from rundbrief.counters import count_task_result, stamp_published_at
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rundbrief.settings")
 
 app = Celery("rundbrief")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Deliveries sent/failed for /metrics, and each task's queueing time for /healthz.
+task_success.connect(count_task_result, weak=False)
+before_task_publish.connect(stamp_published_at, weak=False)
 
 
 @task_prerun.connect

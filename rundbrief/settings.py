@@ -355,6 +355,17 @@ LOGGING = {
 
 # --- Operations: IMAP intake, health and metrics, two-factor login ----------------------
 # (one block, so it merges apart from the rest; every variable is in the README's table)
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "django_otp.plugins.otp_static"]
+MIDDLEWARE.insert(0, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "django_otp.middleware.OTPMiddleware",
+)
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_otp.middleware.OTPMiddleware") + 1,
+    "rundbrief.accounts.middleware.TwoFactorMiddleware",
+)
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # libpq waits forever for an unreachable database host; health checks and workers must not.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
@@ -366,3 +377,23 @@ IMAP_RETRY_MAX_SECONDS = env.int("IMAP_RETRY_MAX_SECONDS", default=300)
 IMAP_IDLE_SECONDS = env.int("IMAP_IDLE_SECONDS", default=300)
 IMAP_RELOAD_SECONDS = env.int("IMAP_RELOAD_SECONDS", default=30)
 IMAP_TIMEOUT_SECONDS = env.int("IMAP_TIMEOUT_SECONDS", default=60)
+# /healthz fails when the oldest task waiting in a queue, or the oldest stored inbound mail not
+# yet processed, is older than this.
+HEALTH_MAX_QUEUE_AGE_SECONDS = env.int("HEALTH_MAX_QUEUE_AGE_SECONDS", default=300)
+HEALTH_MAX_INBOUND_AGE_SECONDS = env.int("HEALTH_MAX_INBOUND_AGE_SECONDS", default=900)
+# /metrics (Prometheus) answers a request bearing this token, or coming from one of these
+# addresses/networks; with neither set it answers nobody (DEBUG: this machine only).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1"] if DEBUG else [])
+PROMETHEUS_EXPORT_MIGRATIONS = False
+# Two-factor login (TOTP, django-otp): required for superusers and members of these groups
+# (not in DEBUG, so the demo accounts of `make run` log in with their password alone).
+TWO_FACTOR_REQUIRED_GROUPS = env.list(
+    "TWO_FACTOR_REQUIRED_GROUPS", default=[] if DEBUG else ["Managers", "Staff"]
+)
+TWO_FACTOR_REQUIRED_FOR_SUPERUSERS = env.bool("TWO_FACTOR_REQUIRED_FOR_SUPERUSERS", default=not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Rundbrief")
+# Failed logins (password or code) allowed per account and per IP address in a window
+# (django-ratelimit syntax); past that the login form says how long to wait.
+LOGIN_FAILURES_PER_ACCOUNT = env.str("LOGIN_FAILURES_PER_ACCOUNT", default="10/15m")
+LOGIN_FAILURES_PER_IP = env.str("LOGIN_FAILURES_PER_IP", default="50/15m")

@@ -41,6 +41,14 @@ def _clear_cache():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _two_factor_not_enforced(settings):
+    """Tests log staff in directly; the two-factor tests switch enforcement on themselves."""
+    settings.TWO_FACTOR_REQUIRED_GROUPS = []
+    settings.TWO_FACTOR_REQUIRED_FOR_SUPERUSERS = False
+    yield
+
+
 @pytest.fixture
 def frozen_clock():
     """A wall clock that stands still (monotonic time still runs, so timeouts work): for tests
