@@ -388,9 +388,11 @@ METRICS_ALLOWED_IPS = env.list("METRICS_ALLOWED_IPS", default=["127.0.0.1", "::1
 PROMETHEUS_EXPORT_MIGRATIONS = False
 # Two-factor login (TOTP, django-otp): required for superusers and members of these groups
 # (not in DEBUG, so the demo accounts of `make run` log in with their password alone).
-TWO_FACTOR_REQUIRED_GROUPS = env.list(
-    "TWO_FACTOR_REQUIRED_GROUPS", default=[] if DEBUG else ["Managers", "Staff"]
-)
+TWO_FACTOR_REQUIRED_GROUPS = [
+    name.strip()
+    for name in env.list("TWO_FACTOR_REQUIRED_GROUPS", default=[] if DEBUG else ["Managers", "Staff"])
+    if name.strip()
+]
 TWO_FACTOR_REQUIRED_FOR_SUPERUSERS = env.bool("TWO_FACTOR_REQUIRED_FOR_SUPERUSERS", default=not DEBUG)
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Rundbrief")
 # Failed logins (password or code) allowed per account and per IP address in a window
