@@ -119,6 +119,8 @@ PAGES: list[Page] = [
     Page("staff-inbound-automatic", "staff", "/inbox/inbound/?show=automatic", user="anna"),
     Page("staff-inbound-failed", "staff", "/inbox/inbound/?show=failed", user="anna"),
     Page("staff-inbound-detail", "staff", lambda d: f"/inbox/inbound/{d['automatic_inbound']}/", user="anna"),
+    Page("staff-two-factor", "staff", "/accounts/two-factor/", user="ben"),
+    Page("staff-two-factor-set-up", "staff", "/accounts/two-factor/set-up/", user="ben"),
     # The local mailbox (development)
     Page("dev-mailbox", "dev", "/dev/mailbox/"),
     Page("dev-mailbox-mail", "dev", lambda d: f"/dev/mailbox/{d['mail']}/"),
