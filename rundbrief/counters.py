@@ -1,6 +1,6 @@
 """Counters every process can bump, kept in the shared cache (Redis in production).
 
-The send worker counts what each `send_batch` task reports (sent, failed); /metrics exposes
+The send worker counts what each `send_deliveries_task` reports (sent, failed); /metrics exposes
 the totals as Prometheus counters, so `rate(rundbrief_deliveries_sent_total[5m])` is the send
 rate of all workers on all hosts. One cache round trip per task of up to SEND_BATCH_SIZE
 mails; nothing on the send path itself. Celery's publishing also stamps each task message
@@ -22,7 +22,7 @@ PREFIX = "rundbrief:counter:"
 DELIVERIES_SENT = "deliveries_sent"
 DELIVERIES_FAILED = "deliveries_failed"
 PUBLISHED_AT_HEADER = "rundbrief_published_at"
-SEND_TASK = "campaigns.tasks.send_batch"
+SEND_TASK = "campaigns.tasks.send_deliveries_task"
 
 
 def add(name: str, amount: int) -> None:

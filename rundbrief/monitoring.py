@@ -30,8 +30,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from campaigns.models import Delivery
-from replies.imap.models import ImapMailbox
-from replies.models import Conversation, InboundMessage
+from replies.models import Conversation, ImapMailbox, InboundMessage
 from rundbrief import counters
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from replies import services
 from replies.imap.intake import CONNECTION_ERRORS, MailboxUnusable, check_once
-from replies.imap.models import ImapMailbox, ImapRefusal
+from replies.models import ImapMailbox, ImapRefusal
 
 
 class ImapMailboxForm(forms.ModelForm):

@@ -40,8 +40,7 @@ from imapclient.exceptions import IMAPClientError
 from imapclient.imapclient import SocketTimeout
 
 from replies import services
-from replies.imap.models import ImapMailbox, ImapRefusal
-from replies.models import InboundMessage
+from replies.models import ImapMailbox, ImapRefusal, InboundMessage
 from replies.parsing import POLICY, safe_header
 from rundbrief.secretbox import SecretUnreadable
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group, User
 
-from replies.imap.models import ImapMailbox
+from replies.models import ImapMailbox
 from rundbrief import secretbox
 
 

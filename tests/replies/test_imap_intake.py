@@ -17,8 +17,7 @@ import pytest
 from django.db import connection
 
 from replies.imap.intake import REFUSED_KEYWORD, STORED_KEYWORD, check_once
-from replies.imap.models import ImapMailbox, ImapRefusal
-from replies.models import InboundMessage
+from replies.models import ImapMailbox, ImapRefusal, InboundMessage
 from tests.replies import dovecot as dovecot_server
 from tests.support import ROOT, wait_for, worker_environment
 from tests.tcpproxy import TcpProxy

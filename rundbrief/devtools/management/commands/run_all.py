@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from honcho.manager import Manager
 from honcho.printer import Printer
 
-from replies.imap.models import ImapMailbox
+from replies.models import ImapMailbox
 from rundbrief.devtools.demo import DEMO_ACCOUNTS
 from rundbrief.devtools.system import (
     SystemOptions,
