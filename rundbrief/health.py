@@ -12,6 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest, multiprocess
 
+from rundbrief.http import client_ip
 from rundbrief.monitoring import RundbriefCollector, health
 
 
@@ -31,7 +32,8 @@ def _allowed(request: HttpRequest) -> bool:
         if given and hmac.compare_digest(given.encode(), token.encode()):
             return True
     try:
-        client = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+        # The client as our own proxies vouch for it (TRUSTED_PROXIES / TRUSTED_PROXY_HOPS).
+        client = ipaddress.ip_address(client_ip(request) or "")
     except ValueError:
         return False
     for allowed in settings.METRICS_ALLOWED_IPS:

@@ -137,6 +137,10 @@ def test_metrics_need_the_token_or_an_allowed_address(client, settings):
     settings.METRICS_ALLOWED_IPS = ["10.0.0.0/8"]
     assert client.get("/metrics").status_code == 403  # the test client is 127.0.0.1
     assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
+    # Behind our reverse proxy the scraper's address comes from X-Forwarded-For; nobody else's.
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="10.1.2.3").status_code == 403
+    settings.TRUSTED_PROXIES = ["127.0.0.1"]
+    assert client.get("/metrics", HTTP_X_FORWARDED_FOR="10.1.2.3").status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)
