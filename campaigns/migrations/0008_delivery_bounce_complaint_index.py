@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('campaigns', '0006_verbose_names'),
+        ('campaigns', '0007_ignored_tracking_events'),
         ('subscribers', '0005_consent_unsubscribe_campaign_index'),
     ]
 
