@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.db import connection
 
 from replies.imap.intake import REFUSED_KEYWORD, STORED_KEYWORD, check_once
@@ -278,3 +279,24 @@ def test_the_intake_process_idles_reconnects_and_waits_out_the_database(dovecot,
             process.wait(timeout=30)
         proxy.stop()
     assert process.returncode == 0, log_text()
+
+
+@pytest.mark.django_db
+def test_the_admin_checks_selected_mailboxes_now(dovecot, client):
+    manager = User.objects.create_user("clara", password="pw", is_staff=True)
+    manager.groups.add(Group.objects.get(name="Managers"))
+    client.force_login(manager)
+    dovecot.append(mail(1))
+    mailbox = make_mailbox(dovecot)
+    broken = make_mailbox(dovecot, name="Falsch", folder="INBOX.missing")  # no such folder
+
+    response = client.post(
+        "/admin/replies/imapmailbox/",
+        {"action": "check_now", "_selected_action": [mailbox.pk, broken.pk]},
+        follow=True,
+    )
+
+    text = response.content.decode()
+    assert "Antworten: 1 stored, 0 already stored, 0 refused." in text
+    assert "Falsch: could not check" in text
+    assert InboundMessage.objects.count() == 1
