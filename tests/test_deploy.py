@@ -20,6 +20,7 @@ import pytest
 
 from tests.support import ROOT, free_port, wait_for
 
+METRICS_TOKEN = secrets.token_hex(16)
 PRODUCTION = {
     "SECRET_KEY": secrets.token_hex(32),
     "WEBHOOK_SECRET": "rundbrief:" + secrets.token_hex(24),
@@ -129,17 +130,23 @@ def gunicorn_server(tmp_path, django_db_setup, django_db_blocker):
                 version="deploy-1", language=language, defaults={"text": "Consent."}
             )
     db = connection.settings_dict
+    metrics_dir = tmp_path / "prometheus"
+    metrics_dir.mkdir()
+    (metrics_dir / "counter_4242.db").write_bytes(b"left over from a previous run")
     env = environment(
         **PRODUCTION,
         DATABASE_URL=f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
         STATIC_ROOT=str(tmp_path / "static"),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir),
+        METRICS_TOKEN=METRICS_TOKEN,
     )
     collected = manage("collectstatic", "--noinput", env=env)
     assert collected.returncode == 0, collected.stderr
     port = free_port()
     process = subprocess.Popen(
         [
-            sys.executable, "-m", "gunicorn", "rundbrief.wsgi:application",
+            sys.executable, "-m", "gunicorn", "-c", "python:rundbrief.gunicorn_conf",
+            "rundbrief.wsgi:application",
             "--bind", f"127.0.0.1:{port}", "--workers", "2", "--forwarded-allow-ips", "127.0.0.1",
         ],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -154,7 +161,7 @@ def gunicorn_server(tmp_path, django_db_setup, django_db_blocker):
 
     wait_for(up, timeout=60, what="gunicorn")
     assert process.poll() is None, process.stdout.read()
-    yield f"http://127.0.0.1:{port}", tmp_path / "static"
+    yield f"http://127.0.0.1:{port}", tmp_path / "static", metrics_dir
     process.send_signal(signal.SIGTERM)
     process.wait(timeout=30)
 
@@ -175,7 +182,7 @@ def fetch(url: str, **headers: str):
 
 @pytest.mark.django_db(transaction=True)
 def test_gunicorn_serves_pages_and_compressed_static_files_with_security_headers(gunicorn_server):
-    base, static_root = gunicorn_server
+    base, static_root, _metrics_dir = gunicorn_server
     # Plain HTTP is redirected to HTTPS.
     response = fetch(base + "/subscribe/")
     assert response.status == 301
@@ -201,3 +208,25 @@ def test_gunicorn_serves_pages_and_compressed_static_files_with_security_headers
     assert css.headers["Content-Encoding"] == "gzip"
     assert "max-age=315360000" in css.headers["Cache-Control"]
     assert gzip.decompress(css.read()) == (ROOT / "static" / "css" / "rundbrief.css").read_bytes()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_config_counts_the_requests_of_every_worker_and_starts_from_an_empty_metrics_dir(
+    gunicorn_server,
+):
+    """rundbrief/gunicorn_conf.py: prometheus_client's multi-process mode across gunicorn's workers."""
+    base, _static_root, metrics_dir = gunicorn_server
+    assert not (metrics_dir / "counter_4242.db").exists()  # emptied at start
+    https = {"X-Forwarded-Proto": "https"}
+    for _ in range(6):  # spread over both workers
+        assert fetch(base + "/subscribe/", **https).status == 200
+    assert fetch(base + "/metrics", **https).status == 403  # no token
+    scrape = fetch(base + "/metrics", Authorization=f"Bearer {METRICS_TOKEN}", **https)
+    assert scrape.status == 200
+    text = scrape.read().decode()
+    counted = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("django_http_responses_total_by_status_total{") and 'status="200"' in line
+    ]
+    assert sum(counted) >= 6, text[:2000]
