@@ -42,6 +42,18 @@ def test_human_replies_reach_a_staff_queue():
     assert share >= 98.0, "\n".join(missed)
 
 
+@pytest.mark.django_db
+def test_auto_replies_are_recognised_and_open_no_conversation():
+    """Every automatic answer is recognised (bounces are the bounce rule's corpus), none reaches a queue."""
+    missed = []
+    for case in AUTO:
+        inbound = ingest(case.raw)
+        if inbound.kind != InboundMessage.Kind.AUTO_REPLY or Conversation.objects.exists():
+            missed.append(f"{case.name}: {inbound.kind or inbound.status}")
+    print(f"\nauto-replies recognised: {len(AUTO) - len(missed)}/{len(AUTO)}")
+    assert not missed, "\n".join(missed)
+
+
 def test_figures_are_reported():
     result = figures([score(case) for case in HUMAN + AUTO])
     print("\n" + "\n".join(result.lines()))
