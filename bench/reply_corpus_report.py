@@ -54,8 +54,13 @@ def export(ref: str, into: Path) -> None:
 
 
 def figures_of(code: Path) -> dict:
+    # Run in ``code``: Celery's Django fix-up puts the working directory first on sys.path.
     out = subprocess.run(
-        [sys.executable, __file__, "--code", str(code)], check=True, capture_output=True, text=True
+        [sys.executable, str(Path(__file__).resolve()), "--code", str(code)],
+        cwd=code,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 

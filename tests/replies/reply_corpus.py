@@ -108,6 +108,11 @@ class Scored:
     stripped: str
     lost: list[str]  # keep items missing from the stripped text
     left: list[str]  # gone items still in it
+    unread: list[str]  # keep items already missing from the text before stripping (a parsing loss)
+
+    @property
+    def lost_by_stripping(self) -> list[str]:
+        return [item for item in self.lost if item not in self.unread]
 
     @property
     def kind_right(self) -> bool:
@@ -132,6 +137,7 @@ def score(case: Case) -> Scored:
         stripped=stripped,
         lost=[item for item in case.keep if not present(item, stripped)],
         left=[item for item in case.gone if present(item, stripped, whole_line_if_short=True)],
+        unread=[item for item in case.keep if not present(item, mail.text)],
     )
 
 
@@ -143,6 +149,7 @@ class Figures:
     auto_recognised: int = 0
     with_answer: int = 0
     answer_kept: int = 0
+    kept_by_stripping: int = 0
     with_quote: int = 0
     quote_removed: int = 0
     failures: list[str] = field(default_factory=list)
@@ -163,6 +170,10 @@ class Figures:
         return self.pct(self.answer_kept, self.with_answer)
 
     @property
+    def stripping_kept_pct(self) -> float:
+        return self.pct(self.kept_by_stripping, self.with_answer)
+
+    @property
     def removed_pct(self) -> float:
         return self.pct(self.quote_removed, self.with_quote)
 
@@ -171,6 +182,8 @@ class Figures:
             f"human replies reaching a queue: {self.human_to_queue}/{self.human} ({self.queue_pct:.1f} %)",
             f"auto-replies recognised: {self.auto_recognised}/{self.auto} ({self.auto_pct:.1f} %)",
             f"whole answer kept: {self.answer_kept}/{self.with_answer} ({self.kept_pct:.1f} %)",
+            f"  of which quote stripping kept: {self.kept_by_stripping}/{self.with_answer}"
+            f" ({self.stripping_kept_pct:.1f} %; the rest was lost reading the MIME before stripping)",
             f"quoted history removed: {self.quote_removed}/{self.with_quote} ({self.removed_pct:.1f} %)",
         ]
 
@@ -187,9 +200,15 @@ def figures(scored: list[Scored]) -> Figures:
                 result.failures.append(f"{case.name}: human reply taken as {item.kind} by {item.rule}")
             if case.keep:
                 result.with_answer += 1
-                if item.lost:
-                    result.failures.append(f"{case.name}: answer lost {item.lost!r}")
+                if item.lost_by_stripping:
+                    result.failures.append(
+                        f"{case.name}: answer lost by stripping {item.lost_by_stripping!r}"
+                    )
                 else:
+                    result.kept_by_stripping += 1
+                if item.unread:
+                    result.failures.append(f"{case.name}: answer not in the parsed text {item.unread!r}")
+                if not item.lost:
                     result.answer_kept += 1
             if case.gone:
                 result.with_quote += 1
