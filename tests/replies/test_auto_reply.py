@@ -4,6 +4,7 @@ people's mail carries too never do, and every piece seen is recorded for staff t
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from replies.matching import Match
 from replies.models import Conversation, InboundMessage
@@ -178,3 +179,54 @@ def test_an_out_of_office_is_kept_out_of_the_queue_with_its_evidence(world):
         ("auto_subject", None),
         ("auto_header", "X-Auto-Response-Suppress"),
     ]
+
+
+# --- What staff read ----------------------------------------------------------------------
+
+
+def _exchange_reply():
+    return simple_reply_bytes(
+        subject="AW: Unser Rundbrief im November",
+        body="Können Sie mir die Unterlagen noch einmal schicken?",
+        headers="X-Auto-Response-Suppress: All",
+    )
+
+
+def _out_of_office():
+    return simple_reply_bytes(
+        subject="Abwesenheitsnotiz: Unser Rundbrief im November",
+        body="Ich bin bis zum 3. Januar nicht im Büro.",
+        headers="Auto-Submitted: auto-replied",
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        ("en", "only signs that mail people write carries too (Exchange puts X-Auto-Response-Suppress on"),
+        ("de", "nur Anzeichen, die auch Mails von Menschen tragen (Exchange setzt X-Auto-Response-Suppress"),
+    ],
+)
+def test_the_conversation_says_why_a_mail_with_exchange_headers_is_human(client, world, language, expected):
+    inbound = ingest(_exchange_reply())
+    conversation = Conversation.objects.get(messages__inbound=inbound)
+    client.force_login(world.anna_staff)
+    page = client.get(reverse("replies:conversation", args=[conversation.pk]), HTTP_ACCEPT_LANGUAGE=language)
+    body = " ".join(page.content.decode().split())
+    assert expected in body
+    assert "X-Auto-Response-Suppress: All" in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [("en", "header Auto-Submitted: auto-replied"), ("de", "Kopfzeile Auto-Submitted: auto-replied")],
+)
+def test_the_automatic_list_and_the_detail_show_the_evidence(client, world, language, expected):
+    inbound = ingest(_out_of_office())
+    client.force_login(world.anna_staff)
+    listing = client.get(reverse("replies:inbound_list") + "?show=automatic", HTTP_ACCEPT_LANGUAGE=language)
+    assert expected in " ".join(listing.content.decode().split())
+    detail = client.get(reverse("replies:inbound_detail", args=[inbound.pk]), HTTP_ACCEPT_LANGUAGE=language)
+    assert expected in " ".join(detail.content.decode().split())
