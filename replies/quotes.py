@@ -83,7 +83,8 @@ FORWARD_MARKER = re.compile(
 RULE_LINE = re.compile(r"^\s*[-_=—*]{5,}\s*$")
 _FIELDS = (
     "From|Sent|To|Subject|Date|Cc|Bcc|Reply-To|Von|Gesendet|An|Betreff|Datum|Kopie|De|Envoyé|Envoye|À|A"
-    "|Objet|Para|Enviado|Asunto|Fecha|Da|Inviato|Oggetto|Data|Van|Verzonden|Aan|Onderwerp|Från|Skickat"
+    "|Objet|Para|Enviado|Enviada em|Enviado em|Assunto|Asunto|Fecha|Da|Inviato|Oggetto|Data|Van|Verzonden|Aan"
+    "|Onderwerp|Från|Skickat"
     "|Till|Ämne|Kopia|Fra|Sendt|Til|Emne|Kopi|Od|Wysłano|Do|Temat|DW|Odesláno|Komu|Předmět|Kopie"
     "|发件人|發件人|发送时间|發送時間|收件人|主题|主旨|抄送|日期|差出人|送信日時|宛先|件名|보낸\\s*사람|받는\\s*사람"
     "|보낸\\s*날짜|날짜|제목|참조"
@@ -93,6 +94,10 @@ FIRST_FIELD = re.compile(
     r"^\s*\*?\s*(?:From|Von|De|Da|Van|Från|Fra|Od|发件人|發件人|差出人|보낸\s*사람|Date|Datum|Sent|Gesendet)"
     r"\s*\*?\s*[:：]",
     re.I,
+)
+# "Date: ... From: a@b.c To: ... Subject: ..." on one line (an Outlook header block run together).
+INLINE_FIELD = re.compile(
+    r"(?:^|\s)(?:From|To|Subject|Sent|Date|Cc|Von|An|Betreff|Gesendet|Datum|De|À|Objet)\s?:", re.I
 )
 SIGNATURE_DELIMITER = re.compile(r"^--\s?$")
 # What mail apps append to the answer; taken off only as the answer's last lines, whole.
@@ -122,6 +127,14 @@ def _library_attributions() -> list[re.Pattern]:
 def is_quoted(line: str) -> bool:
     stripped = line.lstrip()
     return stripped.startswith(">") and not _ARROW.search(stripped)
+
+
+def _wrapped_into_quote(lines: list[str], index: int) -> bool:
+    """A word without spaces between two quoted lines is the quote's own wrapped URL or word."""
+    line = lines[index].strip()
+    if not line or " " in line or index == 0 or index + 1 >= len(lines):
+        return False
+    return is_quoted(lines[index - 1]) and is_quoted(lines[index + 1])
 
 
 def _unquote(line: str) -> str:
@@ -193,6 +206,8 @@ def _header_block(lines: list[str], i: int) -> int | None:
     """If a header block ("From:/Sent:/To:") starts on line i: the first line after it."""
     if not FIRST_FIELD.match(lines[i]):
         return None
+    if len(INLINE_FIELD.findall(lines[i])) >= 3 and ADDRESS.search(lines[i]):
+        return i + 1
     fields, end, has_value = 1, i + 1, bool(ADDRESS.search(lines[i]) or re.search(r"\d", lines[i]))
     gap = 0
     while end < len(lines) and gap <= 1:
@@ -284,6 +299,10 @@ def answer_lines(lines: list[str]) -> list[str]:
             return kept  # Outlook / Gmail plain text: everything below is the original
         # Quoted below: answers may follow the quote (bottom-posting) or sit between its lines.
         begin = header.end
+        lines = [
+            ">" if index >= begin and _wrapped_into_quote(lines, index) else line
+            for index, line in enumerate(lines)
+        ]
 
 
 def strip_quotes_and_signature(text: str) -> str:
