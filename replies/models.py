@@ -132,6 +132,12 @@ class InboundMessage(models.Model):
         lines = [line for line in self.error.strip().splitlines() if line.strip()]
         return lines[-1] if lines else ""
 
+    @property
+    def deciding_hit(self) -> dict:
+        """The line of the decision record whose rule decided the kind (its reasons say why)."""
+        hits = [line for line in self.rule_hits or [] if line.get("hit") and line.get("rule") != "matching"]
+        return hits[-1] if hits else {}
+
 
 class Conversation(models.Model):
     """One subscriber's replies about one campaign (or one thread), with our answers."""
