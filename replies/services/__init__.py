@@ -49,7 +49,9 @@ from replies.services.inbound import (
     MessageTooLarge,
     RejectedMessage,
     StorageUnavailable,
+    content_key,
     dedupe_key,
+    split_message,
     store_inbound,
 )
 
@@ -59,7 +61,9 @@ __all__ = [
     "RejectedMessage",
     "MessageTooLarge",
     "StorageUnavailable",
+    "content_key",
     "dedupe_key",
+    "split_message",
     "store_inbound",
     # drains
     "DRAIN_PENDING_KEY",

@@ -22,6 +22,7 @@ from replies.parsing import ParsedMail, parse_mail
 from replies.pipeline import chain
 from replies.services.claims import Claim, _claim, _release, claim_limit_error
 from replies.threads import PrefetchedConversations
+from rundbrief.mail.text import safe_json, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def _save_processed(batch: list[InboundMessage]) -> None:
         return
     # One array per column, in the order of PROCESSED_FIELDS (as in the SQL).
     columns = {name: [getattr(inbound, name) for inbound in batch] for name in PROCESSED_FIELDS}
-    columns["rule_hits"] = [json.dumps(hits) for hits in columns["rule_hits"]]
+    columns["rule_hits"] = [json.dumps(safe_json(hits)) for hits in columns["rule_hits"]]
     params = [[inbound.pk for inbound in batch], *columns.values()]
     with connection.cursor() as cursor:
         cursor.execute(_SAVE_PROCESSED_SQL.format(table=InboundMessage._meta.db_table), params)
@@ -103,7 +104,7 @@ def _mark_failed(inbound_id: int) -> None:
     logger.exception("processing inbound message #%s failed", inbound_id)
     InboundMessage.objects.filter(pk=inbound_id).update(
         status=InboundMessage.Status.FAILED,
-        error=traceback.format_exc()[-10000:],
+        error=safe_text(traceback.format_exc()[-10000:]),
     )
 
 
