@@ -19,6 +19,7 @@ rundbrief.mail.text.safe_text (no NUL, no lone surrogates), so it fits its colum
 
 from __future__ import annotations
 
+import binascii
 import logging
 import re
 from dataclasses import dataclass, field
@@ -52,6 +53,11 @@ MAX_RECIPIENTS = 100
 MAX_MIME_DEPTH = 50
 MAX_MIME_PARTS = 1000
 MAX_ATTACHMENTS = 100
+# The text and HTML kept for the inbox (the whole message stays downloadable as it came), and
+# how much of the text quote stripping reads (mail-parser-reply took 30 s for 24 MB of text).
+MAX_TEXT_CHARS = 1_000_000
+MAX_STRIP_CHARS = 100_000
+_FEED_CHARS = 1 << 16
 # Parsed header values shorter than this are cached (a cache of big ones would hold megabytes).
 _CACHED_VALUE_MAX_CHARS = 1024
 _TRIMMED_IDS = ("references", "in-reply-to")
@@ -90,7 +96,7 @@ class ParsedMail:
 
     @cached_property
     def stripped_text(self) -> str:
-        return strip_quotes_and_signature(self.text)
+        return strip_quotes_and_signature(self.text[:MAX_STRIP_CHARS])
 
 
 class _HeaderRegistry(HeaderRegistry):
@@ -195,10 +201,12 @@ class _BoundedFeedParser(FeedParser):
         return EmailMessage(policy=policy)
 
 
-def parse_bytes(raw: bytes) -> Message:
+def parse_bytes(raw: bytes | bytearray) -> Message:
     parser = _BoundedFeedParser()
-    # As email.message_from_bytes does: bytes that are not ASCII travel as surrogate escapes.
-    parser.feed(raw.decode("ascii", errors="surrogateescape"))
+    # As email.message_from_bytes does: bytes that are not ASCII travel as surrogate escapes;
+    # in pieces, so that the parser never holds a second copy of the whole message.
+    for start in range(0, len(raw), _FEED_CHARS):
+        parser.feed(raw[start : start + _FEED_CHARS].decode("ascii", errors="surrogateescape"))
     message = parser.close()
     if parser.flattened:
         logger.warning(
@@ -394,23 +402,63 @@ def _walk_bodies(message: Message) -> tuple[str, str, list[ParsedAttachment]]:
         if disposition == "attachment" or (filename and not content_type.startswith("text/")):
             if len(attachments) >= MAX_ATTACHMENTS:
                 continue  # kept in the raw message
-            payload = part.get_payload(decode=True) or b""
-            if isinstance(payload, str):
-                payload = payload.encode("utf-8", "surrogateescape")
+            payload = _attachment_bytes(part)
             name = safe_text(filename or "", 255).strip() or "attachment"
             attachments.append(ParsedAttachment(name, content_type, payload))
+            _let_go(part)
         elif content_type == "text/plain" and not text:
-            text = part_text(part)
+            _keep_only_the_start(part)
+            text = part_text(part)[:MAX_TEXT_CHARS]
+            _let_go(part)
         elif content_type == "text/html" and not html:
-            html = part_text(part)
+            _keep_only_the_start(part)
+            html = part_text(part)[:MAX_TEXT_CHARS]
+            _let_go(part)
         elif content_type in ("message/delivery-status", "text/rfc822-headers"):
             continue
     return text, html, attachments
 
 
-def parse_mail(raw: bytes, envelope_to: list[str] | tuple[str, ...] = ()) -> ParsedMail:
+_BIG_PAYLOAD_CHARS = 1 << 20
+
+
+def _keep_only_the_start(part: Message) -> None:
+    """Cut a text part's encoded payload to what can decode to MAX_TEXT_CHARS characters
+    (four bytes per character at most), at a line break: decoding 24 MB of text to keep the
+    first million characters held it three times over."""
+    payload = part.get_payload()
+    limit = MAX_TEXT_CHARS * 4
+    if isinstance(payload, str) and len(payload) > limit + _BIG_PAYLOAD_CHARS:
+        cut = payload.rfind("\n", 0, limit)
+        part.set_payload(payload[: cut + 1 if cut > 0 else limit])
+
+
+def _attachment_bytes(part: Message) -> bytes:
+    """A leaf part's decoded content. Base64 is decoded in one C call (the stdlib first splits
+    the text into lines and joins them again: three more copies of a 24 MB attachment)."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and part.get("Content-Transfer-Encoding", "").strip().lower() == "base64":
+        try:
+            return binascii.a2b_base64(payload)
+        except (binascii.Error, ValueError):  # bad padding, non-ASCII: the stdlib is more lenient
+            pass
+    decoded = part.get_payload(decode=True) or b""
+    return decoded.encode("utf-8", "surrogateescape") if isinstance(decoded, str) else decoded
+
+
+def _let_go(part: Message) -> None:
+    """Empty a big leaf part once its content is taken out (into the text, the HTML or an
+    attachment): the parsed tree keeps headers and structure for the rules, and a worker does
+    not hold a 24 MB body twice. The whole message stays stored as it came."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and len(payload) > _BIG_PAYLOAD_CHARS:
+        part.set_payload("")
+
+
+def parse_mail(raw: bytes | bytearray, envelope_to: list[str] | tuple[str, ...] = ()) -> ParsedMail:
     message = parse_bytes(raw)
     text, html, attachments = _walk_bodies(message)
+    text, html = text[:MAX_TEXT_CHARS], html[:MAX_TEXT_CHARS]
     if not text.strip() and html:
         text = safe_text(html_to_text(html))
     from_name, from_address = parseaddr(safe_header(message, "From"))
