@@ -408,3 +408,40 @@ def test_five_thousand_recipients_are_parsed_bounded(world):
     inbound = InboundMessage.objects.get()
     assert inbound.status == Status.PROCESSED, inbound.error
     assert Message.objects.get().conversation.subscriber == world.anna
+
+
+def test_a_big_message_is_processed_alone_not_in_a_batch(world, settings):
+    settings.INBOUND_LARGE_MESSAGE_BYTES = 10_000
+    with TestCase.captureOnCommitCallbacks(execute=False):  # no drain: the test drains by hand
+        small = [
+            services.store_inbound(mail(msgid=b"<s%d@example.org>" % n), source="pipe") for n in range(3)
+        ]
+        big = services.store_inbound(mail(msgid=b"<big@example.org>", body=b"x" * 20_000), source="pipe")
+    assert services.process_received_batch() == 3  # the batch leaves the big one out
+    big.refresh_from_db()
+    assert (big.status, big.attempts) == (Status.RECEIVED, 0)
+    assert services.process_large() is True
+    assert services.process_large() is False
+    for inbound in [*small, big]:
+        inbound.refresh_from_db()
+        assert inbound.status == Status.PROCESSED, inbound.error
+
+
+def test_a_drain_takes_big_messages_between_batches(world, settings):
+    settings.INBOUND_LARGE_MESSAGE_BYTES = 10_000
+    with TestCase.captureOnCommitCallbacks(execute=False):
+        for n in range(5):
+            services.store_inbound(mail(msgid=b"<s%d@example.org>" % n), source="pipe")
+            services.store_inbound(mail(msgid=b"<b%d@example.org>" % n, body=b"y" * 20_000), source="pipe")
+    assert services.drain_inbound(batch_size=2) == 10
+    assert not InboundMessage.objects.exclude(status=Status.PROCESSED).exists()
+
+
+def test_a_big_message_is_stored_byte_exact_through_the_binary_write(world):
+    raw = mail(body=b"z" * (inbound_service.BINARY_WRITE_BYTES + 10))
+    code, out, _ = run_ingest(raw)
+    assert code == 0
+    inbound = InboundMessage.objects.get()
+    assert bytes(inbound.raw) == raw
+    assert run_ingest(raw)[1].strip().endswith("(already stored before)")
+    assert InboundMessage.objects.count() == 1

@@ -14,6 +14,7 @@ import base64
 import os
 import random
 import subprocess
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from replies import services
 from replies.models import InboundMessage, Message, StaffProfile
 from tests.replies.conftest import ANNA_TOKEN, simple_reply_bytes
 from tests.replies.test_hostile_mail import mail, nested
-from tests.support import start_celery_worker, stop_workers, worker_environment
+from tests.support import ROOT, start_celery_worker, stop_workers, worker_environment
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -111,3 +112,27 @@ def test_a_worker_draining_hostile_mail_stays_under_300_mb(world, real_celery, s
     photo = Message.objects.get(inbound=stored[0]).attachments.get()
     assert photo.size > 17 * MB
     assert os.path.getsize(photo.file.path) == photo.size
+
+
+def test_ingest_email_stores_a_24_mb_message_byte_exact_under_300_mb(world, real_celery, tmp_path):
+    """The MTA pipe as a real process: 25 MB through stdin, stored byte-exact, its peak RSS
+    (the kernel's, from wait4) under the limit. It was ~430 MB (bytes bound as hex text)."""
+    raw = big_attachment_mail(24 * MB)
+    message = tmp_path / "big.eml"
+    message.write_bytes(raw)
+    env = worker_environment(LOG_LEVEL="WARNING")  # the drain goes to Redis, as in production
+    with message.open("rb") as stdin, (tmp_path / "out").open("w+b") as out:
+        process = subprocess.Popen(
+            [sys.executable, "manage.py", "ingest_email"], stdin=stdin, stdout=out, cwd=ROOT, env=env
+        )
+        _pid, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        printed = out.read().decode()
+    assert process.returncode == 0
+    inbound = InboundMessage.objects.get(pk=int(printed.split()[0]))
+    assert bytes(inbound.raw) == raw
+    assert inbound.size == len(raw)
+    peak = usage.ru_maxrss / 1024
+    print(f"ingest_email peak RSS {peak:.0f} MB for a {len(raw) / MB:.1f} MB message")
+    assert peak < MEMORY_LIMIT_MB
