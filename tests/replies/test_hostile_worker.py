@@ -25,7 +25,7 @@ from django.db import transaction
 from replies import services
 from replies.models import InboundMessage, Message, StaffProfile
 from tests.replies.conftest import ANNA_TOKEN, simple_reply_bytes
-from tests.replies.test_hostile_mail import mail, nested
+from tests.replies.hostile import mail, nested
 from tests.support import ROOT, start_celery_worker, stop_workers, worker_environment
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
