@@ -248,6 +248,13 @@ INBOUND_REQUEUE_AFTER_MINUTES = env.int("INBOUND_REQUEUE_AFTER_MINUTES", default
 # A message claimed this many times without finishing (its worker died on it: segfault, OOM
 # killer) is marked failed on its next claim instead of being processed again.
 INBOUND_MAX_ATTEMPTS = max(1, env.int("INBOUND_MAX_ATTEMPTS", default=3))
+# Inbound mail bigger than this is processed alone, never in a batch (its parse holds no
+# batch's transaction and locks, and the worker holds one big message at a time).
+INBOUND_LARGE_MESSAGE_BYTES = env.int("INBOUND_LARGE_MESSAGE_BYTES", default=1024 * 1024)
+# Hard time limit of the inbound tasks: a drain stuck in one message this long is killed
+# (the claim counts against the message, see INBOUND_MAX_ATTEMPTS); a healthy drain hands
+# over to a fresh task after 60 s.
+INBOUND_TASK_TIME_LIMIT_SECONDS = env.int("INBOUND_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
     "task": "replies.tasks.requeue_stale_inbound_task",
     "schedule": timedelta(minutes=5),
