@@ -26,6 +26,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("replies.urls")),
     path("webhooks/", include("rundbrief.webhook_urls")),
+    path("", include("api.urls")),
 ]
 if settings.MAILBOX_ENABLED:
     urlpatterns.append(path("dev/mailbox/", include("rundbrief.mailbox.urls")))
