@@ -13,7 +13,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from api.v1 import subscribers
+from api.v1 import campaigns, inbox, subscribers, suppressions
 from api.v1.common import ApiError, RateLimited
 
 DESCRIPTION = """
@@ -34,6 +34,9 @@ api = NinjaAPI(
     docs_url="/docs",
 )
 api.add_router("/", subscribers.router)
+api.add_router("/", campaigns.router)
+api.add_router("/", inbox.router)
+api.add_router("/", suppressions.router)
 
 
 @api.exception_handler(ApiError)
