@@ -1,12 +1,12 @@
 from django.urls import path
 
 from api import views
-from api.v1.api import api
 
 app_name = "api"
 
+# The REST API itself is mounted at the top level (rundbrief/urls.py): django-ninja reverses its
+# own namespace, "api-v1", without a parent one.
 urlpatterns = [
-    path("api/v1/", api.urls),
     path("integrations/", views.overview, name="overview"),
     path("integrations/keys/new/", views.key_create, name="key_create"),
     path("integrations/keys/<int:pk>/", views.key_detail, name="key_detail"),
