@@ -22,6 +22,10 @@ def contact_choices():
     )
 
 
+# Which editor field a render problem belongs to (the rest are the body's).
+PROBLEM_FIELDS = {"text": "text_body", "subject": "subject", "preheader": "preheader"}
+
+
 def problems_as_text(exc: CampaignRenderError) -> list[str]:
     return [
         (_("Line %(line)s: %(message)s") % {"line": p.line, "message": p.message}) if p.line else p.message
@@ -73,10 +77,15 @@ class CampaignForm(forms.ModelForm):
             )
         if "mjml_body" in cleaned:
             try:
-                compile_campaign(mjml_body=cleaned["mjml_body"], text_body=cleaned.get("text_body", ""))
+                compile_campaign(
+                    mjml_body=cleaned["mjml_body"],
+                    text_body=cleaned.get("text_body", ""),
+                    subject=cleaned.get("subject", ""),
+                    preheader=cleaned.get("preheader", ""),
+                )
             except CampaignRenderError as exc:
                 for problem in exc.problems:
-                    field = "text_body" if problem.part == "text" else "mjml_body"
+                    field = PROBLEM_FIELDS.get(problem.part, "mjml_body")
                     line = _("Line %(line)s: ") % {"line": problem.line} if problem.line else ""
                     self.add_error(field, f"{line}{problem.message}")
         return cleaned

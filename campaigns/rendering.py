@@ -40,7 +40,8 @@ VARIABLES: dict[str, str] = {
     "subscriber.email": gettext_lazy("The subscriber's address"),
     "contact.name": gettext_lazy("The named person who answers replies"),
     "campaign.name": gettext_lazy("The campaign's name"),
-    "subject": gettext_lazy("The subject line"),
+    "subject": gettext_lazy("The subject line, as this subscriber gets it"),
+    "preheader": gettext_lazy("The preheader, as this subscriber gets it"),
     "preferences_url": gettext_lazy("Link to the subscriber's preference centre"),
     "unsubscribe_url": gettext_lazy("Link to unsubscribe"),
 }
@@ -136,6 +137,17 @@ class CampaignRenderError(Exception):
 class RenderedMail:
     html: str
     text: str
+    subject: str = ""
+    preheader: str = ""
+
+
+# Rendered per recipient before the bodies, which read them as {{ subject }} and {{ preheader }}.
+HEADLINES = ("subject", "preheader")
+
+
+def one_line(value: str) -> str:
+    """A rendered subject or preheader: one line, whitespace collapsed (no header injection)."""
+    return " ".join(value.split())
 
 
 @dataclass(frozen=True)
@@ -144,7 +156,18 @@ class CompiledCampaign:
 
     html_template: Template
     text_template: Template
+    subject_template: Template
+    preheader_template: Template
     constants: dict
+
+    def headlines(self, variables: dict) -> dict[str, str]:
+        """This recipient's subject and preheader, in the active language: the same engine, the same
+        variables and the same checks as the body (they are plain text: no HTML escaping)."""
+        context = {**self.constants, **variables}
+        return {
+            "subject": one_line(self.subject_template.render(Context(context, autoescape=False))),
+            "preheader": one_line(self.preheader_template.render(Context(context, autoescape=False))),
+        }
 
     def render(
         self, variables: dict, *, language: str | None = None, text_only: bool = False
@@ -154,10 +177,14 @@ class CompiledCampaign:
             with translation.override(language):
                 return self.render(variables, language=language, text_only=text_only)
         # Callers sending many mails activate each language once (switching costs more than rendering).
+        if "subject" not in variables:
+            variables = {**variables, **self.headlines(variables)}
         context = {**self.constants, **variables}
         text = self.text_template.render(Context(context, autoescape=False))
         html = "" if text_only else self.html_template.render(Context(context))
-        return RenderedMail(html=html, text=text)
+        return RenderedMail(
+            html=html, text=text, subject=variables["subject"], preheader=variables["preheader"]
+        )
 
 
 @dataclass(frozen=True)
@@ -330,6 +357,8 @@ def compile_campaign(
     problems += _check_template("template", source.head)
     if text_body.strip():
         problems += _check_template("text", text_body)
+    problems += _check_template("subject", subject)
+    problems += _check_template("preheader", preheader)
     # Nothing in the campaign may reach the footer (footer_guard explains the rules).
     head_first_line = mjml_body.count("\n", 0, mjml_body.find(source.head)) + 1 if source.head else 1
     problems += _guard_problems(
@@ -357,12 +386,16 @@ def compile_campaign(
     except TemplateSyntaxError as exc:  # MJML moved something template-relevant, e.g. inside an attribute
         raise CampaignRenderError([RenderProblem("template", str(exc))]) from exc
     constants = {
-        "subject": subject,
-        "preheader": preheader,
         "contact": {"name": contact_name},
-        "campaign": {"name": campaign_name, "subject": subject},
+        "campaign": {"name": campaign_name},
     }
-    compiled = CompiledCampaign(html_template=html_template, text_template=text_template, constants=constants)
+    compiled = CompiledCampaign(
+        html_template=html_template,
+        text_template=text_template,
+        subject_template=Template(subject, engine=_TEXT_ENGINE),
+        preheader_template=Template(preheader, engine=_TEXT_ENGINE),
+        constants=constants,
+    )
     _render_sample(compiled, body_attributes)
     return compiled
 

@@ -103,7 +103,12 @@ def _validate_for_sending(campaign: Campaign) -> None:
     if problem := contact_problem(campaign):
         raise CampaignStateError(problem)
     # Raises CampaignRenderError with lines: a broken campaign never starts sending.
-    compile_campaign(mjml_body=campaign.mjml_body, text_body=campaign.text_body)
+    compile_campaign(
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+    )
 
 
 def launch_campaign(*, campaign: Campaign, at: datetime | None = None) -> Campaign:

@@ -153,6 +153,8 @@ def preview(request: HttpRequest) -> JsonResponse:
         {
             "html": rendered.html,
             "text": rendered.text,
+            "subject": rendered.subject,
+            "preheader": rendered.preheader,
             "errors": [],
             "recipient": {
                 "email": recipient["email"],
@@ -172,7 +174,12 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if campaign.status in services.EDITABLE:
         audience = selectors.count_audience(campaign)
         try:
-            compile_campaign(mjml_body=campaign.mjml_body, text_body=campaign.text_body)
+            compile_campaign(
+                mjml_body=campaign.mjml_body,
+                text_body=campaign.text_body,
+                subject=campaign.subject,
+                preheader=campaign.preheader,
+            )
         except CampaignRenderError as exc:
             render_problems = problems_as_text(exc)
     return render(

@@ -7,6 +7,8 @@
   const text = document.getElementById("preview-text");
   const errors = document.getElementById("preview-errors");
   const state = document.getElementById("preview-state");
+  const subject = document.getElementById("preview-subject");
+  const preheader = document.getElementById("preview-preheader");
   let timer = null;
   let latest = 0;
 
@@ -39,6 +41,8 @@
       if (data.errors.length === 0) {
         frame.srcdoc = data.html;
         text.textContent = data.text;
+        subject.textContent = data.subject;
+        preheader.textContent = data.preheader;
       }
       state.textContent = "";
     } catch (error) {
