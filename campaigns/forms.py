@@ -109,3 +109,5 @@ class LaunchForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text=_("Empty: send now."),
     )
+    # Set by the confirmation step ("Send to N people?"); without it the view only asks.
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)

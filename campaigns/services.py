@@ -17,7 +17,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from campaigns.messages import Recipient, build_factory
@@ -36,7 +36,8 @@ from subscribers.models import Topic
 logger = logging.getLogger(__name__)
 S = Delivery.Status
 C = Campaign.Status
-EDITABLE = (C.DRAFT, C.SCHEDULED)
+# A cancelled campaign can be edited and launched again: it goes to those it has not reached.
+EDITABLE = (C.DRAFT, C.SCHEDULED, C.CANCELLED)
 MAX_TEST_ADDRESSES = 10
 
 
@@ -59,7 +60,7 @@ def save_campaign(
 ) -> Campaign:
     """Create or update a draft. The contact defaults to the first topic's owner."""
     if campaign is not None and campaign.status not in EDITABLE:
-        raise CampaignStateError(_("Only drafts and scheduled campaigns can be edited."))
+        raise CampaignStateError(_("Only drafts, scheduled and cancelled campaigns can be edited."))
     topics = list(topics)
     if contact is None and topics:
         contact = sorted(topics, key=lambda t: t.pk)[0].owner
@@ -98,6 +99,8 @@ def contact_problem(campaign: Campaign) -> str | None:
 
 
 def _validate_for_sending(campaign: Campaign) -> None:
+    if campaign.status not in EDITABLE:
+        raise CampaignStateError(_("This campaign has already been launched."))
     if not campaign.topics.exists():
         raise CampaignStateError(_("Choose at least one topic before launching."))
     if problem := contact_problem(campaign):
@@ -111,14 +114,32 @@ def _validate_for_sending(campaign: Campaign) -> None:
     )
 
 
+def check_launch(*, campaign: Campaign, at: datetime | None = None, now: datetime | None = None) -> None:
+    """Everything a launch (now, or at ``at``) would refuse, raised before asking "send to N people?".
+
+    A "Send at" time that has passed is refused, never taken as "now": the marketer meant a
+    time, and mail that went out at once cannot be called back.
+    """
+    _validate_for_sending(campaign)
+    now = now or timezone.now()
+    if at is not None and at <= now:
+        raise CampaignStateError(
+            _(
+                "The time to send at (%(at)s) has passed. Choose a time in the future, "
+                "or leave it empty to send now."
+            )
+            % {"at": formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")}
+        )
+
+
 def launch_campaign(*, campaign: Campaign, at: datetime | None = None) -> Campaign:
     """Launch now, or schedule for ``at`` (picked up by the periodic task, never a long ETA)."""
-    if campaign.status not in EDITABLE:
-        raise CampaignStateError(_("This campaign has already been launched."))
-    _validate_for_sending(campaign)
     now = timezone.now()
-    if at is not None and at > now:
-        Campaign.objects.filter(pk=campaign.pk).update(status=C.SCHEDULED, scheduled_at=at, updated_at=now)
+    check_launch(campaign=campaign, at=at, now=now)
+    if at is not None:
+        Campaign.objects.filter(pk=campaign.pk, status__in=EDITABLE).update(
+            status=C.SCHEDULED, scheduled_at=at, finished_at=None, updated_at=now
+        )
     else:
         _start(campaign.pk)
     campaign.refresh_from_db()
@@ -126,9 +147,12 @@ def launch_campaign(*, campaign: Campaign, at: datetime | None = None) -> Campai
 
 
 def _start(campaign_id: int) -> bool:
-    """draft/scheduled → sending, exactly once even if the beat task and a click race."""
+    """draft/scheduled/cancelled → sending, exactly once even if the beat task and a click race.
+
+    A relaunched cancelled campaign queues its audience afresh: those it reached before have a
+    delivery already and are left out (selectors.audience_pages)."""
     started = Campaign.objects.filter(pk=campaign_id, status__in=EDITABLE).update(
-        status=C.SENDING, started_at=timezone.now()
+        status=C.SENDING, started_at=timezone.now(), finished_at=None, queued_all_at=None
     )
     if started:
         _enqueue_queue_deliveries(campaign_id)
@@ -244,6 +268,24 @@ def cancel_campaign(*, campaign: Campaign) -> None:
         if not cancelled:
             raise CampaignStateError(_("Only a scheduled, sending or paused campaign can be cancelled."))
         Delivery.objects.filter(campaign=campaign, status=S.QUEUED).delete()
+
+
+def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> Campaign:
+    """A new draft with the same content, topics and contact person; any status can be copied."""
+    copy = Campaign(
+        name=(_("%(name)s (copy)") % {"name": campaign.name})[: Campaign._meta.get_field("name").max_length],
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        from_name=campaign.from_name,
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        contact=campaign.contact,
+        created_by=user,
+    )
+    with transaction.atomic():
+        copy.save()
+        copy.topics.set(campaign.topics.all())
+    return copy
 
 
 def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:

@@ -16,4 +16,5 @@ urlpatterns = [
     path("<int:pk>/pause/", views.pause, name="pause"),
     path("<int:pk>/resume/", views.resume, name="resume"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("<int:pk>/duplicate/", views.duplicate, name="duplicate"),
 ]

@@ -11,8 +11,9 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import selectors, services
@@ -234,16 +235,31 @@ def test_send(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("campaigns:detail", pk)
 
 
+def _confirmation(request: HttpRequest, campaign: Campaign, **context) -> HttpResponse:
+    return render(request, "campaigns/confirm.html", {"campaign": campaign, **context})
+
+
 @marketer_required
 @require_POST
 def launch(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two steps: the posted time is checked and the marketer asked "send to N people?"; then sent."""
     campaign = get_object_or_404(Campaign, pk=pk)
     form = LaunchForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("That is not a valid date and time."))
         return redirect("campaigns:detail", pk)
+    at = form.cleaned_data["at"]
     try:
-        campaign = services.launch_campaign(campaign=campaign, at=form.cleaned_data["at"])
+        if not form.cleaned_data["confirmed"]:
+            services.check_launch(campaign=campaign, at=at)
+            return _confirmation(
+                request,
+                campaign,
+                action="launch",
+                question=launch_question(campaign.name, selectors.count_audience(campaign).recipients, at),
+                at=at,
+            )
+        campaign = services.launch_campaign(campaign=campaign, at=at)
     except services.CampaignStateError as exc:
         messages.error(request, str(exc))
     except CampaignRenderError as exc:
@@ -253,10 +269,65 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
         )
     else:
         if campaign.status == Campaign.Status.SCHEDULED:
-            messages.success(request, _("Campaign scheduled."))
+            messages.success(
+                request,
+                _("Campaign scheduled for %(at)s.")
+                % {"at": formats.date_format(timezone.localtime(campaign.scheduled_at), "DATETIME_FORMAT")},
+            )
         else:
             messages.success(request, _("Campaign launched."))
     return redirect("campaigns:detail", pk)
+
+
+def launch_question(name: str, recipients: int, at) -> str:
+    count = formats.number_format(recipients, force_grouping=True)
+    if at is None:
+        return ngettext(
+            "Send “%(name)s” to %(count)s person now?", "Send “%(name)s” to %(count)s people now?", recipients
+        ) % {"name": name, "count": count}
+    return ngettext(
+        "Send “%(name)s” to %(count)s person at %(at)s?",
+        "Send “%(name)s” to %(count)s people at %(at)s?",
+        recipients,
+    ) % {"name": name, "count": count, "at": formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")}
+
+
+@marketer_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Asks first; a cancelled campaign can then be edited, launched again or duplicated."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if request.POST.get("confirmed") != "1":
+        stats = selectors.campaign_stats(campaign)
+        return _confirmation(
+            request,
+            campaign,
+            action="cancel",
+            question=_("Cancel “%(name)s”?") % {"name": campaign.name},
+            detail=_(
+                "%(sent)s mails have gone out; %(waiting)s not sent yet will not be sent. "
+                "You can edit the campaign afterwards and launch it again to those it has not reached."
+            )
+            % {
+                "sent": formats.number_format(stats.delivered, force_grouping=True),
+                "waiting": formats.number_format(stats.queued + stats.sending, force_grouping=True),
+            },
+        )
+    try:
+        services.cancel_campaign(campaign=campaign)
+    except services.CampaignStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Campaign cancelled."))
+    return redirect("campaigns:detail", pk)
+
+
+@marketer_required
+@require_POST
+def duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+    copy = services.duplicate_campaign(campaign=get_object_or_404(Campaign, pk=pk), user=request.user)
+    messages.success(request, _("Campaign duplicated: this is the copy, a draft."))
+    return redirect("campaigns:edit", copy.pk)
 
 
 def _state_action(action, success: str):
@@ -277,4 +348,3 @@ def _state_action(action, success: str):
 
 pause = _state_action(services.pause_campaign, gettext_lazy("Campaign paused."))
 resume = _state_action(services.resume_campaign, gettext_lazy("Campaign resumed."))
-cancel = _state_action(services.cancel_campaign, gettext_lazy("Campaign cancelled."))

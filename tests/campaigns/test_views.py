@@ -74,7 +74,7 @@ def test_detail_shows_audience_then_test_send_and_launch(client_marketer, campai
     client_marketer.post(reverse("campaigns:test_send", args=[campaign.pk]), {"addresses": "me@example.org"})
     assert CapturedMail.objects.get().subject == "[TEST] Neues im Herbst"
 
-    client_marketer.post(reverse("campaigns:launch", args=[campaign.pk]), {"at": ""})
+    client_marketer.post(reverse("campaigns:launch", args=[campaign.pk]), {"at": "", "confirmed": "1"})
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SENT
     progress = client_marketer.get(reverse("campaigns:progress", args=[campaign.pk])).json()
