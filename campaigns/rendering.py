@@ -17,12 +17,15 @@ from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 
-import html2text
+import lxml.html
 from django.conf import settings
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from inscriptis import Inscriptis
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
 from mjml import mjml2html
 from selectolax.lexbor import LexborHTMLParser
 
@@ -322,13 +325,48 @@ def _attach_footer(html: str, footer: str) -> tuple[str, dict]:
     return html[: body_open.end()] + framed + html[body_close:], attributes
 
 
+def _write_link(link: lxml.html.HtmlElement) -> None:
+    """A link as a mail program shows a text part: "words (https://...)" in a sentence, "words:
+    https://..." where the link stands alone (a button), the bare address where the words are it."""
+    href = " ".join((link.get("href") or "").split())
+    if not href or href.startswith("#"):
+        return
+    words = " ".join(link.text_content().split()) or " ".join(
+        " ".join(image.get("alt", "").split()) for image in link.iter("img") if image.get("alt", "").strip()
+    )
+    shown = href.removeprefix("mailto:")
+    if not words:
+        link.text = shown
+        return
+    if not link.text_content().strip():  # an image link: its alt text stands for the words
+        link.text = words
+    if words.rstrip("/") in (href.rstrip("/"), shown.rstrip("/")):
+        return
+    parent = link.getparent()
+    alone = parent is not None and " ".join(parent.text_content().split()) == words
+    link.tail = (f": {shown}" if alone else f" ({shown})") + (link.tail or "")
+
+
 def _html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0  # no hard wrapping: template tags must stay on one line
-    converter.ignore_images = True
-    converter.ignore_emphasis = False
-    converter.ignore_tables = True  # MJML lays out with tables; the text part wants just the words
-    return converter.handle(html).strip() + "\n"
+    """Plain, readable text (no Markdown: no **bold**, no [words](url)), laid out as a browser
+    would (inscriptis, as for inbound HTML mail); template tags stay as they are, on their lines."""
+    document = lxml.html.document_fromstring(html)
+    for link in document.iter("a"):
+        _write_link(link)
+    for element in document.iter():
+        # MJML lays out with tables and centres with align/style: the text wants the words, in
+        # reading order, at the left margin (columns one after the other, not side by side).
+        if element.tag in _LAYOUT_TAGS:
+            element.tag = "div"
+        for attribute in ("align", "style"):
+            element.attrib.pop(attribute, None)
+    text = Inscriptis(document, ParserConfig(css=CSS_PROFILES["strict"])).get_text()
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+_LAYOUT_TAGS = frozenset(["table", "thead", "tbody", "tfoot", "tr", "td", "th"])
 
 
 def _generated_text(source: _Source) -> str:

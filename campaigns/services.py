@@ -26,6 +26,7 @@ from campaigns.rendering import compile_campaign
 from campaigns.selectors import audience_pages
 from campaigns.sending.ledger import fold_all_acceptances
 from campaigns.sending.loop import finish_if_done
+from campaigns.variables import unknown_variables
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.mail.addresses import new_token
 from rundbrief.mail.headers import new_message_id
@@ -105,6 +106,16 @@ def _validate_for_sending(campaign: Campaign) -> None:
         raise CampaignStateError(_("Choose at least one topic before launching."))
     if problem := contact_problem(campaign):
         raise CampaignStateError(problem)
+    if unknown := unknown_variables(
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+    ):
+        raise CampaignStateError(
+            _("The campaign uses variables no mail has; correct them in the editor: %(problems)s")
+            % {"problems": " ".join(problem.message for problem in unknown)}
+        )
     # Raises CampaignRenderError with lines: a broken campaign never starts sending.
     compile_campaign(
         mjml_body=campaign.mjml_body,

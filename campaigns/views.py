@@ -17,10 +17,11 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from campaigns import selectors, services
-from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, problems_as_text
+from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
 from campaigns.messages import contact_name
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
+from campaigns.variables import unknown_variables
 from rundbrief.csp import allows_mail_frames
 from subscribers.models import Subscriber, Topic
 from subscribers.tokens import preferences_url, unsubscribe_url
@@ -62,6 +63,13 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
             user=request.user,
         )
         messages.success(request, _("Campaign saved."))
+        for problem in unknown_variables(
+            mjml_body=saved.mjml_body,
+            text_body=saved.text_body,
+            subject=saved.subject,
+            preheader=saved.preheader,
+        ):
+            messages.warning(request, problem.message)
         return redirect("campaigns:detail", saved.pk)
     return render(
         request,
@@ -94,6 +102,11 @@ def _preview_recipient(request: HttpRequest) -> dict:
             "language": request.LANGUAGE_CODE,
             "text_only": False,
             "found": False,
+            # Said, not silently done: the marketer may have mistyped the address.
+            "note": _("%(address)s is no subscriber: the preview shows the sample subscriber “%(sample)s”.")
+            % {"address": address, "sample": _("Alex Sample")}
+            if address
+            else "",
         }
     return {
         "id": subscriber.pk,
@@ -102,6 +115,7 @@ def _preview_recipient(request: HttpRequest) -> dict:
         "language": subscriber.language,
         "text_only": subscriber.format == Subscriber.Format.TEXT,
         "found": True,
+        "note": "",
     }
 
 
@@ -112,11 +126,7 @@ def preview(request: HttpRequest) -> JsonResponse:
     topic_ids = [t for t in request.POST.getlist("topics") if t.isdigit()]
     topics = list(Topic.objects.filter(pk__in=topic_ids).order_by("pk").select_related("owner"))
     contact_id = request.POST.get("contact", "")
-    contact = None
-    if contact_id.isdigit():
-        from django.contrib.auth import get_user_model
-
-        contact = get_user_model().objects.filter(pk=contact_id).first()
+    contact = contact_choices().filter(pk=contact_id).first() if contact_id.isdigit() else None
     if contact is None and topics:
         contact = topics[0].owner
     shell = Campaign(
@@ -135,6 +145,12 @@ def preview(request: HttpRequest) -> JsonResponse:
         )
     except CampaignRenderError as exc:
         return JsonResponse({"html": "", "text": "", "errors": [p.as_dict() for p in exc.problems]})
+    warnings = unknown_variables(
+        mjml_body=request.POST.get("mjml_body", ""),
+        text_body=request.POST.get("text_body", ""),
+        subject=request.POST.get("subject", ""),
+        preheader=request.POST.get("preheader", ""),
+    )
     recipient = _preview_recipient(request)
     slugs = [t.slug for t in topics]
     try:
@@ -157,10 +173,12 @@ def preview(request: HttpRequest) -> JsonResponse:
             "subject": rendered.subject,
             "preheader": rendered.preheader,
             "errors": [],
+            "warnings": [problem.as_dict() for problem in warnings],
             "recipient": {
                 "email": recipient["email"],
                 "found": recipient["found"],
                 "text_only": recipient["text_only"],
+                "note": recipient["note"],
             },
         }
     )
@@ -172,8 +190,18 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("contact"), pk=pk)
     audience = None
     render_problems: list[str] = []
+    variable_problems: list[str] = []
     if campaign.status in services.EDITABLE:
         audience = selectors.count_audience(campaign)
+        variable_problems = [
+            problem.message
+            for problem in unknown_variables(
+                mjml_body=campaign.mjml_body,
+                text_body=campaign.text_body,
+                subject=campaign.subject,
+                preheader=campaign.preheader,
+            )
+        ]
         try:
             compile_campaign(
                 mjml_body=campaign.mjml_body,
@@ -192,6 +220,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "stats": selectors.campaign_stats(campaign),
             "audience": audience,
             "render_problems": render_problems,
+            "variable_problems": variable_problems,
             "contact_problem": services.contact_problem(campaign)
             if campaign.status in services.EDITABLE
             else None,

@@ -45,6 +45,7 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     page.fill("input[name=subject]", SUBJECT)
     page.fill("input[name=preheader]", "Three stories from the workshop")
     page.fill("input[name=from_name]", "Rundbrief")
+    page.get_by_label("Contact person").select_option(label="Anna Berger")  # people who answer, by name
     page.fill("textarea[name=mjml_body]", GOOD_MJML)
 
     # Live preview for a chosen subscriber: HTML in the sandboxed iframe, text beside it.
