@@ -99,6 +99,13 @@ class TestSendForm(forms.Form):
         widget=forms.TextInput(attrs={"placeholder": "me@example.org"}),
     )
 
+    as_subscriber = forms.EmailField(
+        label=_("Rendered as subscriber"),
+        required=False,
+        help_text=_("Their name, language and format, as in the preview. Empty: the sample subscriber."),
+        widget=forms.EmailInput(attrs={"placeholder": _("sample subscriber")}),
+    )
+
     def address_list(self) -> list[str]:
         return [a for a in self.cleaned_data["addresses"].replace(",", " ").split() if a]
 

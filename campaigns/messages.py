@@ -40,6 +40,12 @@ class Recipient:
     name: str
     language: str
     text_only: bool
+    # Where the mail goes when that is not the subscriber's own address (a test send).
+    address: str = ""
+
+    @property
+    def to_address(self) -> str:
+        return self.address or self.email
 
 
 def _url_around_token(name: str) -> tuple[str, str]:
@@ -117,6 +123,7 @@ class MessageFactory:
         list_slug: str,
         topic_slugs: tuple[str, ...],
         subject_prefix: str = "",
+        links: dict[str, str] | None = None,
     ):
         self.compiled = compiled
         # Most campaigns use recipient data only as plain {{ … }} values: their static text
@@ -131,6 +138,8 @@ class MessageFactory:
         self.from_header = formataddr((clean_header(from_name or name), address), charset="utf-8")
         # The subject is a template (campaigns.rendering): rendered per recipient, behind this prefix.
         self.subject_prefix = subject_prefix
+        # A test's footer links (campaigns.testmail) instead of each recipient's signed ones.
+        self.links = links
         self.list_id = f"{encode_header(list_name)} <{list_slug}.{settings.LIST_ID_DOMAIN}>"
         # Gmail's Feedback-ID: campaign:topic:kind:sender, lets complaint rates be told apart.
         self.feedback_id = f"{campaign_id}:{list_slug}:newsletter:rundbrief"
@@ -164,13 +173,14 @@ class MessageFactory:
     def variables(self, recipient: Recipient) -> dict:
         # Same URLs as subscribers.tokens.preferences_url/unsubscribe_url, with the reverse()
         # done once per campaign: signed tokens are URL-safe, so splicing them in is exact.
-        preferences = make_token(PREFERENCES, recipient.subscriber_id)
-        unsubscribe = make_token(UNSUBSCRIBE, recipient.subscriber_id, self.topic_slugs, self.campaign_id)
-        variables = {
-            "subscriber": {"name": recipient.name, "email": recipient.email},
-            "preferences_url": self._preferences_url[0] + preferences + self._preferences_url[1],
-            "unsubscribe_url": self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1],
-        }
+        variables = {"subscriber": {"name": recipient.name, "email": recipient.email}}
+        if self.links is not None:
+            variables |= self.links
+        else:
+            preferences = make_token(PREFERENCES, recipient.subscriber_id)
+            unsubscribe = make_token(UNSUBSCRIBE, recipient.subscriber_id, self.topic_slugs, self.campaign_id)
+            variables["preferences_url"] = self._preferences_url[0] + preferences + self._preferences_url[1]
+            variables["unsubscribe_url"] = self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1]
         # Subject and preheader in the recipient's language, like the bodies that show them.
         if recipient.language != translation.get_language():
             with translation.override(recipient.language):
@@ -223,7 +233,7 @@ class MessageFactory:
         subject = self.subject(variables)
         varying = (
             f"Subject: {encode_header(subject)}\r\n"
-            f"To: {formataddr((clean_header(recipient.name), recipient.email), charset='utf-8')}\r\n"
+            f"To: {formataddr((clean_header(recipient.name), recipient.to_address), charset='utf-8')}\r\n"
             f"Date: {formatdate(usegmt=True)}\r\n"
             + "".join(f"{key}: {value}\r\n" for key, value in headers.items())
         ).encode()
@@ -232,7 +242,7 @@ class MessageFactory:
         else:
             body = self._alternative + text_qp + self._html_part + html_qp + self._end
         return OutgoingMail(
-            to_address=recipient.email,
+            to_address=recipient.to_address,
             to_name=recipient.name,
             message_id=recipient.message_id,
             raw=self._fixed + varying + body,
@@ -251,7 +261,9 @@ def contact_name(campaign: Campaign) -> str:
     return campaign.from_name
 
 
-def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFactory:
+def build_factory(
+    campaign: Campaign, *, subject_prefix: str = "", links: dict[str, str] | None = None
+) -> MessageFactory:
     topics = list(campaign.topics.order_by("pk"))
     compiled = compile_campaign(
         mjml_body=campaign.mjml_body,
@@ -271,6 +283,7 @@ def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFac
         list_slug=first.slug if first else f"campaign-{campaign.pk}",
         topic_slugs=tuple(t.slug for t in topics),
         subject_prefix=subject_prefix,
+        links=links,
     )
 
 

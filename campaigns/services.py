@@ -20,10 +20,11 @@ from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from campaigns import testmail
 from campaigns.messages import Recipient, build_factory
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, TestSend
 from campaigns.rendering import compile_campaign
-from campaigns.selectors import audience_pages
+from campaigns.selectors import audience_pages, test_recipient
 from campaigns.sending.ledger import fold_all_acceptances
 from campaigns.sending.loop import finish_if_done
 from campaigns.variables import unknown_variables
@@ -331,8 +332,21 @@ class TestSendResult:
     errors: dict[str, str]
 
 
-def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult:
-    """Send the campaign, marked "[TEST]", to a few given addresses, now (no Delivery rows)."""
+def send_test(
+    *,
+    campaign: Campaign,
+    addresses: Sequence[str],
+    as_subscriber: str = "",
+    language: str | None = None,
+    user: AbstractBaseUser | None = None,
+) -> TestSendResult:
+    """Send the campaign, marked "[TEST]", to a few given addresses, now (no Delivery rows).
+
+    Rendered exactly as the preview shows it: as the subscriber with the address ``as_subscriber``
+    (their name, language and format), else as the sample subscriber in ``language``; with the
+    footer links of a test (campaigns.testmail). Each mail's reply token is stored (TestSend), so
+    an answer reaches ``user``, who sent it.
+    """
     addresses = [a.strip() for a in addresses if a.strip()]
     if not addresses:
         raise ValueError(_("Give at least one address."))
@@ -345,7 +359,8 @@ def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult
             raise ValueError(_("Not an email address: %(address)s") % {"address": address}) from exc
     if problem := contact_problem(campaign):
         raise ValueError(problem)
-    factory = build_factory(campaign, subject_prefix="[TEST] ")
+    shown = test_recipient(as_subscriber, language=language or settings.LANGUAGE_CODE)
+    factory = build_factory(campaign, subject_prefix="[TEST] ", links=testmail.links(campaign.pk))
     transport = transport_for_settings()
     sent, errors = [], {}
     try:
@@ -354,11 +369,21 @@ def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult
                 delivery_id=0,
                 message_id=new_message_id(),
                 reply_token=new_token(),
-                subscriber_id=0,
-                email=address,
-                name=address.partition("@")[0],
-                language=settings.LANGUAGE_CODE,
-                text_only=False,
+                subscriber_id=shown.subscriber_id,
+                email=shown.email,
+                name=shown.name,
+                language=shown.language,
+                text_only=shown.text_only,
+                address=address,
+            )
+            # Stored before the hand-over, like a delivery: a reply may come back at once.
+            TestSend.objects.create(
+                campaign=campaign,
+                sent_by=user,
+                address=address,
+                rendered_as=shown.email if shown.found else "",
+                reply_token=recipient.reply_token,
+                message_id=recipient.message_id,
             )
             mail = factory.build(recipient)
             try:

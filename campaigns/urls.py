@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.campaign_list, name="list"),
     path("new/", views.campaign_create, name="create"),
     path("preview/", views.preview, name="preview"),
+    path("test-link/<str:token>/", views.test_link, name="test_link"),
     path("<int:pk>/", views.campaign_detail, name="detail"),
     path("<int:pk>/edit/", views.campaign_edit, name="edit"),
     path("<int:pk>/progress.json", views.campaign_progress, name="progress"),

@@ -14,17 +14,17 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import selectors, services
+from campaigns import selectors, services, testmail
 from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
 from campaigns.messages import contact_name
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
 from campaigns.variables import unknown_variables
 from rundbrief.csp import allows_mail_frames
-from subscribers.models import Subscriber, Topic
-from subscribers.tokens import preferences_url, unsubscribe_url
+from subscribers.models import Topic
 
 
 def marketer_required(view):
@@ -90,35 +90,6 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _editor(request, get_object_or_404(Campaign, pk=pk))
 
 
-def _preview_recipient(request: HttpRequest) -> dict:
-    """The chosen subscriber (by address), else a sample one."""
-    address = request.POST.get("preview_subscriber", "").strip()
-    subscriber = Subscriber.objects.filter(email__iexact=address).first() if address else None
-    if subscriber is None:
-        return {
-            "id": 0,
-            "name": _("Alex Sample"),
-            "email": "alex@example.org",
-            "language": request.LANGUAGE_CODE,
-            "text_only": False,
-            "found": False,
-            # Said, not silently done: the marketer may have mistyped the address.
-            "note": _("%(address)s is no subscriber: the preview shows the sample subscriber “%(sample)s”.")
-            % {"address": address, "sample": _("Alex Sample")}
-            if address
-            else "",
-        }
-    return {
-        "id": subscriber.pk,
-        "name": subscriber.name,
-        "email": subscriber.email,
-        "language": subscriber.language,
-        "text_only": subscriber.format == Subscriber.Format.TEXT,
-        "found": True,
-        "note": "",
-    }
-
-
 @marketer_required
 @require_POST
 def preview(request: HttpRequest) -> JsonResponse:
@@ -151,16 +122,18 @@ def preview(request: HttpRequest) -> JsonResponse:
         subject=request.POST.get("subject", ""),
         preheader=request.POST.get("preheader", ""),
     )
-    recipient = _preview_recipient(request)
-    slugs = [t.slug for t in topics]
+    # Rendered as a test send renders it (services.send_test), so the test is this preview.
+    recipient = selectors.test_recipient(
+        request.POST.get("preview_subscriber", ""), language=request.LANGUAGE_CODE
+    )
+    campaign_id = request.POST.get("campaign_id", "")
     try:
         rendered = compiled.render(
             {
-                "subscriber": {"name": recipient["name"], "email": recipient["email"]},
-                "preferences_url": preferences_url(recipient["id"]),
-                "unsubscribe_url": unsubscribe_url(recipient["id"], slugs),
+                "subscriber": {"name": recipient.name, "email": recipient.email},
+                **testmail.links(int(campaign_id) if campaign_id.isdigit() else None),
             },
-            language=recipient["language"],
+            language=recipient.language,
         )
     except Exception as exc:  # a filter failing on this subscriber's data: show it, never a 500
         return JsonResponse(
@@ -175,10 +148,10 @@ def preview(request: HttpRequest) -> JsonResponse:
             "errors": [],
             "warnings": [problem.as_dict() for problem in warnings],
             "recipient": {
-                "email": recipient["email"],
-                "found": recipient["found"],
-                "text_only": recipient["text_only"],
-                "note": recipient["note"],
+                "email": recipient.email,
+                "found": recipient.found,
+                "text_only": recipient.text_only,
+                "note": recipient.note,
             },
         }
     )
@@ -251,7 +224,13 @@ def test_send(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Give the addresses for the test send."))
         return redirect("campaigns:detail", pk)
     try:
-        result = services.send_test(campaign=campaign, addresses=form.address_list())
+        result = services.send_test(
+            campaign=campaign,
+            addresses=form.address_list(),
+            as_subscriber=form.cleaned_data["as_subscriber"],
+            language=request.LANGUAGE_CODE,
+            user=request.user,
+        )
     except (ValueError, CampaignRenderError) as exc:
         messages.error(request, str(exc))
         return redirect("campaigns:detail", pk)
@@ -262,6 +241,18 @@ def test_send(request: HttpRequest, pk: int) -> HttpResponse:
             request, _("Test to %(address)s failed: %(reason)s") % {"address": address, "reason": reason}
         )
     return redirect("campaigns:detail", pk)
+
+
+@csrf_exempt  # a mail program's one-click POST (RFC 8058) to a test mail's List-Unsubscribe
+@require_http_methods(["GET", "POST"])
+def test_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Where the footer links of a test mail and the preview lead: "this was a test", never a 410."""
+    found = testmail.read_link(token)
+    if found is None:
+        return render(request, "campaigns/test_link.html", {"valid": False}, status=404)
+    campaign_id, kind = found
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    return render(request, "campaigns/test_link.html", {"valid": True, "campaign": campaign, "kind": kind})
 
 
 def _confirmation(request: HttpRequest, campaign: Campaign, **context) -> HttpResponse:
