@@ -22,6 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from campaigns import testmail
 from campaigns.models import Campaign, Delivery
 from replies.interface import campaign_replies
 from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression
@@ -236,3 +237,13 @@ def failed_deliveries(campaign: Campaign, *, limit: int = 50) -> QuerySet[Delive
         .select_related("subscriber")
         .order_by("-updated_at")[:limit]
     )
+
+
+def test_recipient(address: str, *, language: str) -> testmail.TestRecipient:
+    """Whom a preview or test send is rendered as: the subscriber with this address, else the sample
+    (in ``language``), saying so when an address was given."""
+    address = address.strip()
+    subscriber = Subscriber.objects.filter(email__iexact=address).first() if address else None
+    if subscriber is None:
+        return testmail.sample(language, asked_for=address)
+    return testmail.of_subscriber(subscriber)
