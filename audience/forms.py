@@ -363,3 +363,55 @@ class BulkActionForm(forms.Form):
                 _("Select at least one subscriber, or apply to every one matching the filter.")
             )
         return data
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label=_("CSV file (UTF-8)"))
+    topic = forms.ModelChoiceField(
+        label=_("Into the topic"), queryset=Topic.objects.filter(archived_at__isnull=True)
+    )
+    source = forms.CharField(
+        label=_("Where the addresses come from"),
+        max_length=200,
+        help_text=_("Recorded with every imported subscriber, e.g. “trade fair 2026, paper form”."),
+    )
+
+
+def import_targets() -> list[tuple[str, str]]:
+    return [
+        ("", _("(do not import)")),
+        ("email", _("Email address")),
+        ("name", _("Name")),
+        ("language", _("Language")),
+        ("consent_date", _("Date of the prior consent")),
+        ("consent_source", _("Source of the prior consent")),
+    ]
+
+
+class ImportMappingForm(forms.Form):
+    def __init__(self, *args, columns: list[str], mapping: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns = columns
+        for index, column in enumerate(columns):
+            self.fields[f"column_{index}"] = forms.ChoiceField(
+                label=column or _("(unnamed column %(n)s)") % {"n": index + 1},
+                choices=import_targets(),
+                required=False,
+                initial=mapping.get(column, ""),
+            )
+
+    def clean(self):
+        data = super().clean()
+        chosen = [data.get(f"column_{index}") for index in range(len(self.columns))]
+        targets = [target for target in chosen if target]
+        if "email" not in targets:
+            raise ValidationError(_("Choose the column with the email addresses."))
+        if len(targets) != len(set(targets)):
+            raise ValidationError(_("Each field can come from one column only."))
+        return data
+
+    def mapping(self) -> dict[str, str]:
+        return {
+            column: self.cleaned_data.get(f"column_{index}") or ""
+            for index, column in enumerate(self.columns)
+        }

@@ -174,6 +174,9 @@ def main() -> None:
         import django
 
         django.setup()
+        from django.test.utils import setup_test_environment
+
+        setup_test_environment()  # the test client then records each response's context
         from django.contrib.auth.models import Group, User
         from django.test import Client
         from django.urls import reverse

@@ -123,6 +123,9 @@ class Subscriber(models.Model):
             # The audience desk sorts by these; the id makes each a keyset (subscribers may share a name).
             models.Index(fields=["name", "id"], name="subscriber_name_idx"),
             models.Index(fields=["confirmed_at", "id"], name="subscriber_confirmed_idx"),
+            # Filters by status or language, newest first, without walking the whole id index.
+            models.Index(fields=["status", "id"], name="subscriber_status_id_idx"),
+            models.Index(fields=["language", "id"], name="subscriber_language_id_idx"),
         ]
         permissions = [("use_audience_desk", _("Can use the audience desk"))]
 
@@ -375,6 +378,7 @@ class ImportJob(models.Model):
     """A CSV import started in the audience desk, run by a task; its progress is polled."""
 
     class Status(models.TextChoices):
+        DRAFT = "draft", _("Being prepared")
         WAITING = "waiting", _("Waiting")
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")
@@ -382,11 +386,15 @@ class ImportJob(models.Model):
 
     topic = models.ForeignKey(Topic, verbose_name=_("topic"), on_delete=models.PROTECT, related_name="+")
     source = models.CharField(verbose_name=_("source"), max_length=200)
-    # The file as uploaded, with its columns already mapped to the import's (subscribers.importing).
+    # The file as uploaded (UTF-8 text); its columns are mapped to the import's when it runs.
     data = models.TextField(verbose_name=_("data"))
+    filename = models.CharField(verbose_name=_("file name"), max_length=255, blank=True)
     status = models.CharField(
-        verbose_name=_("status"), max_length=8, choices=Status.choices, default=Status.WAITING
+        verbose_name=_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT
     )
+    # The columns of the uploaded file as named in its header, and what each is imported as.
+    columns = models.JSONField(verbose_name=_("columns"), default=list)
+    mapping = models.JSONField(verbose_name=_("column mapping"), default=dict, blank=True)
     total = models.PositiveIntegerField(verbose_name=_("rows"), default=0)
     done = models.PositiveIntegerField(verbose_name=_("rows done"), default=0)
     report = models.JSONField(verbose_name=_("report"), default=dict, blank=True)

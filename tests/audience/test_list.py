@@ -160,3 +160,24 @@ def test_an_estimate_says_so():
         "about 1,000,000 subscribers (estimated: counting them exactly would take too long)"
     )
     assert selectors.Total(1, exact=True).label == "1 subscriber"
+
+
+@pytest.mark.parametrize("sort", [s.key for s in selectors.SORTS])
+def test_the_replanned_page_query_returns_the_same_page(topic, sort):
+    """When the index walk runs out of time, the page is asked for with fenced sort keys (same rows)."""
+    for index in range(6):
+        make_subscriber(f"f{index}@example.org", topic, name=["B", "A", "B", "", "C", "A"][index])
+    qs = Subscriber.objects.all()
+    first = selectors._keyset(qs, sort, None, 3)
+    cursor = selectors._cursor_of(first[-1], sort)
+    for fenced in (False, True):
+        assert selectors._keyset(qs, sort, None, 3, fenced) == first
+    assert selectors._keyset(qs, sort, cursor, 3, True) == selectors._keyset(qs, sort, cursor, 3, False)
+
+
+def test_a_result_too_big_to_count_in_time_gets_the_estimate_at_once(topic, monkeypatch):
+    for index in range(5):
+        make_subscriber(f"e{index}@example.org", topic)
+    monkeypatch.setattr(selectors, "COUNTABLE_IN_BUDGET", 2)  # as if five were millions
+    total = selectors.count(Subscriber.objects.all())
+    assert total.exact is False and total.value > 2
