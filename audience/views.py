@@ -15,19 +15,21 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from audience import charts, exports, selectors, services
+from audience import charts, exports, imports, selectors, services
 from audience.filters import AudienceFilter, subscribers_matching
 from audience.forms import (
     AttributeForm,
     BulkActionForm,
     FilterForm,
+    ImportMappingForm,
+    ImportUploadForm,
     SegmentNameForm,
     SortForm,
     SubscriberForm,
     TopicForm,
     filter_initial,
 )
-from subscribers.models import Attribute, Segment, Subscriber, Topic
+from subscribers.models import Attribute, ImportJob, Segment, Subscriber, Topic
 
 FILTER_PARAMS_DROPPED = ("cursor", "sort")
 
@@ -362,3 +364,79 @@ def segment_delete(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("audience:segment", pk)
     messages.success(request, _("Segment deleted."))
     return redirect("audience:segments")
+
+
+# CSV import.
+
+
+@audience_required
+def import_upload(request: HttpRequest) -> HttpResponse:
+    form = ImportUploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        try:
+            job = imports.start_draft(
+                data=upload.read(),
+                filename=upload.name,
+                topic=form.cleaned_data["topic"],
+                source=form.cleaned_data["source"].strip(),
+                user=request.user,
+            )
+        except imports.UnreadableFile:
+            form.add_error(
+                "file",
+                _("This is not a CSV file in UTF-8 with a header line (at most 50 MB)."),
+            )
+        else:
+            return redirect("audience:import", job.pk)
+    recent = ImportJob.objects.select_related("topic", "created_by")[:10]
+    return render(request, "audience/import_upload.html", {"form": form, "recent": recent})
+
+
+@audience_required
+def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """Map the columns, preview, dry run, start; once started, the progress and the report."""
+    job = get_object_or_404(ImportJob.objects.select_related("topic"), pk=pk)
+    if job.status != ImportJob.Status.DRAFT:
+        return render(request, "audience/import_progress.html", {"job": job, "done": imports.progress(job)})
+    form = ImportMappingForm(request.POST or None, columns=job.columns, mapping=job.mapping)
+    result = None
+    if request.method == "POST" and form.is_valid():
+        job = imports.save_mapping(job=job, mapping=form.mapping())
+        if request.POST.get("action") == "start":
+            try:
+                imports.launch(job=job)
+            except imports.NotStartable as exc:
+                result = imports.Check(rows=0, with_consent=0, errors=exc.args[0])
+                if not result.errors:
+                    return redirect("audience:import", pk)
+            else:
+                return redirect("audience:import", pk)
+        else:
+            result = imports.check(job)
+    header, rows = imports.preview(job.data, job.mapping)
+    return render(
+        request,
+        "audience/import_map.html",
+        {"job": job, "form": form, "preview_header": header, "preview_rows": rows, "result": result},
+    )
+
+
+@audience_required
+@require_GET
+def import_progress(request: HttpRequest, pk: int) -> JsonResponse:
+    job = get_object_or_404(ImportJob, pk=pk)
+    done = imports.progress(job)
+    percent = (
+        100 if job.status == ImportJob.Status.DONE else (round(100 * done / job.total) if job.total else 0)
+    )
+    return JsonResponse(
+        {
+            "status": job.status,
+            "status_label": job.get_status_display(),
+            "done": done,
+            "total": job.total,
+            "percent": percent,
+            "finished": job.status in (ImportJob.Status.DONE, ImportJob.Status.FAILED),
+        }
+    )
