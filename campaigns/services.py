@@ -34,7 +34,7 @@ from rundbrief.mail.addresses import new_token
 from rundbrief.mail.headers import new_message_id
 from rundbrief.mail.refusals import SendError
 from rundbrief.mail.transports import transport_for_settings
-from subscribers.models import Topic
+from subscribers.models import Segment, Topic
 
 logger = logging.getLogger(__name__)
 S = Delivery.Status
@@ -60,8 +60,10 @@ def save_campaign(
     text_body: str = "",
     contact: AbstractBaseUser | None = None,
     user: AbstractBaseUser | None = None,
+    segment: Segment | None = None,
 ) -> Campaign:
-    """Create or update a draft. The contact defaults to the first topic's owner."""
+    """Create or update a draft. The contact defaults to the first topic's owner; a segment
+    narrows the topics' audience."""
     if campaign is not None and campaign.status not in EDITABLE:
         raise CampaignStateError(_("Only drafts, scheduled and cancelled campaigns can be edited."))
     topics = list(topics)
@@ -75,6 +77,7 @@ def save_campaign(
     campaign.mjml_body = mjml_body
     campaign.text_body = text_body
     campaign.contact = contact
+    campaign.segment = segment
     with transaction.atomic():
         campaign.save()
         campaign.topics.set(topics)

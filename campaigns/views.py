@@ -47,7 +47,10 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     if campaign is not None and campaign.status not in services.EDITABLE:
         messages.warning(request, _("This campaign has been launched and can no longer be edited."))
         return redirect("campaigns:detail", campaign.pk)
-    form = CampaignForm(request.POST or None, instance=campaign)
+    initial = {}
+    if campaign is None and request.GET.get("segment", "").isdigit():
+        initial["segment"] = request.GET["segment"]  # "New campaign to this segment" (audience desk)
+    form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         saved = services.save_campaign(
@@ -61,6 +64,7 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
             text_body=data["text_body"],
             contact=data["contact"],
             user=request.user,
+            segment=data.get("segment"),
         )
         messages.success(request, _("Campaign saved."))
         for problem in unknown_variables(
