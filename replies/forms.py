@@ -15,6 +15,9 @@ class ReplyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text=_("Sent under your name, with your signature, threaded to the subscriber's last mail."),
     )
+    # The newest answer when the page was loaded: a newer one by somebody else asks first.
+    seen_answer = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
+    confirm = forms.BooleanField(widget=forms.HiddenInput, required=False)
 
 
 class NoteForm(forms.Form):

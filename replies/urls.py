@@ -7,6 +7,7 @@ app_name = "replies"
 urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("conversations/<int:pk>/", views.conversation, name="conversation"),
+    path("conversations/<int:pk>/live/", views.conversation_live, name="conversation_live"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),
     path("conversations/<int:pk>/note/", views.note, name="note"),
     path("conversations/<int:pk>/assign/", views.assign, name="assign"),

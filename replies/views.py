@@ -10,17 +10,18 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from replies import selectors, services
+from replies import presence, selectors, services
 from replies.forms import AssignForm, NoteForm, ReplyForm, SnoozeForm
 from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.parsing import html_to_text, parse_mail, sanitise_html
+from replies.selectors import staff_display_name
 from subscribers.selectors import is_suppressed
 
 QUEUE_LABELS = {
@@ -89,7 +90,7 @@ def _subscriber_context(conversation: Conversation) -> dict:
     return {
         "subscriber": subscriber,
         "subscriptions": subscriber.subscriptions.select_related("topic").order_by("topic__name"),
-        "consent_events": list(subscriber.consent_events.order_by("-created_at", "-id")[:5]),
+        "consent_events": selectors.consent_lines(subscriber),
         "suppressed": is_suppressed(subscriber.email),
     }
 
@@ -110,7 +111,10 @@ def _conversation_context(request: HttpRequest, item: Conversation, **forms: obj
         "last_inbound": last_inbound,
         "can_change": request.user.has_perm("replies.change_conversation"),
         "is_manager": selectors.can_see_all(request.user),
-        "reply_form": forms.get("reply_form") or ReplyForm(),
+        "reply_form": forms.get("reply_form")
+        or ReplyForm(initial={"seen_answer": selectors.last_answer_id(item)}),
+        "thread_version": selectors.thread_version(item),
+        "others_answers": forms.get("others_answers") or [],
         "note_form": forms.get("note_form") or NoteForm(),
         "assign_form": forms.get("assign_form") or AssignForm(initial={"assignee": initial_assignee}),
         "snooze_form": forms.get("snooze_form") or SnoozeForm(),
@@ -132,6 +136,23 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     form = ReplyForm(request.POST)
     if not form.is_valid():
         return _invalid(request, item, reply_form=form)
+    others = selectors.answers_since(
+        item, form.cleaned_data["seen_answer"] or 0, exclude_author_id=request.user.pk
+    )
+    if others and not form.cleaned_data["confirm"]:
+        # Somebody answered since this page was loaded: show their answer and ask first.
+        form = ReplyForm(
+            initial={"text": form.cleaned_data["text"], "seen_answer": others[-1].pk, "confirm": True}
+        )
+        messages.warning(
+            request,
+            _(
+                "Someone else answered since you opened this conversation. "
+                "Read their answer, then send yours or not."
+            ),
+        )
+        context = _conversation_context(request, item, reply_form=form, others_answers=others)
+        return render(request, "replies/conversation.html", context, status=409)
     try:
         answer = services.queue_staff_answer(
             conversation=item, author=request.user, text=form.cleaned_data["text"]
@@ -183,8 +204,20 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
         assignee=form.cleaned_data["assignee"],
         note=form.cleaned_data["note"],
     )
-    messages.success(request, _("Conversation reassigned."))
-    return redirect("replies:conversation", pk=item.pk)
+    # Back to the queue: the conversation may have left what this person sees (a 404 otherwise).
+    name = staff_display_name(form.cleaned_data["assignee"]) if form.cleaned_data["assignee"] else None
+    if name:
+        messages.success(
+            request,
+            _("“%(subject)s” was assigned to %(name)s.")
+            % {"subject": item.subject or f"#{item.pk}", "name": name},
+        )
+    else:
+        messages.success(
+            request,
+            _("“%(subject)s” is in the shared queue now.") % {"subject": item.subject or f"#{item.pk}"},
+        )
+    return redirect("replies:inbox")
 
 
 @staff_action
@@ -211,6 +244,40 @@ def snooze(request: HttpRequest, pk: int) -> HttpResponse:
     services.snooze(conversation=item, actor=request.user, until=form.cleaned_data["until"])
     messages.success(request, _("Conversation snoozed."))
     return redirect("replies:conversation", pk=item.pk)
+
+
+@staff_view
+@require_POST
+def conversation_live(request: HttpRequest, pk: int) -> JsonResponse:
+    """The open conversation's heartbeat (static/js/inbox.js, every few seconds while visible):
+    records that this person views it (and is typing, or not), answers who else does, and the
+    thread again only when it changed since the version the page has."""
+    item = _conversation(request, pk)
+    presence.touch(
+        conversation_id=item.pk,
+        user_id=request.user.pk,
+        name=staff_display_name(request.user),
+        typing=request.POST.get("typing") == "1",
+    )
+    version = selectors.thread_version(item)
+    others = presence.present(item.pk, exclude_user_id=request.user.pk)
+    data: dict = {
+        "version": version,
+        "viewing": [person.name for person in others if not person.typing],
+        "typing": [person.name for person in others if person.typing],
+    }
+    if version != request.POST.get("version"):
+        data["html"] = render(
+            request,
+            "replies/_thread.html",
+            {
+                "thread": selectors.thread(item),
+                "conversation": item,
+                "can_change": request.user.has_perm("replies.change_conversation"),
+                "is_manager": selectors.can_see_all(request.user),
+            },
+        ).content.decode()
+    return JsonResponse(data)
 
 
 def _message(request: HttpRequest, pk: int) -> Message:

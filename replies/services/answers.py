@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import formataddr
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
 from replies.models import Conversation, Message
@@ -41,10 +41,34 @@ def _last_inbound(conversation: Conversation) -> Message | None:
     )
 
 
-def _quote(message: Message) -> str:
+def subscriber_language(conversation: Conversation) -> str:
+    """The language the subscriber reads (their preference; the site's default for unknown senders)."""
+    if conversation.subscriber_id and conversation.subscriber.language:
+        return conversation.subscriber.language
+    return settings.LANGUAGE_CODE
+
+
+def recipient_name(conversation: Conversation, last: Message | None) -> str:
+    """How we address them: the subscriber's name, else the name their mail client sent."""
+    if conversation.subscriber_id and conversation.subscriber.name:
+        return conversation.subscriber.name
+    return parseaddr(last.from_address)[0] if last is not None else ""
+
+
+def quote_line(message: Message, *, name: str, language: str) -> str:
+    """'On <date>, <name> wrote:' in the subscriber's language, with the date in its format."""
+    with translation.override(language):
+        when = formats.date_format(timezone.localtime(message.created_at), "DATETIME_FORMAT")
+        return _("On %(date)s, %(name)s wrote:") % {
+            "date": when,
+            "name": name or parseaddr(message.from_address)[1] or message.from_address,
+        }
+
+
+def _quote(message: Message, *, name: str, language: str) -> str:
     text = message.stripped_text or message.text
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
-    return f"{message.from_address}:\n{quoted}"
+    return f"{quote_line(message, name=name, language=language)}\n{quoted}"
 
 
 # Sending our answers: stored at once ("queued"), sent by replies.tasks.send_staff_answer_task.
@@ -82,8 +106,9 @@ def queue_staff_answer(*, conversation: Conversation, author: AbstractBaseUser, 
     except Exception:  # noqa: BLE001 - no profile: no signature
         signature = ""
     body = text + (f"\n\n-- \n{signature}" if signature else "")
+    name = recipient_name(conversation, last)
     if last is not None:
-        body += "\n\n" + _quote(last)
+        body += "\n\n" + _quote(last, name=name, language=subscriber_language(conversation))
     now = timezone.now()
     with transaction.atomic():
         answer = Message.objects.create(
@@ -91,7 +116,7 @@ def queue_staff_answer(*, conversation: Conversation, author: AbstractBaseUser, 
             direction=Message.Direction.OUTBOUND,
             author=author,
             from_address=formataddr((staff_display_name(author), sender_address())),
-            to_address=recipient,
+            to_address=formataddr((name, recipient)) if name else recipient,
             subject=reply_subject(
                 (last.subject if last else conversation.subject).strip() or _("Your message")
             ),

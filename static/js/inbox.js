@@ -1,0 +1,81 @@
+// The staff inbox, live: the open conversation sends a heartbeat (who views, who types) and
+// gets the thread again when it changed; a queue reloads its table when it changed.
+// Polling, not a held-open connection: see the README ("Live updates in the inbox").
+(function () {
+  "use strict";
+
+  const CONVERSATION_SECONDS = 4;  // presence needs to be near-live; the answer is small when nothing changed
+  const QUEUE_SECONDS = 15;        // a queue is fine a few seconds late
+
+  function csrfToken() {
+    const field = document.querySelector("input[name=csrfmiddlewaretoken]");
+    return field ? field.value : "";
+  }
+
+  function every(seconds, tick) {
+    // Not while the tab is hidden; at once when it becomes visible again.
+    let timer = null;
+    function schedule() {
+      clearTimeout(timer);
+      timer = setTimeout(run, seconds * 1000);
+    }
+    function run() {
+      if (document.hidden) { schedule(); return; }
+      Promise.resolve(tick()).catch(function () {}).finally(schedule);
+    }
+    document.addEventListener("visibilitychange", function () { if (!document.hidden) { run(); } });
+    run();
+  }
+
+  // --- The open conversation -----------------------------------------------------------------
+  const thread = document.getElementById("replies-thread-live");
+  if (thread) {
+    const presenceLine = document.getElementById("replies-presence");
+    const composer = document.getElementById("replies-composer");
+    let lastKey = 0;
+    if (composer) {
+      composer.addEventListener("input", function () { lastKey = Date.now(); });
+    }
+    function names(template, list) {
+      return template.replace("%(names)s", list.join(", "));
+    }
+    every(CONVERSATION_SECONDS, function () {
+      const body = new URLSearchParams();
+      body.set("version", thread.dataset.version || "");
+      body.set("typing", Date.now() - lastKey < CONVERSATION_SECONDS * 1000 ? "1" : "0");
+      return fetch(thread.dataset.liveUrl, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
+        body: body,
+        credentials: "same-origin",
+      }).then(function (response) { return response.ok ? response.json() : null; }).then(function (data) {
+        if (!data) { return; }
+        if (data.html !== undefined) {
+          thread.innerHTML = data.html;
+          thread.dataset.version = data.version;
+        }
+        if (presenceLine) {
+          const parts = [];
+          if (data.typing.length) { parts.push(names(presenceLine.dataset.typing, data.typing)); }
+          if (data.viewing.length) { parts.push(names(presenceLine.dataset.viewing, data.viewing)); }
+          presenceLine.textContent = parts.join(" · ");
+        }
+      });
+    });
+  }
+
+  // --- A queue --------------------------------------------------------------------------------
+  const queue = document.getElementById("replies-queue-live");
+  if (queue) {
+    every(QUEUE_SECONDS, function () {
+      return fetch(queue.dataset.liveUrl, {
+        headers: { "If-None-Match": queue.dataset.version || "" },
+        credentials: "same-origin",
+      }).then(function (response) {
+        if (response.status !== 200) { return; }
+        queue.dataset.version = response.headers.get("ETag") || "";
+        return response.text().then(function (html) { queue.innerHTML = html; });
+      });
+    });
+  }
+})();
