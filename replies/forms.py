@@ -6,6 +6,9 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from campaigns.interface import Campaign
+from replies.models import Conversation, Tag, Team
+from replies.search import Filters
 from replies.selectors import assignable_staff, staff_display_name
 
 
@@ -60,3 +63,47 @@ class SnoozeForm(forms.Form):
         if until <= timezone.now():
             raise forms.ValidationError(_("Choose a time in the future."))
         return until
+
+
+class SearchForm(forms.Form):
+    """The inbox search: words, and filters that narrow it (any of them alone is a search too)."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=200)
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("any"))] + list(Conversation.Status.choices)
+    )
+    assignee = forms.ChoiceField(label=_("Assigned to"), required=False)
+    team = forms.ModelChoiceField(
+        label=_("Team"), required=False, queryset=Team.objects.all(), empty_label=_("any")
+    )
+    tag = forms.ModelChoiceField(
+        label=_("Tag"), required=False, queryset=Tag.objects.all(), empty_label=_("any")
+    )
+    campaign = forms.ModelChoiceField(
+        label=_("Campaign"), required=False, queryset=Campaign.objects.order_by("-id"), empty_label=_("any")
+    )
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        label=_("Until"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: object, user: object = None, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["q"].widget.attrs.update({"type": "search", "id": "id_search_q"})
+        self.fields["assignee"].choices = [("", _("anybody")), ("none", _("nobody (shared queue)"))] + [
+            (str(person.pk), staff_display_name(person)) for person in assignable_staff()
+        ]
+
+    def filters(self) -> Filters:
+        data = self.cleaned_data
+        return Filters(
+            status=data.get("status") or "",
+            assignee=data.get("assignee") or "",
+            team=data["team"].pk if data.get("team") else None,
+            tag=data["tag"].pk if data.get("tag") else None,
+            campaign=data["campaign"].pk if data.get("campaign") else None,
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+        )

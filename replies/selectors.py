@@ -12,6 +12,7 @@ from django.db.models.functions import Cast, Coalesce, Lower
 from django.utils import timezone
 
 from replies.models import Conversation, InboundMessage, Message, StaffProfile, Team
+from replies.pagination import Order
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,16 @@ def _waiting(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     )
 
 
+def queue_order(name: str) -> Order:
+    """Closed: newest activity first; every other queue: oldest waiting first (answered ones last)."""
+    return Order("last_message_at", descending=True) if name == "closed" else Order("waiting_since")
+
+
+INBOUND_ORDER = Order("received_at", descending=True)
+
+
 def queue(user: AbstractBaseUser, name: str) -> QuerySet[Conversation]:
-    """One queue of the inbox, oldest waiting first (answered conversations after those waiting)."""
+    """One queue of the inbox (unpaged; replies.pagination pages it in queue_order(name))."""
     visible = visible_conversations(user)
     if name == "mine":
         result = _waiting(visible.filter(assignee=user))

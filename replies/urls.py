@@ -6,6 +6,8 @@ app_name = "replies"
 
 urlpatterns = [
     path("", views.inbox, name="inbox"),
+    path("live/", views.queue_live, name="queue_live"),
+    path("search/", views.search, name="search"),
     path("conversations/<int:pk>/", views.conversation, name="conversation"),
     path("conversations/<int:pk>/live/", views.conversation_live, name="conversation_live"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),

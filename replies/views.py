@@ -7,6 +7,8 @@ selectors.visible_conversations (own, teams', unassigned; managers: all).
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
@@ -17,10 +19,13 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from replies import presence, selectors, services
-from replies.forms import AssignForm, NoteForm, ReplyForm, SnoozeForm
+from replies import pagination, presence, selectors, services
+from replies.forms import AssignForm, NoteForm, ReplyForm, SearchForm, SnoozeForm
 from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.parsing import html_to_text, parse_mail, sanitise_html
+from replies.search import ORDER as SEARCH_ORDER
+from replies.search import search as search_conversations
+from replies.search import uses_full_text
 from replies.selectors import staff_display_name
 from subscribers.selectors import is_suppressed
 
@@ -50,22 +55,82 @@ def _conversation(request: HttpRequest, pk: int) -> Conversation:
     return get_object_or_404(selectors.visible_conversations(request.user), pk=pk)
 
 
-@staff_view
-def inbox(request: HttpRequest) -> HttpResponse:
+def _queue_name(request: HttpRequest) -> str:
     name = request.GET.get("queue", "mine")
     if name not in selectors.QUEUES or (name == "all" and not selectors.can_see_all(request.user)):
         name = "mine"
+    return name
+
+
+def _queue_page(request: HttpRequest, name: str) -> pagination.Page:
+    return pagination.page(
+        selectors.queue(request.user, name), selectors.queue_order(name), request.GET.get("after", "")
+    )
+
+
+def _nav_context(request: HttpRequest, name: str = "") -> dict:
     counts = selectors.queue_counts(request.user)
-    context = {
+    return {
         "queue_name": name,
-        "queue_label": QUEUE_LABELS[name],
         "queues": [(key, QUEUE_LABELS[key], counts.get(key)) for key in selectors.QUEUES if key in counts]
         + [("closed", QUEUE_LABELS["closed"], None)],
-        "conversations": selectors.queue(request.user, name)[:200],
         "failed_count": selectors.failed_inbound().count(),
         "can_see_inbound": request.user.has_perm("replies.view_inboundmessage"),
+        "search_query": request.GET.get("q", "") if request.resolver_match.url_name == "search" else "",
+    }
+
+
+@staff_view
+def inbox(request: HttpRequest) -> HttpResponse:
+    name = _queue_name(request)
+    page = _queue_page(request, name)
+    context = {
+        **_nav_context(request, name),
+        "queue_label": QUEUE_LABELS[name],
+        "page": page,
+        "conversations": page.items,
+        "live_url": reverse("replies:queue_live") + "?" + request.GET.urlencode(),
     }
     return render(request, "replies/inbox.html", context)
+
+
+@staff_view
+def queue_live(request: HttpRequest) -> HttpResponse:
+    """The queue's table again (static/js/inbox.js, every 15 s while the tab is visible), or
+    304 when nothing in it changed: replies, answers and assignments show without a reload."""
+    name = _queue_name(request)
+    page = _queue_page(request, name)
+    html = render(
+        request, "replies/_queue_table.html", {"page": page, "conversations": page.items, "queue_name": name}
+    ).content
+    etag = '"' + hashlib.sha256(html).hexdigest()[:20] + '"'
+    if request.headers.get("If-None-Match") == etag:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(html)
+    response["ETag"] = etag
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@staff_view
+def search(request: HttpRequest) -> HttpResponse:
+    form = SearchForm(request.GET or None, user=request.user)
+    page = None
+    if form.is_valid():
+        results = search_conversations(request.user, form.cleaned_data["q"], form.filters())
+        page = pagination.page(results, SEARCH_ORDER, request.GET.get("after", ""))
+    return render(
+        request,
+        "replies/search.html",
+        {
+            **_nav_context(request),
+            "form": form,
+            "page": page,
+            "conversations": page.items if page else [],
+            "full_text": uses_full_text(),
+        },
+    )
 
 
 def _campaign_context(conversation: Conversation) -> dict:
@@ -105,6 +170,7 @@ def _conversation_context(request: HttpRequest, item: Conversation, **forms: obj
     last_inbound = item.messages.filter(direction=Message.Direction.INBOUND).select_related("inbound").last()
     initial_assignee = item.assignee_id
     return {
+        **_nav_context(request),
         "conversation": item,
         "thread": selectors.thread(item),
         "rule_hits": last_inbound.inbound.rule_hits if last_inbound and last_inbound.inbound else [],
@@ -329,12 +395,13 @@ def _inbound(request: HttpRequest, pk: int) -> InboundMessage:
 def inbound_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("replies.view_inboundmessage"):
         raise PermissionDenied
-    show = request.GET.get("show", "failed")
+    show = "automatic" if request.GET.get("show") == "automatic" else "failed"
     items = selectors.automatic_inbound() if show == "automatic" else selectors.failed_inbound()
+    page = pagination.page(items, selectors.INBOUND_ORDER, request.GET.get("after", ""))
     return render(
         request,
         "replies/inbound_list.html",
-        {"show": "automatic" if show == "automatic" else "failed", "items": items[:200]},
+        {**_nav_context(request), "show": show, "items": page.items, "page": page},
     )
 
 
