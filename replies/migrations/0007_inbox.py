@@ -9,6 +9,7 @@ from django.db import migrations, models
 # Full-text search (replies/search.py): GIN indexes on the German and English vectors of the
 # searched documents. The expressions must stay identical to MESSAGE_DOCUMENT, NOTE_DOCUMENT
 # and CONVERSATION_DOCUMENT there (tests/replies/test_search.py checks that the plans use them).
+# Messages keep their vector in a stored generated column (see replies/search.py why).
 MESSAGE_DOCUMENT = (
     "left(coalesce(subject, '') || ' ' || coalesce(from_address, '') || ' ' || coalesce(text, ''), 200000)"
 )
@@ -20,25 +21,35 @@ def _vector(document):
     return f"(to_tsvector('german'::regconfig, {document}) || to_tsvector('english'::regconfig, {document}))"
 
 
+NAME_VECTOR = "to_tsvector('simple'::regconfig, coalesce(name, ''))"
+
+# (index, table, indexed expression, condition)
 INDEXES = [
-    ("replies_message_search_idx", "replies_message", MESSAGE_DOCUMENT, ""),
-    ("replies_note_search_idx", "replies_conversationevent", NOTE_DOCUMENT, "WHERE kind = 'note'"),
-    ("replies_conversation_search_idx", "replies_conversation", CONVERSATION_DOCUMENT, ""),
+    ("replies_message_search_idx", "replies_message", "search_vector", ""),
+    ("replies_note_search_idx", "replies_conversationevent", _vector(NOTE_DOCUMENT), "WHERE kind = 'note'"),
+    ("replies_conversation_search_idx", "replies_conversation", _vector(CONVERSATION_DOCUMENT), ""),
+    # The subscribers' table is the subscribers app's; the index serves only this search.
+    ("replies_subscriber_name_search_idx", "subscribers_subscriber", NAME_VECTOR, ""),
 ]
 
 
 def create_search_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return  # SQLite: replies/search.py matches substrings instead
-    for name, table, document, where in INDEXES:
-        schema_editor.execute(f"CREATE INDEX {name} ON {table} USING gin ({_vector(document)}) {where}")
+    schema_editor.execute(
+        "ALTER TABLE replies_message ADD COLUMN search_vector tsvector "
+        f"GENERATED ALWAYS AS ({_vector(MESSAGE_DOCUMENT)}) STORED"
+    )
+    for name, table, expression, where in INDEXES:
+        schema_editor.execute(f"CREATE INDEX {name} ON {table} USING gin (({expression})) {where}")
 
 
 def drop_search_indexes(apps, schema_editor):
     if schema_editor.connection.vendor != "postgresql":
         return
-    for name, _table, _document, _where in INDEXES:
+    for name, _table, _expression, _where in INDEXES:
         schema_editor.execute(f"DROP INDEX IF EXISTS {name}")
+    schema_editor.execute("ALTER TABLE replies_message DROP COLUMN IF EXISTS search_vector")
 
 
 class Migration(migrations.Migration):
