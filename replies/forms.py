@@ -7,7 +7,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.interface import Campaign
-from replies.models import Conversation, Tag, Team
+from replies.models import Conversation, SavedReply, Tag, Team
+from replies.saved_replies import VARIABLES, unknown_variables
 from replies.search import Filters
 from replies.selectors import assignable_staff, staff_display_name
 
@@ -21,6 +22,8 @@ class ReplyForm(forms.Form):
     # The newest answer when the page was loaded: a newer one by somebody else asks first.
     seen_answer = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=0)
     confirm = forms.BooleanField(widget=forms.HiddenInput, required=False)
+    # The saved reply the text was made from (its use is counted when the answer is sent).
+    saved_reply = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
 
 
 class NoteForm(forms.Form):
@@ -107,3 +110,24 @@ class SearchForm(forms.Form):
             date_from=data.get("date_from"),
             date_to=data.get("date_to"),
         )
+
+
+class SavedReplyForm(forms.ModelForm):
+    class Meta:
+        model = SavedReply
+        fields = ["title", "body", "scope", "team"]
+        widgets = {"body": forms.Textarea(attrs={"rows": 8, "id": "id_saved_body"})}
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["body"].help_text = _("Variables: %(names)s") % {
+            "names": ", ".join("{{ " + name + " }}" for name in VARIABLES)
+        }
+        self.fields["title"].widget.attrs["id"] = "id_saved_title"
+
+    def clean_body(self) -> str:
+        body = self.cleaned_data["body"]
+        unknown = unknown_variables(body)
+        if unknown:
+            raise forms.ValidationError(_("Unknown variable: %(names)s.") % {"names": ", ".join(unknown)})
+        return body

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from replies import views
+from replies import views, views_saved_replies
 
 app_name = "replies"
 
@@ -15,6 +15,14 @@ urlpatterns = [
     path("conversations/<int:pk>/assign/", views.assign, name="assign"),
     path("conversations/<int:pk>/status/", views.change_status, name="status"),
     path("conversations/<int:pk>/snooze/", views.snooze, name="snooze"),
+    path(
+        "conversations/<int:pk>/saved-replies/",
+        views_saved_replies.saved_reply_picker,
+        name="saved_reply_picker",
+    ),
+    path("saved-replies/", views_saved_replies.saved_reply_list, name="saved_replies"),
+    path("saved-replies/<int:pk>/", views_saved_replies.saved_reply_edit, name="saved_reply_edit"),
+    path("saved-replies/<int:pk>/delete/", views_saved_replies.saved_reply_delete, name="saved_reply_delete"),
     path("messages/<int:pk>/original/", views.message_original, name="message_original"),
     path("messages/<int:pk>/resend/", views.resend, name="resend"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),

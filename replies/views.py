@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from replies import pagination, presence, selectors, services
+from replies import pagination, presence, saved_replies, selectors, services
 from replies.forms import AssignForm, NoteForm, ReplyForm, SearchForm, SnoozeForm
 from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.parsing import html_to_text, parse_mail, sanitise_html
@@ -169,16 +169,17 @@ def conversation(request: HttpRequest, pk: int) -> HttpResponse:
 def _conversation_context(request: HttpRequest, item: Conversation, **forms: object) -> dict:
     last_inbound = item.messages.filter(direction=Message.Direction.INBOUND).select_related("inbound").last()
     initial_assignee = item.assignee_id
+    can_change = request.user.has_perm("replies.change_conversation")
     return {
         **_nav_context(request),
         "conversation": item,
         "thread": selectors.thread(item),
         "rule_hits": last_inbound.inbound.rule_hits if last_inbound and last_inbound.inbound else [],
         "last_inbound": last_inbound,
-        "can_change": request.user.has_perm("replies.change_conversation"),
+        "can_change": can_change,
         "is_manager": selectors.can_see_all(request.user),
-        "reply_form": forms.get("reply_form")
-        or ReplyForm(initial={"seen_answer": selectors.last_answer_id(item)}),
+        "reply_form": forms.get("reply_form") or _reply_form(request, item),
+        "saved_replies": saved_replies.usable(request.user)[:8] if can_change else [],
         "thread_version": selectors.thread_version(item),
         "others_answers": forms.get("others_answers") or [],
         "note_form": forms.get("note_form") or NoteForm(),
@@ -187,6 +188,18 @@ def _conversation_context(request: HttpRequest, item: Conversation, **forms: obj
         **_subscriber_context(item),
         **_campaign_context(item),
     }
+
+
+def _reply_form(request: HttpRequest, item: Conversation) -> ReplyForm:
+    """An empty composer, or (?use=<id>) one filled in from a saved reply for this conversation."""
+    initial: dict = {"seen_answer": selectors.last_answer_id(item)}
+    use = request.GET.get("use", "")
+    saved = saved_replies.usable(request.user).filter(pk=use).first() if use.isdigit() else None
+    if saved is not None:
+        initial.update(
+            text=saved_replies.render(saved, conversation=item, staff=request.user), saved_reply=saved.pk
+        )
+    return ReplyForm(initial=initial)
 
 
 def _invalid(request: HttpRequest, item: Conversation, **forms: object) -> HttpResponse:
@@ -208,7 +221,12 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     if others and not form.cleaned_data["confirm"]:
         # Somebody answered since this page was loaded: show their answer and ask first.
         form = ReplyForm(
-            initial={"text": form.cleaned_data["text"], "seen_answer": others[-1].pk, "confirm": True}
+            initial={
+                "text": form.cleaned_data["text"],
+                "seen_answer": others[-1].pk,
+                "confirm": True,
+                "saved_reply": form.cleaned_data["saved_reply"],
+            }
         )
         messages.warning(
             request,
@@ -226,6 +244,9 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     except services.ReplyNotPossible as exc:
         form.add_error(None, str(exc))
         return _invalid(request, item, reply_form=form)
+    saved_id = form.cleaned_data["saved_reply"]
+    if saved_id and saved_replies.usable(request.user).filter(pk=saved_id).exists():
+        saved_replies.record_use(saved_id)
     # Stored; a task sends it. The thread shows its state (queued, sending, sent, failed).
     messages.success(request, _("Your answer is being sent."))
     return redirect(reverse("replies:conversation", args=[item.pk]) + f"#m{answer.pk}")

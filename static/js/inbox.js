@@ -64,6 +64,54 @@
     });
   }
 
+  // --- Saved replies in the composer ----------------------------------------------------------
+  const picker = document.querySelector(".replies-saved-picker");
+  const answerField = document.getElementById("id_text");
+  if (picker && answerField) {
+    const search = document.getElementById("id_saved_reply_search");
+    const list = document.getElementById("replies-saved-results");
+    const savedField = document.getElementById("id_saved_reply");
+    let timer = null;
+    function insert(item) {
+      const start = answerField.selectionStart || 0;
+      const end = answerField.selectionEnd || 0;
+      const before = answerField.value.slice(0, start);
+      const after = answerField.value.slice(end);
+      answerField.value = before + item.text + after;
+      if (savedField) { savedField.value = item.id; }
+      answerField.dispatchEvent(new Event("input", { bubbles: true }));
+      answerField.focus();
+      picker.open = false;
+    }
+    function load() {
+      return fetch(picker.dataset.url + "?q=" + encodeURIComponent(search.value), { credentials: "same-origin" })
+        .then(function (response) { return response.json(); })
+        .then(function (data) {
+          list.replaceChildren();
+          for (const item of data.results) {
+            const li = document.createElement("li");
+            const button = document.createElement("button");
+            button.type = "button";
+            button.className = "link";
+            button.textContent = item.title;
+            button.title = item.text;
+            button.dataset.savedReply = item.id;
+            button.addEventListener("click", function () { insert(item); });
+            const scope = document.createElement("span");
+            scope.className = "help";
+            scope.textContent = " " + item.scope;
+            li.append(button, scope);
+            list.append(li);
+          }
+        });
+    }
+    picker.addEventListener("toggle", function () { if (picker.open) { load(); search.focus(); } });
+    search.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(load, 200); });
+    search.addEventListener("keydown", function (event) {
+      if (event.key === "Enter") { event.preventDefault(); const first = list.querySelector("button"); if (first) { first.click(); } }
+    });
+  }
+
   // --- A queue --------------------------------------------------------------------------------
   const queue = document.getElementById("replies-queue-live");
   if (queue) {
