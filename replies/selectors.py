@@ -230,3 +230,20 @@ def answers_since(conversation: Conversation, answer_id: int, *, exclude_author_
         .select_related("author")
         .order_by("pk")
     )
+
+
+def other_conversations(user: AbstractBaseUser, conversation: Conversation) -> list[Conversation]:
+    """The same subscriber's (or unknown sender's) other conversations this person sees: where
+    a merge or a moved message can go, and the customer history in the sidebar."""
+    others = visible_conversations(user).exclude(pk=conversation.pk)
+    if conversation.subscriber_id:
+        others = others.filter(subscriber_id=conversation.subscriber_id)
+    elif conversation.contact_address:
+        others = others.filter(subscriber__isnull=True, contact_address__iexact=conversation.contact_address)
+    else:
+        return []
+    return list(others.select_related("campaign", "assignee").order_by("-last_message_at", "-id")[:50])
+
+
+def is_following(user: AbstractBaseUser, conversation: Conversation) -> bool:
+    return conversation.follows.filter(user=user).exists()

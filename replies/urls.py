@@ -1,6 +1,6 @@
 from django.urls import path
 
-from replies import views, views_saved_replies
+from replies import views, views_collaboration, views_saved_replies
 
 app_name = "replies"
 
@@ -23,6 +23,11 @@ urlpatterns = [
     path("saved-replies/", views_saved_replies.saved_reply_list, name="saved_replies"),
     path("saved-replies/<int:pk>/", views_saved_replies.saved_reply_edit, name="saved_reply_edit"),
     path("saved-replies/<int:pk>/delete/", views_saved_replies.saved_reply_delete, name="saved_reply_delete"),
+    path("conversations/<int:pk>/tags/", views_collaboration.tags, name="tags"),
+    path("conversations/<int:pk>/follow/", views_collaboration.follow, name="follow"),
+    path("conversations/<int:pk>/link/", views_collaboration.link, name="link"),
+    path("conversations/<int:pk>/merge/", views_collaboration.merge, name="merge"),
+    path("conversations/<int:pk>/move/", views_collaboration.move, name="move"),
     path("messages/<int:pk>/original/", views.message_original, name="message_original"),
     path("messages/<int:pk>/resend/", views.resend, name="resend"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),

@@ -185,6 +185,9 @@ def _conversation_context(request: HttpRequest, item: Conversation, **forms: obj
         "note_form": forms.get("note_form") or NoteForm(),
         "assign_form": forms.get("assign_form") or AssignForm(initial={"assignee": initial_assignee}),
         "snooze_form": forms.get("snooze_form") or SnoozeForm(),
+        "tags": list(item.tags.all()),
+        "is_following": selectors.is_following(request.user, item),
+        "other_conversations": selectors.other_conversations(request.user, item),
         **_subscriber_context(item),
         **_campaign_context(item),
     }
