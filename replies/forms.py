@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
+from django.core.validators import validate_email
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.interface import Campaign
-from replies.models import Conversation, SavedReply, Tag, Team
+from replies.models import Conversation, SavedReply, StaffProfile, Tag, Team
 from replies.saved_replies import VARIABLES, unknown_variables
 from replies.search import Filters
 from replies.selectors import assignable_staff, staff_display_name
+
+
+class MultipleFileInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleFileField(forms.FileField):
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        kwargs.setdefault("widget", MultipleFileInput())
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        files = data if isinstance(data, list | tuple) else [data] if data else []
+        return [super(MultipleFileField, self).clean(item, initial) for item in files]
 
 
 class ReplyForm(forms.Form):
@@ -24,6 +41,35 @@ class ReplyForm(forms.Form):
     confirm = forms.BooleanField(widget=forms.HiddenInput, required=False)
     # The saved reply the text was made from (its use is counted when the answer is sent).
     saved_reply = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+    cc = forms.CharField(
+        label=_("CC"),
+        required=False,
+        widget=forms.TextInput(attrs={"id": "id_reply_cc"}),
+        help_text=_("Further recipients, separated by commas."),
+    )
+    attachments = MultipleFileField(label=_("Attachments"), required=False)
+
+    def clean_cc(self) -> list[str]:
+        addresses = [
+            part.strip() for part in self.cleaned_data["cc"].replace(";", ",").split(",") if part.strip()
+        ]
+        for address in addresses:
+            try:
+                validate_email(address)
+            except forms.ValidationError as exc:
+                raise forms.ValidationError(
+                    _("“%(address)s” is not an email address.") % {"address": address}
+                ) from exc
+        return addresses[:20]
+
+    def clean_attachments(self) -> list:
+        files = self.cleaned_data["attachments"] or []
+        if sum(item.size for item in files) > settings.ANSWER_MAX_ATTACHMENT_BYTES:
+            raise forms.ValidationError(
+                _("The attachments are larger than %(size)s together.")
+                % {"size": filesizeformat(settings.ANSWER_MAX_ATTACHMENT_BYTES)}
+            )
+        return files
 
 
 class NoteForm(forms.Form):
@@ -131,3 +177,48 @@ class SavedReplyForm(forms.ModelForm):
         if unknown:
             raise forms.ValidationError(_("Unknown variable: %(names)s.") % {"names": ", ".join(unknown)})
         return body
+
+
+class ProfileForm(forms.ModelForm):
+    """A staff member's own profile, outside the admin."""
+
+    class Meta:
+        model = StaffProfile
+        fields = [
+            "display_name",
+            "signature",
+            "is_away",
+            "away_from",
+            "away_until",
+            "deputy",
+            "notify_by_email",
+            "notify_on_mention",
+            "notify_on_follow",
+        ]
+        widgets = {
+            "signature": forms.Textarea(attrs={"rows": 4, "id": "id_profile_signature"}),
+            "away_from": forms.DateInput(attrs={"type": "date"}),
+            "away_until": forms.DateInput(attrs={"type": "date"}),
+        }
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["deputy"].queryset = assignable_staff().exclude(pk=self.instance.user_id)
+        self.fields["deputy"].label_from_instance = _staff_label
+        self.fields["is_away"].help_text = _(
+            "Away now, whatever the dates say. New conversations go to the deputy."
+        )
+        self.fields["away_from"].help_text = _("Or give dates: away from this day …")
+        self.fields["away_until"].help_text = _("… until this day (both included).")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("away_from") and data.get("away_until") and data["away_until"] < data["away_from"]:
+            self.add_error("away_until", _("The last day of the absence is before its first day."))
+        if (data.get("is_away") or data.get("away_from") or data.get("away_until")) and not data.get(
+            "deputy"
+        ):
+            self.add_error(
+                "deputy", _("Name a deputy for your absence (or new conversations go to the shared queue).")
+            )
+        return data

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from replies.reasons import render
@@ -88,6 +88,28 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.user.get_username()
+
+    @property
+    def is_away_now(self) -> bool:
+        """Away by the switch, or today is within the away dates (either end may be open)."""
+        return self.is_away or away_today(self.away_from, self.away_until)
+
+    @staticmethod
+    def present_filter() -> models.Q:
+        """The profiles of people not away today (the same rule as is_away_now), for a queryset."""
+        today = timezone.localdate()
+        dated = models.Q(away_from__isnull=False) | models.Q(away_until__isnull=False)
+        within = (models.Q(away_from__isnull=True) | models.Q(away_from__lte=today)) & (
+            models.Q(away_until__isnull=True) | models.Q(away_until__gte=today)
+        )
+        return models.Q(is_away=False) & ~(dated & within)
+
+
+def away_today(away_from: datetime.date | None, away_until: datetime.date | None) -> bool:
+    if away_from is None and away_until is None:
+        return False
+    today = timezone.localdate()
+    return (away_from is None or away_from <= today) and (away_until is None or today <= away_until)
 
 
 class InboundMessage(models.Model):

@@ -89,6 +89,11 @@ def _waiting(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     )
 
 
+def waiting_conversations() -> QuerySet[Conversation]:
+    """Every conversation waiting for an answer (the backlog)."""
+    return _waiting(Conversation.objects.filter(waiting_since__isnull=False))
+
+
 def queue_order(name: str) -> Order:
     """Closed: newest activity first; every other queue: oldest waiting first (answered ones last)."""
     return Order("last_message_at", descending=True) if name == "closed" else Order("waiting_since")
@@ -242,8 +247,28 @@ def other_conversations(user: AbstractBaseUser, conversation: Conversation) -> l
         others = others.filter(subscriber__isnull=True, contact_address__iexact=conversation.contact_address)
     else:
         return []
-    return list(others.select_related("campaign", "assignee").order_by("-last_message_at", "-id")[:50])
+    return list(
+        others.select_related("campaign", "assignee")
+        .prefetch_related("tags")
+        .order_by("-last_message_at", "-id")[:50]
+    )
 
 
 def is_following(user: AbstractBaseUser, conversation: Conversation) -> bool:
     return conversation.follows.filter(user=user).exists()
+
+
+def next_waiting(user: AbstractBaseUser, current: Conversation) -> Conversation | None:
+    """Where "next conversation" goes: the oldest waiting one in their own queue, else their
+    teams', else the unassigned (never the one they are on)."""
+    for name in ("mine", "team", "unassigned"):
+        found = (
+            queue(user, name)
+            .exclude(pk=current.pk)
+            .filter(waiting_since__isnull=False)
+            .order_by("waiting_since", "id")
+            .first()
+        )
+        if found is not None:
+            return found
+    return None

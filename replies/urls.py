@@ -1,6 +1,6 @@
 from django.urls import path
 
-from replies import views, views_collaboration, views_saved_replies
+from replies import views, views_collaboration, views_reports, views_saved_replies
 
 app_name = "replies"
 
@@ -8,6 +8,9 @@ urlpatterns = [
     path("", views.inbox, name="inbox"),
     path("live/", views.queue_live, name="queue_live"),
     path("search/", views.search, name="search"),
+    path("profile/", views.profile, name="profile"),
+    path("reports/", views_reports.report, name="reports"),
+    path("reports/inbox.csv", views_reports.report_csv, name="report_csv"),
     path("conversations/<int:pk>/", views.conversation, name="conversation"),
     path("conversations/<int:pk>/live/", views.conversation_live, name="conversation_live"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),
@@ -30,6 +33,7 @@ urlpatterns = [
     path("conversations/<int:pk>/move/", views_collaboration.move, name="move"),
     path("messages/<int:pk>/original/", views.message_original, name="message_original"),
     path("messages/<int:pk>/resend/", views.resend, name="resend"),
+    path("messages/<int:pk>/undo/", views.undo, name="undo"),
     path("attachments/<int:pk>/", views.attachment, name="attachment"),
     path("inbound/", views.inbound_list, name="inbound_list"),
     path("inbound/<int:pk>/", views.inbound_detail, name="inbound_detail"),

@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
+from campaigns.interface import deliveries_of_subscriber
 from replies import pagination, presence, saved_replies, selectors, services
-from replies.forms import AssignForm, NoteForm, ReplyForm, SearchForm, SnoozeForm
-from replies.models import Attachment, Conversation, InboundMessage, Message
+from replies.forms import AssignForm, NoteForm, ProfileForm, ReplyForm, SearchForm, SnoozeForm
+from replies.models import Attachment, Conversation, InboundMessage, Message, StaffProfile
 from replies.parsing import html_to_text, parse_mail, sanitise_html
 from replies.search import ORDER as SEARCH_ORDER
 from replies.search import search as search_conversations
@@ -154,6 +157,7 @@ def _subscriber_context(conversation: Conversation) -> dict:
         return {}
     return {
         "subscriber": subscriber,
+        "deliveries": deliveries_of_subscriber(subscriber.pk),
         "subscriptions": subscriber.subscriptions.select_related("topic").order_by("topic__name"),
         "consent_events": selectors.consent_lines(subscriber),
         "suppressed": is_suppressed(subscriber.email),
@@ -181,6 +185,9 @@ def _conversation_context(request: HttpRequest, item: Conversation, **forms: obj
         "reply_form": forms.get("reply_form") or _reply_form(request, item),
         "saved_replies": saved_replies.usable(request.user)[:8] if can_change else [],
         "thread_version": selectors.thread_version(item),
+        "next_conversation": selectors.next_waiting(request.user, item),
+        "now": timezone.now(),
+        "undo_seconds": settings.ANSWER_UNDO_SECONDS,
         "others_answers": forms.get("others_answers") or [],
         "note_form": forms.get("note_form") or NoteForm(),
         "assign_form": forms.get("assign_form") or AssignForm(initial={"assignee": initial_assignee}),
@@ -215,7 +222,7 @@ def _invalid(request: HttpRequest, item: Conversation, **forms: object) -> HttpR
 @staff_action
 def reply(request: HttpRequest, pk: int) -> HttpResponse:
     item = _conversation(request, pk)
-    form = ReplyForm(request.POST)
+    form = ReplyForm(request.POST, request.FILES)
     if not form.is_valid():
         return _invalid(request, item, reply_form=form)
     others = selectors.answers_since(
@@ -242,7 +249,11 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "replies/conversation.html", context, status=409)
     try:
         answer = services.queue_staff_answer(
-            conversation=item, author=request.user, text=form.cleaned_data["text"]
+            conversation=item,
+            author=request.user,
+            text=form.cleaned_data["text"],
+            cc=form.cleaned_data["cc"],
+            attachments=form.cleaned_data["attachments"],
         )
     except services.ReplyNotPossible as exc:
         form.add_error(None, str(exc))
@@ -251,8 +262,28 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     if saved_id and saved_replies.usable(request.user).filter(pk=saved_id).exists():
         saved_replies.record_use(saved_id)
     # Stored; a task sends it. The thread shows its state (queued, sending, sent, failed).
-    messages.success(request, _("Your answer is being sent."))
+    if request.POST.get("and_close"):
+        services.close(conversation=item, actor=request.user)
+        messages.success(request, _("Your answer is being sent, and the conversation is closed."))
+    else:
+        messages.success(request, _("Your answer is being sent."))
     return redirect(reverse("replies:conversation", args=[item.pk]) + f"#m{answer.pk}")
+
+
+@staff_action
+def undo(request: HttpRequest, pk: int) -> HttpResponse:
+    """Take a queued answer back within its undo window: its text returns to the composer."""
+    answer = _message(request, pk)
+    item = answer.conversation
+    text = services.take_back(answer=answer, actor=request.user)
+    if text is None:
+        messages.error(request, _("Too late: the answer has gone out already."))
+        return redirect(reverse("replies:conversation", args=[item.pk]) + f"#m{answer.pk}")
+    if item.status == Conversation.Status.CLOSED:
+        services.reopen(conversation=item, actor=request.user)
+    messages.success(request, _("The answer was not sent. Its text is back in the composer."))
+    form = ReplyForm(initial={"text": text, "seen_answer": selectors.last_answer_id(item)})
+    return render(request, "replies/conversation.html", _conversation_context(request, item, reply_form=form))
 
 
 @staff_action
@@ -294,6 +325,9 @@ def assign(request: HttpRequest, pk: int) -> HttpResponse:
         assignee=form.cleaned_data["assignee"],
         note=form.cleaned_data["note"],
     )
+    if form.cleaned_data["assignee"] == request.user:
+        messages.success(request, _("The conversation is yours now."))
+        return redirect("replies:conversation", pk=item.pk)
     # Back to the queue: the conversation may have left what this person sees (a 404 otherwise).
     name = staff_display_name(form.cleaned_data["assignee"]) if form.cleaned_data["assignee"] else None
     if name:
@@ -361,6 +395,7 @@ def conversation_live(request: HttpRequest, pk: int) -> JsonResponse:
             request,
             "replies/_thread.html",
             {
+                "now": timezone.now(),
                 "thread": selectors.thread(item),
                 "conversation": item,
                 "can_change": request.user.has_perm("replies.change_conversation"),
@@ -368,6 +403,23 @@ def conversation_live(request: HttpRequest, pk: int) -> JsonResponse:
             },
         ).content.decode()
     return JsonResponse(data)
+
+
+@staff_view
+def profile(request: HttpRequest) -> HttpResponse:
+    """The staff member's own profile: name, signature, absence and deputy, notifications."""
+    own, _created = StaffProfile.objects.get_or_create(user=request.user)
+    form = ProfileForm(request.POST or None, instance=own)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Your profile is saved."))
+        return redirect("replies:profile")
+    return render(
+        request,
+        "replies/profile.html",
+        {**_nav_context(request), "form": form, "away_now": own.is_away_now},
+        status=400 if form.errors else 200,
+    )
 
 
 def _message(request: HttpRequest, pk: int) -> Message:

@@ -5,6 +5,7 @@ from django import template
 from django.utils.translation import gettext_lazy as _
 
 from replies import reasons
+from replies.reports import breaches_sla
 
 register = template.Library()
 
@@ -46,3 +47,9 @@ def rule_label(code: str) -> str:
 @register.filter
 def routing_label(code: str) -> str:
     return str(ROUTING_LABELS.get(code, code or "–"))
+
+
+@register.filter
+def sla_breached(conversation) -> bool:
+    """Waiting longer than its team's first-answer target (replies.reports.breaches_sla)."""
+    return breaches_sla(conversation)

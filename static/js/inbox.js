@@ -64,6 +64,33 @@
     });
   }
 
+  // --- The draft: kept in this browser while typing, so a reload or a closed tab loses nothing ---
+  const draftForm = document.getElementById("replies-composer");
+  const draftField = document.getElementById("id_text");
+  if (draftForm && draftField && window.localStorage) {
+    const key = draftForm.dataset.draftKey;
+    const state = document.getElementById("replies-draft-state");
+    const kept = localStorage.getItem(key);
+    if (kept && !draftField.value.trim()) {
+      draftField.value = kept;
+      if (state) { state.textContent = state.dataset.saved; }
+    }
+    let saveTimer = null;
+    draftField.addEventListener("input", function () {
+      clearTimeout(saveTimer);
+      saveTimer = setTimeout(function () {
+        if (draftField.value.trim()) {
+          localStorage.setItem(key, draftField.value);
+          if (state) { state.textContent = state.dataset.saved; }
+        } else {
+          localStorage.removeItem(key);
+          if (state) { state.textContent = ""; }
+        }
+      }, 300);
+    });
+    draftForm.addEventListener("submit", function () { clearTimeout(saveTimer); localStorage.removeItem(key); });
+  }
+
   // --- Saved replies in the composer ----------------------------------------------------------
   const picker = document.querySelector(".replies-saved-picker");
   const answerField = document.getElementById("id_text");
@@ -126,4 +153,46 @@
       });
     });
   }
+
+  // --- Keyboard shortcuts (listed on "?") -------------------------------------------------------
+  const shortcuts = document.getElementById("replies-shortcuts");
+  function typing(target) {
+    return target.closest("input, textarea, select, [contenteditable=true]") !== null;
+  }
+  function click(selector) {
+    const element = document.querySelector(selector);
+    if (element) { element.click(); return true; }
+    return false;
+  }
+  function focus(selector) {
+    const element = document.querySelector(selector);
+    if (element) { element.scrollIntoView({ block: "center" }); element.focus(); return true; }
+    return false;
+  }
+  let row = -1;
+  function rows() { return Array.from(document.querySelectorAll(".replies-queue tbody tr")); }
+  function choose(step) {
+    const all = rows();
+    if (!all.length) { return false; }
+    row = Math.max(0, Math.min(all.length - 1, row + step));
+    all.forEach(function (tr, index) { tr.classList.toggle("replies-chosen", index === row); });
+    const link = all[row].querySelector("a");
+    if (link) { link.focus(); }
+    return true;
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) { return; }
+    let done = false;
+    switch (event.key) {
+      case "?": if (shortcuts) { shortcuts.showModal(); done = true; } break;
+      case "/": done = focus("#id_inbox_search"); break;
+      case "j": done = rows().length ? choose(1) : click("[data-shortcut=next]"); break;
+      case "k": done = rows().length ? choose(-1) : false; break;
+      case "r": done = focus("#id_text"); break;
+      case "n": done = focus("#id_note_text"); break;
+      case "c": done = click("[data-shortcut=close]"); break;
+      case "m": done = click("[data-shortcut=assign-me]"); break;
+    }
+    if (done) { event.preventDefault(); }
+  });
 })();

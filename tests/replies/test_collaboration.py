@@ -104,7 +104,7 @@ def test_merge_two_conversations_of_one_subscriber(world, reply):
     assert not Conversation.objects.filter(pk=second.pk).exists()
     assert sorted(reply.messages.values_list("text", flat=True))[-1] == "second mail"
     assert reply.messages.count() == 2
-    assert "merged #%d" % second.pk in ConversationEvent.objects.get(kind="merged").text
+    assert f"merged #{second.pk}" in ConversationEvent.objects.get(kind="merged").text
     # Another subscriber's conversation cannot be merged in.
     ingest(
         simple_reply_bytes(body="Ben here")

@@ -172,3 +172,69 @@ def test_an_answer_after_someone_elses_asks_for_confirmation_first(world, reply)
         {"text": "Once more.", "seen_answer": confirmed["seen_answer"]},
     )
     assert response.status_code == 302
+
+
+def test_answer_with_cc_and_attachment_and_send_and_close(world, reply):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    django_mail.outbox.clear()
+    upload = SimpleUploadedFile("antrag.pdf", b"%PDF-1.4 test", content_type="application/pdf")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = as_user(world.anna_staff).post(
+            reverse("replies:reply", args=[reply.pk]),
+            {
+                "text": "Anbei der Antrag.",
+                "cc": "kollegin@example.org, chef@example.org",
+                "attachments": [upload],
+                "and_close": "1",
+            },
+        )
+    assert response.status_code == 302
+    sent = django_mail.outbox[-1]
+    assert sent.cc == ["kollegin@example.org", "chef@example.org"]
+    assert sent.attachments[0][0] == "antrag.pdf" and sent.attachments[0][1] == b"%PDF-1.4 test"
+    answer = Message.objects.get(direction="out")
+    assert answer.attachments.get().filename == "antrag.pdf"
+    reply.refresh_from_db()
+    assert reply.status == "closed"
+    bad = as_user(world.anna_staff).post(
+        reverse("replies:reply", args=[reply.pk]), {"text": "x", "cc": "not an address"}
+    )
+    assert bad.status_code == 400 and "is not an email address" in bad.content.decode()
+
+
+def test_an_answer_can_be_taken_back_within_the_undo_window(world, reply, settings):
+    from replies import services
+
+    settings.ANSWER_UNDO_SECONDS = 30
+    django_mail.outbox.clear()
+    anna = as_user(world.anna_staff)
+    with TestCase.captureOnCommitCallbacks(execute=False):  # the task is not run: it would wait anyway
+        anna.post(reverse("replies:reply", args=[reply.pk]), {"text": "Oops, wrong person."})
+    answer = Message.objects.get(direction="out")
+    assert answer.send_after is not None
+    # A task that runs before the window ends sends nothing and asks to be run again at its end.
+    outcome = services.send_staff_answer(message_id=answer.pk)
+    assert outcome.status == "queued" and 0 < outcome.retry_in <= 30
+    assert django_mail.outbox == []
+    page = anna.get(reverse("replies:conversation", args=[reply.pk]))
+    assert 'data-testid="undo"' in page.content.decode()
+    # Somebody else cannot take it back.
+    ben = make_staff("ben", group="Managers")
+    as_user(ben).post(reverse("replies:undo", args=[answer.pk]))
+    assert Message.objects.filter(pk=answer.pk).exists()
+    response = anna.post(reverse("replies:undo", args=[answer.pk]))
+    assert response.status_code == 200
+    assert response.context["reply_form"].initial["text"] == "Oops, wrong person."
+    assert not Message.objects.filter(pk=answer.pk).exists()
+    reply.refresh_from_db()
+    assert reply.waiting_since is not None  # waiting again
+    assert reply.events.filter(kind="undone").count() == 1
+    # After the window: too late.
+    with TestCase.captureOnCommitCallbacks(execute=False):
+        anna.post(reverse("replies:reply", args=[reply.pk]), {"text": "Right one."})
+    late = Message.objects.get(direction="out")
+    Message.objects.filter(pk=late.pk).update(send_after=datetime(2000, 1, 1, tzinfo=UTC))
+    anna.post(reverse("replies:undo", args=[late.pk]))
+    assert Message.objects.filter(pk=late.pk).exists()
+    assert services.send_staff_answer(message_id=late.pk).status == "sent"
