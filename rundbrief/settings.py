@@ -230,6 +230,10 @@ SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=500)
 SMTP_CONNECTIONS = env.int("SMTP_CONNECTIONS", default=4)
 LIST_ID_DOMAIN = env.str("LIST_ID_DOMAIN", default="rundbrief.localhost")
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)  # transient failures before "failed"
+# The staff inbox: a queued answer waits this long before it goes out, so its author can undo it.
+ANSWER_UNDO_SECONDS = env.int("ANSWER_UNDO_SECONDS", default=10)
+# Attachments of one staff answer together (the ESP or relay may allow less).
+ANSWER_MAX_ATTACHMENT_BYTES = env.int("ANSWER_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
 SEND_RETRY_BASE_SECONDS = env.int("SEND_RETRY_BASE_SECONDS", default=30)  # backoff doubles per attempt
 SEND_RETRY_MAX_SECONDS = env.int("SEND_RETRY_MAX_SECONDS", default=900)
 # Deliveries queued/sending longer than this are re-enqueued by the recovery task (worker died).
