@@ -23,6 +23,7 @@ from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RenderedMail, compile_campaign
+from dialogue.links import web_view_url
 from replies import interface as replies
 from rundbrief.mail.addresses import REPLY
 from rundbrief.mail.headers import clean_header, encode_header
@@ -170,6 +171,7 @@ class MessageFactory:
             "subscriber": {"name": recipient.name, "email": recipient.email},
             "preferences_url": self._preferences_url[0] + preferences + self._preferences_url[1],
             "unsubscribe_url": self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1],
+            "web_url": web_view_url(recipient.subscriber_id, self.campaign_id),
         }
 
     def recipient_headers(self, recipient: Recipient, variables: dict) -> dict[str, str]:
@@ -248,6 +250,7 @@ def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFac
         preheader=campaign.preheader,
         contact_name=contact_name(campaign),
         campaign_name=campaign.name,
+        letters_until=campaign.started_at,
     )
     first = topics[0] if topics else None
     return MessageFactory(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -27,6 +28,7 @@ from mjml import mjml2html
 from selectolax.lexbor import LexborHTMLParser
 
 from campaigns import footer_guard
+from dialogue.letters import expand_letters
 
 BASE_LAYOUT = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_base.mjml"
 TEXT_FOOTER = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_footer.txt"
@@ -43,6 +45,7 @@ VARIABLES: dict[str, str] = {
     "subject": gettext_lazy("The subject line"),
     "preferences_url": gettext_lazy("Link to the subscriber's preference centre"),
     "unsubscribe_url": gettext_lazy("Link to unsubscribe"),
+    "web_url": gettext_lazy("Link to this mail in the browser"),
 }
 
 # Known MJML elements; an unknown mj-* tag would silently pass through MRML as junk HTML.
@@ -319,9 +322,11 @@ def compile_campaign(
     preheader: str = "",
     contact_name: str = "",
     campaign_name: str = "",
+    letters_until: datetime | None = None,
 ) -> CompiledCampaign:
     """Validate and compile a campaign; raises CampaignRenderError listing every problem found."""
     layout, text_footer, html_footer = _layout()
+    mjml_body = expand_letters(mjml_body, until=letters_until)  # <mj-rundbrief-letters> (dialogue)
     source = _split_source(mjml_body)
     checker = _MjmlStructureChecker(line_offset=source.body_first_line - 1)
     checker.feed(source.body)
@@ -371,6 +376,7 @@ SAMPLE_VARIABLES = {
     "subscriber": {"name": "Alex Sample", "email": "alex@example.org"},
     "preferences_url": "https://example.org/preferences/sample/",
     "unsubscribe_url": "https://example.org/unsubscribe/sample/",
+    "web_url": "https://example.org/web/sample/",
 }
 
 

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "subscribers",
     "campaigns",
     "replies",
+    "dialogue",
 ]
 
 MIDDLEWARE = [

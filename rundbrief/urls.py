@@ -25,6 +25,7 @@ urlpatterns = [
     path("", include("subscribers.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("replies.urls")),
+    path("", include("dialogue.urls")),
     path("webhooks/", include("rundbrief.webhook_urls")),
 ]
 if settings.MAILBOX_ENABLED:

@@ -1,0 +1,83 @@
+"""Reads of the dialogue app: the public archive, a subscriber's letters and conversations."""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, QuerySet
+
+from campaigns.models import Campaign, Delivery
+from dialogue.models import ArchiveRemoval, CallbackRequest, ReaderLetter
+from subscribers.models import Subscriber, Topic
+
+
+def public_topics() -> QuerySet[Topic]:
+    return Topic.objects.filter(is_public=True).order_by("name")
+
+
+def public_topic(slug: str) -> Topic | None:
+    return public_topics().filter(slug=slug).first()
+
+
+def archive_issues(topic: Topic) -> QuerySet[Campaign]:
+    """The sent issues of a public topic that no marketer took off the archive, newest first."""
+    removed = ArchiveRemoval.objects.filter(campaign=OuterRef("pk"))
+    return (
+        Campaign.objects.filter(topics=topic, status=Campaign.Status.SENT)
+        .exclude(Exists(removed))
+        .select_related("contact__staff_profile")
+        .order_by("-finished_at", "-pk")
+        .distinct()
+    )
+
+
+def archive_issue(topic: Topic, campaign_id: int) -> Campaign | None:
+    return archive_issues(topic).filter(pk=campaign_id).first()
+
+
+def is_on_archive(campaign: Campaign) -> bool:
+    """Sent, in a public topic, and not taken off by a marketer."""
+    return (
+        campaign.status == Campaign.Status.SENT
+        and campaign.topics.filter(is_public=True).exists()
+        and not ArchiveRemoval.objects.filter(campaign=campaign).exists()
+    )
+
+
+def public_topic_of(campaign: Campaign) -> Topic | None:
+    return campaign.topics.filter(is_public=True).order_by("pk").first()
+
+
+def delivery_for(*, subscriber_id: int, campaign_id: int) -> Delivery | None:
+    """The subscriber's own mail of this campaign (the web view shows only mail that was theirs)."""
+    return (
+        Delivery.objects.filter(subscriber_id=subscriber_id, campaign_id=campaign_id)
+        .exclude(status__in=[Delivery.Status.SKIPPED])
+        .select_related("subscriber", "campaign__contact__staff_profile")
+        .first()
+    )
+
+
+def letter_of(*, subscriber_id: int, letter_id: int) -> ReaderLetter | None:
+    return (
+        ReaderLetter.objects.filter(pk=letter_id, subscriber_id=subscriber_id)
+        .select_related("subscriber", "topic")
+        .first()
+    )
+
+
+def letters_of_subscriber(subscriber: Subscriber) -> QuerySet[ReaderLetter]:
+    return ReaderLetter.objects.filter(subscriber=subscriber).select_related("topic").order_by("-proposed_at")
+
+
+def letters_of_conversation(conversation_id: int) -> QuerySet[ReaderLetter]:
+    return ReaderLetter.objects.filter(conversation_id=conversation_id).order_by("-proposed_at")
+
+
+def published_letters(topic: Topic | None = None) -> QuerySet[ReaderLetter]:
+    letters = ReaderLetter.objects.filter(status=ReaderLetter.Status.PUBLISHED).select_related("topic")
+    if topic is not None:
+        letters = letters.filter(topic=topic)
+    return letters.order_by("-published_at", "-id")
+
+
+def callbacks_of_conversation(conversation_id: int) -> QuerySet[CallbackRequest]:
+    return CallbackRequest.objects.filter(conversation_id=conversation_id)

@@ -1,0 +1,15 @@
+from django.urls import path
+
+from dialogue.feeds import TopicFeed
+from dialogue.views import archive, staff
+
+app_name = "dialogue"
+
+urlpatterns = [
+    path("archive/", archive.archive_index, name="archive_index"),
+    path("archive/<slug:topic>/", archive.archive, name="archive"),
+    path("archive/<slug:topic>/feed/", TopicFeed(), name="feed"),
+    path("archive/<slug:topic>/<int:pk>/", archive.issue, name="issue"),
+    path("web/<str:token>/", archive.web_view, name="web_view"),
+    path("dialogue/campaigns/<int:pk>/archive/", staff.campaign_archive, name="campaign_archive"),
+]
