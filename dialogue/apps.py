@@ -7,5 +7,8 @@ class DialogueConfig(AppConfig):
     verbose_name = _("Dialogue")
 
     def ready(self) -> None:
-        # Connects the erasure receiver (subscribers.signals.subscriber_erasing).
-        from dialogue import receivers  # noqa: F401
+        # Imported once the app registry is ready (they import models), not at module level.
+        from dialogue import (
+            receivers,  # noqa: F401 - connects the erasure receiver (subscribers.signals)
+            tasks,  # noqa: F401 - registers the tasks rundbrief.effects enqueues by name
+        )

@@ -81,5 +81,11 @@ def letter_url(subscriber_id: int, letter_id: int) -> str:
     return _url("dialogue:letter", make_token(LETTER, subscriber_id, letter_id))
 
 
+def letter_path(subscriber_id: int, letter_id: int) -> str:
+    """The same page as letter_url, as a path (for a form on one of our own pages)."""
+    before, after = _around_token("dialogue:letter")
+    return before + make_token(LETTER, subscriber_id, letter_id) + after
+
+
 def conversation_url(subscriber_id: int, conversation_id: int) -> str:
     return _url("dialogue:conversation", make_token(CONVERSATION, subscriber_id, conversation_id))

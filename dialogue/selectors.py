@@ -6,6 +6,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 
 from campaigns.models import Campaign, Delivery
 from dialogue.models import ArchiveRemoval, CallbackRequest, ReaderLetter
+from replies.interface import Conversation, Message
 from subscribers.models import Subscriber, Topic
 
 
@@ -81,3 +82,10 @@ def published_letters(topic: Topic | None = None) -> QuerySet[ReaderLetter]:
 
 def callbacks_of_conversation(conversation_id: int) -> QuerySet[CallbackRequest]:
     return CallbackRequest.objects.filter(conversation_id=conversation_id)
+
+
+def subscriber_replies(conversation: Conversation) -> list[Message]:
+    """The subscriber's human replies in a conversation (what a reader letter may quote)."""
+    return list(
+        conversation.messages.filter(direction=Message.Direction.INBOUND, kind="human").order_by("created_at")
+    )

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from dialogue.feeds import TopicFeed
-from dialogue.views import archive, staff
+from dialogue.views import archive, letters, staff
 
 app_name = "dialogue"
 
@@ -12,4 +12,6 @@ urlpatterns = [
     path("archive/<slug:topic>/<int:pk>/", archive.issue, name="issue"),
     path("web/<str:token>/", archive.web_view, name="web_view"),
     path("dialogue/campaigns/<int:pk>/archive/", staff.campaign_archive, name="campaign_archive"),
+    path("dialogue/conversations/<int:pk>/letter/", staff.propose_letter, name="propose_letter"),
+    path("letters/<str:token>/", letters.letter, name="letter"),
 ]

@@ -4,8 +4,10 @@ preference centre): each include loads what it shows, so those views stay unchan
 from __future__ import annotations
 
 from django import template
+from django.conf import settings
 
-from dialogue import selectors
+from dialogue import links, selectors
+from dialogue.forms import ProposeLetterForm
 
 register = template.Library()
 
@@ -18,4 +20,38 @@ def archive_state(campaign) -> dict:
         "sent": campaign.status == "sent",
         "public_topic": topic,
         "on_archive": selectors.is_on_archive(campaign),
+    }
+
+
+@register.simple_tag
+def conversation_tools(conversation) -> dict:
+    """What the conversation page's dialogue box shows: letters, call-back requests, the letter form."""
+    replies = selectors.subscriber_replies(conversation)
+    topic = selectors.public_topic_of(conversation.campaign) if conversation.campaign_id else None
+    last = replies[-1] if replies else None
+    form = ProposeLetterForm(
+        messages=replies,
+        initial={
+            "message": last.pk if last else None,
+            "text": (last.stripped_text or last.text).strip() if last else "",
+            "topic": topic.pk if topic else None,
+        },
+    )
+    return {
+        "letters": selectors.letters_of_conversation(conversation.pk),
+        "callbacks": selectors.callbacks_of_conversation(conversation.pk),
+        "can_propose": bool(replies) and conversation.subscriber_id is not None,
+        "retention_days": settings.CALLBACK_RETENTION_DAYS,
+        "form": form,
+    }
+
+
+@register.simple_tag
+def my_dialogue(subscriber) -> dict:
+    """The preference centre's part: the subscriber's reader letters, each with its own page."""
+    return {
+        "letters": [
+            {"letter": letter, "url": links.letter_path(subscriber.pk, letter.pk)}
+            for letter in selectors.letters_of_subscriber(subscriber)
+        ],
     }

@@ -10,7 +10,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from campaigns.models import Campaign
+from dialogue import selectors
+from dialogue.forms import ProposeLetterForm
 from dialogue.services import archive as archive_services
+from dialogue.services import letters as letter_services
+from replies.interface import Conversation, visible_conversations
 
 
 def marketer_action(view):
@@ -29,3 +33,44 @@ def campaign_archive(request: HttpRequest, pk: int) -> HttpResponse:
         archive_services.take_off_archive(campaign=campaign, user=request.user)
         messages.success(request, _("The issue has been taken off the archive."))
     return redirect("campaigns:detail", pk)
+
+
+def staff_action(view):
+    return login_required(
+        permission_required("replies.change_conversation", raise_exception=True)(require_POST(view))
+    )
+
+
+def _visible_conversation(request: HttpRequest, pk: int) -> Conversation:
+    """Only a conversation this staff member may see (the inbox's own rule)."""
+    return get_object_or_404(visible_conversations(request.user).select_related("subscriber"), pk=pk)
+
+
+@staff_action
+def propose_letter(request: HttpRequest, pk: int) -> HttpResponse:
+    conversation = _visible_conversation(request, pk)
+    replies = selectors.subscriber_replies(conversation)
+    form = ProposeLetterForm(request.POST, messages=replies)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("replies:conversation", pk)
+    data = form.cleaned_data
+    try:
+        letter_services.propose_letter(
+            conversation=conversation,
+            message=next(m for m in replies if m.pk == data["message"]),
+            text=data["text"],
+            signature_kind=data["signature_kind"],
+            town=data["town"],
+            topic=data["topic"],
+            user=request.user,
+        )
+    except letter_services.LetterError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request, _("The subscriber has been asked by mail whether the letter may be published.")
+        )
+    return redirect("replies:conversation", pk)

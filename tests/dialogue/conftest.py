@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import email
 import email.policy
+import hashlib
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.core import mail
 from django.test import TestCase
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Delivery
 from campaigns.services import launch_campaign, save_campaign
+from replies.models import Conversation
+from replies.services import store_inbound
 from rundbrief.mailbox.models import CapturedMail
 from subscribers.models import Subscriber, Subscription, Topic, email_hash
 from tests.replies.conftest import make_staff
@@ -49,11 +53,10 @@ def send(campaign: Campaign) -> Campaign:
 
 
 def mails_to(address: str) -> list[email.message.EmailMessage]:
-    return [
-        email.message_from_bytes(bytes(m.raw), policy=email.policy.default)
-        for m in CapturedMail.objects.order_by("id")
-        if address in m.recipients
-    ]
+    """Campaign mails (the local mailbox transport), then Django's mails (pytest-django's outbox)."""
+    captured = [bytes(m.raw) for m in CapturedMail.objects.order_by("id") if address in m.recipients]
+    captured += [m.message().as_bytes() for m in mail.outbox if address in m.to]
+    return [email.message_from_bytes(raw, policy=email.policy.default) for raw in captured]
 
 
 @pytest.fixture(autouse=True)
@@ -96,3 +99,19 @@ def world(db):
         user=w.marketer,
     )
     return w
+
+
+def reply(subscriber: Subscriber, campaign: Campaign, body: str, *, subject: str = "") -> Conversation:
+    """The subscriber answers their campaign mail (through the real inbound pipeline)."""
+    delivery = Delivery.objects.get(campaign=campaign, subscriber=subscriber)
+    msgid = hashlib.sha1(f"{subscriber.pk}{body}".encode()).hexdigest()
+    raw = (
+        f"From: {subscriber.name} <{subscriber.email}>\r\n"
+        f"To: reply+{delivery.reply_token}@reply.localhost\r\n"
+        f"Subject: {subject or 'Re: ' + campaign.subject}\r\nMessage-ID: <{msgid}@example.org>\r\n"
+        f"In-Reply-To: {delivery.message_id}\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n"
+    ).encode()
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        store_inbound(raw, source="pipe")
+    return Conversation.objects.get(subscriber=subscriber, campaign=campaign)
