@@ -23,7 +23,7 @@ from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.models import Campaign
 from campaigns.rendering import CompiledCampaign, RenderedMail, compile_campaign
-from dialogue.links import web_view_url
+from dialogue.links import mail_links
 from replies import interface as replies
 from rundbrief.mail.addresses import REPLY
 from rundbrief.mail.headers import clean_header, encode_header
@@ -171,7 +171,7 @@ class MessageFactory:
             "subscriber": {"name": recipient.name, "email": recipient.email},
             "preferences_url": self._preferences_url[0] + preferences + self._preferences_url[1],
             "unsubscribe_url": self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1],
-            "web_url": web_view_url(recipient.subscriber_id, self.campaign_id),
+            **mail_links(recipient.subscriber_id, self.campaign_id),  # web view, write in the browser
         }
 
     def recipient_headers(self, recipient: Recipient, variables: dict) -> dict[str, str]:

@@ -46,6 +46,7 @@ VARIABLES: dict[str, str] = {
     "preferences_url": gettext_lazy("Link to the subscriber's preference centre"),
     "unsubscribe_url": gettext_lazy("Link to unsubscribe"),
     "web_url": gettext_lazy("Link to this mail in the browser"),
+    "talk_url": gettext_lazy("Link to write to us in the browser or ask for a call back"),
 }
 
 # Known MJML elements; an unknown mj-* tag would silently pass through MRML as junk HTML.
@@ -377,6 +378,7 @@ SAMPLE_VARIABLES = {
     "preferences_url": "https://example.org/preferences/sample/",
     "unsubscribe_url": "https://example.org/unsubscribe/sample/",
     "web_url": "https://example.org/web/sample/",
+    "talk_url": "https://example.org/talk/sample/",
 }
 
 

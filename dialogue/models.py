@@ -145,19 +145,27 @@ class LetterConsent(models.Model):
 
 
 class CallbackRequest(models.Model):
-    """A subscriber asks to be called back about one conversation. The phone number is stored
-    only here, and deleted (the row with it) a set number of days after the conversation closes."""
+    """A subscriber asks to be called back. The request enters the inbound pipeline as a short
+    message of theirs (so the conversation waits in the queue like any reply, routed the same way),
+    and this row, tied to that message and so to its conversation, holds the phone number and the
+    time window: stored only here, and deleted CALLBACK_RETENTION_DAYS after the conversation
+    closed (dialogue.services.callbacks), with the conversation, or with the subscriber's erasure."""
 
-    conversation = models.ForeignKey(
-        "replies.Conversation",
-        verbose_name=_("conversation"),
+    subscriber = models.ForeignKey(
+        "subscribers.Subscriber",
+        verbose_name=_("subscriber"),
         on_delete=models.CASCADE,
         related_name="callback_requests",
+    )
+    inbound = models.OneToOneField(
+        "replies.InboundMessage",
+        verbose_name=_("request message"),
+        on_delete=models.CASCADE,
+        related_name="callback_request",
     )
     phone = models.CharField(verbose_name=_("phone number"), max_length=40)
     window = models.CharField(verbose_name=_("when to call"), max_length=200)
     created_at = models.DateTimeField(verbose_name=_("asked"), auto_now_add=True)
-    done_at = models.DateTimeField(verbose_name=_("called back"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("call-back request")
@@ -165,4 +173,4 @@ class CallbackRequest(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"call back #{self.conversation_id}"
+        return f"call back #{self.inbound_id}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db.models import Exists, OuterRef, QuerySet
+from dataclasses import dataclass
+
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from campaigns.models import Campaign, Delivery
 from dialogue.models import ArchiveRemoval, CallbackRequest, ReaderLetter
@@ -81,7 +83,7 @@ def published_letters(topic: Topic | None = None) -> QuerySet[ReaderLetter]:
 
 
 def callbacks_of_conversation(conversation_id: int) -> QuerySet[CallbackRequest]:
-    return CallbackRequest.objects.filter(conversation_id=conversation_id)
+    return CallbackRequest.objects.filter(inbound__thread_message__conversation_id=conversation_id)
 
 
 def subscriber_replies(conversation: Conversation) -> list[Message]:
@@ -89,3 +91,79 @@ def subscriber_replies(conversation: Conversation) -> list[Message]:
     return list(
         conversation.messages.filter(direction=Message.Direction.INBOUND, kind="human").order_by("created_at")
     )
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """What a browser reply answers: the reply token of that mail, its Message-ID chain, its subject."""
+
+    reply_token: str
+    in_reply_to: str
+    references: str
+    subject: str
+
+
+def conversation_of(*, subscriber_id: int, conversation_id: int) -> Conversation | None:
+    return (
+        Conversation.objects.filter(pk=conversation_id, subscriber_id=subscriber_id)
+        .select_related("subscriber", "campaign")
+        .first()
+    )
+
+
+def conversation_about(delivery: Delivery) -> Conversation | None:
+    """The subscriber's latest conversation about this campaign mail, if they wrote about it."""
+    return (
+        Conversation.objects.filter(subscriber_id=delivery.subscriber_id, campaign_id=delivery.campaign_id)
+        .select_related("subscriber", "campaign")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+
+
+def thread(conversation: Conversation) -> list[Message]:
+    """What the subscriber sees of a conversation: their own replies and our answers that went out
+    (no internal notes, no drafts, no automatic mail)."""
+    shown = Q(direction=Message.Direction.INBOUND, kind="human") | Q(
+        direction=Message.Direction.OUTBOUND, send_status=Message.SendStatus.SENT
+    )
+    return list(
+        conversation.messages.filter(shown).prefetch_related("attachments").order_by("created_at", "id")
+    )
+
+
+def target_in_conversation(conversation: Conversation) -> ReplyTarget | None:
+    """A browser reply answers our latest answer (its reply token), else the campaign mail the
+    conversation began with; None when there is no address of ours to answer."""
+    messages = conversation.messages.order_by("-created_at", "-id")
+    last = messages.first()
+    answer = messages.filter(direction=Message.Direction.OUTBOUND).exclude(reply_token=None).first()
+    if answer is not None:
+        token = answer.reply_token
+    else:
+        first = conversation.messages.filter(delivery__isnull=False).select_related("delivery").first()
+        if first is None:
+            return None
+        token = first.delivery.reply_token
+    return ReplyTarget(
+        reply_token=token,
+        in_reply_to=last.message_id if last else "",
+        references=last.references if last else "",
+        subject=conversation.subject,
+    )
+
+
+def target_of_delivery(delivery: Delivery) -> ReplyTarget:
+    return ReplyTarget(
+        reply_token=delivery.reply_token,
+        in_reply_to=delivery.message_id,
+        references="",
+        subject=delivery.campaign.subject,
+    )
+
+
+def callbacks_of_subscriber(subscriber_id: int, conversation_id: int | None) -> QuerySet[CallbackRequest]:
+    requests = CallbackRequest.objects.filter(subscriber_id=subscriber_id)
+    if conversation_id is None:
+        return requests.none()
+    return requests.filter(inbound__thread_message__conversation_id=conversation_id)

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from dialogue.feeds import TopicFeed
-from dialogue.views import archive, letters, staff
+from dialogue.views import archive, conversations, letters, staff
 
 app_name = "dialogue"
 
@@ -14,4 +14,6 @@ urlpatterns = [
     path("dialogue/campaigns/<int:pk>/archive/", staff.campaign_archive, name="campaign_archive"),
     path("dialogue/conversations/<int:pk>/letter/", staff.propose_letter, name="propose_letter"),
     path("letters/<str:token>/", letters.letter, name="letter"),
+    path("talk/<str:token>/", conversations.about_mail, name="about_mail"),
+    path("conversations/<str:token>/", conversations.conversation, name="conversation"),
 ]

@@ -24,6 +24,7 @@ def store_web_reply(raw: bytes) -> InboundMessage:
 __all__ = [
     "CampaignReplies",
     "Conversation",
+    "InboundMessage",
     "Message",
     "campaign_replies",
     "staff_display_name",

@@ -1,8 +1,5 @@
-"""Call-back requests: a phone number and a time window, stored only on that conversation.
-
-The number is deleted CALLBACK_RETENTION_DAYS after the conversation was closed (a beat task),
-and the subscriber is told so when they ask, on the page and in the request's message.
-"""
+"""Call-back data is kept only while needed: deleted a set number of days after the conversation
+closed (CALLBACK_RETENTION_DAYS, a beat task), and the subscriber is told so when they ask."""
 
 from __future__ import annotations
 
@@ -16,17 +13,11 @@ from dialogue.models import CallbackRequest
 from replies.interface import Conversation
 
 
-def request_callback(*, conversation: Conversation, phone: str, window: str) -> CallbackRequest:
-    return CallbackRequest.objects.create(
-        conversation=conversation, phone=" ".join(phone.split()), window=" ".join(window.split())
-    )
-
-
 def purge_expired_callbacks(*, now: datetime | None = None) -> int:
     """Deletes the call-back requests of conversations closed more than the retention period ago.
 
-    When a conversation closed is its latest "closed" event; a conversation reopened since (open
-    or snoozed again) keeps its requests until it is closed again.
+    When a conversation closed is its latest "closed" event; one reopened since (open or snoozed)
+    keeps its requests until it is closed again.
     """
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.CALLBACK_RETENTION_DAYS)
@@ -35,5 +26,7 @@ def purge_expired_callbacks(*, now: datetime | None = None) -> int:
         .annotate(closed_at=Max("events__created_at", filter=Q(events__kind="closed")))
         .filter(closed_at__lte=cutoff)
     )
-    deleted, _counts = CallbackRequest.objects.filter(conversation__in=closed_long_ago).delete()
+    deleted, _counts = CallbackRequest.objects.filter(
+        inbound__thread_message__conversation__in=closed_long_ago
+    ).delete()
     return deleted

@@ -9,4 +9,4 @@ def erase_subscriber_dialogue(*, subscriber_id: int) -> None:
     """Deletes the subscriber's letters (their consent records with them: the letter's words are
     personal data) and every call-back request (phone number) of their conversations."""
     ReaderLetter.objects.filter(subscriber_id=subscriber_id).delete()
-    CallbackRequest.objects.filter(conversation__subscriber_id=subscriber_id).delete()
+    CallbackRequest.objects.filter(subscriber_id=subscriber_id).delete()

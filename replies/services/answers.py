@@ -15,6 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from dialogue.links import answer_links_text
 from replies.models import Conversation, Message
 from replies.selectors import can_see_all, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
@@ -82,6 +83,7 @@ def queue_staff_answer(*, conversation: Conversation, author: AbstractBaseUser, 
     except Exception:  # noqa: BLE001 - no profile: no signature
         signature = ""
     body = text + (f"\n\n-- \n{signature}" if signature else "")
+    body += answer_links_text(conversation)  # continue in the browser, ask for a call back (dialogue)
     if last is not None:
         body += "\n\n" + _quote(last)
     now = timezone.now()
