@@ -9,6 +9,9 @@ class DialogueConfig(AppConfig):
     def ready(self) -> None:
         # Imported once the app registry is ready (they import models), not at module level.
         from dialogue import (
+            exports,  # registered below
             receivers,  # noqa: F401 - connects the erasure receiver (subscribers.signals)
             tasks,  # noqa: F401 - registers the tasks rundbrief.effects enqueues by name
         )
+
+        exports.register()  # reader letters and call-back requests in the subscriber's data download
