@@ -118,5 +118,10 @@ def letter_path(subscriber_id: int, letter_id: int) -> str:
     return before + make_token(LETTER, subscriber_id, letter_id) + after
 
 
+def conversation_path(subscriber_id: int, conversation_id: int) -> str:
+    before, after = _around_token("dialogue:conversation")
+    return before + make_token(CONVERSATION, subscriber_id, conversation_id) + after
+
+
 def conversation_url(subscriber_id: int, conversation_id: int) -> str:
     return _url("dialogue:conversation", make_token(CONVERSATION, subscriber_id, conversation_id))

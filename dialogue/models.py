@@ -174,3 +174,57 @@ class CallbackRequest(models.Model):
 
     def __str__(self) -> str:
         return f"call back #{self.inbound_id}"
+
+
+class ConversationWish(models.Model):
+    """What the subscriber decided about one conversation: who may read it, and whether they
+    deleted it (its messages are gone then; staff see that the subscriber deleted it, and when)."""
+
+    class Readers(models.TextChoices):
+        TEAM = "team", _("The team")
+        CONTACT = "contact", _("Only my contact person")
+
+    conversation = models.OneToOneField(
+        "replies.Conversation",
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="dialogue_wish",
+    )
+    readers = models.CharField(
+        verbose_name=_("who may read it"), max_length=8, choices=Readers.choices, default=Readers.TEAM
+    )
+    readers_changed_at = models.DateTimeField(verbose_name=_("changed"), null=True, blank=True)
+    deleted_by_subscriber_at = models.DateTimeField(
+        verbose_name=_("deleted by the subscriber"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("subscriber's wish for a conversation")
+        verbose_name_plural = _("subscribers' wishes for conversations")
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id}: {self.readers}"
+
+
+class ReaderOverride(models.Model):
+    """A manager read a conversation its subscriber kept for their contact person, and why."""
+
+    conversation = models.ForeignKey(
+        "replies.Conversation",
+        verbose_name=_("conversation"),
+        on_delete=models.CASCADE,
+        related_name="reader_overrides",
+    )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("manager"), on_delete=models.CASCADE, related_name="+"
+    )
+    reason = models.TextField(verbose_name=_("reason"))
+    created_at = models.DateTimeField(verbose_name=_("time"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("manager override")
+        verbose_name_plural = _("manager overrides")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"override #{self.conversation_id} by {self.manager_id}"

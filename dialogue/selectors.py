@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from campaigns.models import Campaign, Delivery
-from dialogue.models import ArchiveRemoval, CallbackRequest, ReaderLetter
+from dialogue.models import ArchiveRemoval, CallbackRequest, ConversationWish, ReaderLetter, ReaderOverride
 from replies.interface import Conversation, Message
 from subscribers.models import Subscriber, Topic
 
@@ -167,3 +167,32 @@ def callbacks_of_subscriber(subscriber_id: int, conversation_id: int | None) -> 
     if conversation_id is None:
         return requests.none()
     return requests.filter(inbound__thread_message__conversation_id=conversation_id)
+
+
+def wish_of(conversation: Conversation) -> ConversationWish | None:
+    return ConversationWish.objects.filter(conversation=conversation).first()
+
+
+def conversations_of_subscriber(subscriber: Subscriber) -> QuerySet[Conversation]:
+    """My conversations (the preference centre): all but those I deleted, newest first."""
+    return (
+        Conversation.objects.filter(subscriber=subscriber)
+        .exclude(dialogue_wish__deleted_by_subscriber_at__isnull=False)
+        .select_related("campaign", "dialogue_wish")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def restricted_for(user) -> QuerySet[Conversation]:
+    """Conversations kept for their contact person that this manager has not opened by override."""
+    return (
+        Conversation.objects.filter(dialogue_wish__readers=ConversationWish.Readers.CONTACT)
+        .exclude(assignee=user)
+        .exclude(reader_overrides__manager=user)
+        .select_related("assignee")
+        .order_by("-created_at")
+    )
+
+
+def overrides_of(conversation_id: int) -> QuerySet[ReaderOverride]:
+    return ReaderOverride.objects.filter(conversation_id=conversation_id).select_related("manager")

@@ -16,4 +16,6 @@ urlpatterns = [
     path("letters/<str:token>/", letters.letter, name="letter"),
     path("talk/<str:token>/", conversations.about_mail, name="about_mail"),
     path("conversations/<str:token>/", conversations.conversation, name="conversation"),
+    path("conversations/<str:token>/download/", conversations.download, name="conversation_download"),
+    path("dialogue/restricted/", staff.restricted, name="restricted"),
 ]

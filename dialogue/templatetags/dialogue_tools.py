@@ -42,6 +42,8 @@ def conversation_tools(conversation) -> dict:
         "callbacks": selectors.callbacks_of_conversation(conversation.pk),
         "can_propose": bool(replies) and conversation.subscriber_id is not None,
         "retention_days": settings.CALLBACK_RETENTION_DAYS,
+        "wish": selectors.wish_of(conversation),
+        "overrides": selectors.overrides_of(conversation.pk),
         "form": form,
     }
 
@@ -54,4 +56,16 @@ def my_dialogue(subscriber) -> dict:
             {"letter": letter, "url": links.letter_path(subscriber.pk, letter.pk)}
             for letter in selectors.letters_of_subscriber(subscriber)
         ],
+        "conversations": [
+            {"conversation": conversation, "url": links.conversation_path(subscriber.pk, conversation.pk)}
+            for conversation in selectors.conversations_of_subscriber(subscriber)
+        ],
     }
+
+
+@register.simple_tag
+def restricted_count(user) -> int:
+    """For a manager's inbox: how many conversations are kept for their contact person."""
+    if not user.has_perm("replies.view_all_conversations"):
+        return 0
+    return selectors.restricted_for(user).count()

@@ -10,13 +10,17 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from dialogue import links, selectors
 from dialogue.forms import CallbackForm, WebReplyForm
+from dialogue.models import ConversationWish
 from dialogue.services import conversations as conversation_services
+from dialogue.services import wishes as wish_services
 from dialogue.views.common import gone, private, read_link
 from subscribers.views.common import render_page
 
@@ -46,13 +50,33 @@ def conversation(request: HttpRequest, token: str) -> HttpResponse:
     found = selectors.conversation_of(subscriber_id=link.subscriber_id, conversation_id=link.object_id)
     if found is None or found.subscriber is None:
         return private(gone(request))
-    return _page(request, found.subscriber, found, selectors.target_in_conversation(found))
+    download_url = reverse("dialogue:conversation_download", args=[token])
+    return _page(
+        request, found.subscriber, found, selectors.target_in_conversation(found), download_url=download_url
+    )
 
 
-def _page(request, subscriber, conversation, target) -> HttpResponse:
+def _page(request, subscriber, conversation, target, *, download_url: str = "") -> HttpResponse:
     reply_form, callback_form = WebReplyForm(), CallbackForm()
+    wish = selectors.wish_of(conversation) if conversation else None
+    if wish is not None and wish.deleted_by_subscriber_at:
+        target = None  # deleted: nothing to show or to answer here any more
+    action = request.POST.get("action") if request.method == "POST" else None
+    if action in ("readers", "delete") and conversation is not None and target is not None:
+        if action == "readers":
+            try:
+                wish_services.set_readers(conversation=conversation, readers=request.POST.get("readers", ""))
+            except wish_services.WishError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Saved: who may read this conversation."))
+        elif request.POST.get("confirm") == "yes":
+            wish_services.delete_by_subscriber(conversation=conversation)
+            messages.success(request, _("The conversation has been deleted."))
+        else:
+            messages.error(request, _("Tick the box to confirm the deletion."))
+        return private(redirect(request.path))
     if request.method == "POST" and target is not None:
-        action = request.POST.get("action")
         if action == "reply":
             reply_form = WebReplyForm(request.POST)
             if reply_form.is_valid():
@@ -79,6 +103,9 @@ def _page(request, subscriber, conversation, target) -> HttpResponse:
         closed_at = closed.created_at if closed else None
     context = {
         "conversation": conversation,
+        "wish": wish,
+        "readers_choices": ConversationWish.Readers.choices,
+        "download_url": download_url if conversation and target else "",
         "thread": selectors.thread(conversation) if conversation else [],
         "subject": target.subject if target else (conversation.subject if conversation else ""),
         "reply_form": reply_form,
@@ -93,4 +120,21 @@ def _page(request, subscriber, conversation, target) -> HttpResponse:
     response = render_page(request, "dialogue/conversation.html", context, subscriber=subscriber)
     if request.method == "POST":
         response.status_code = 400
+    return private(response)
+
+
+@require_http_methods(["GET"])
+def download(request: HttpRequest, token: str) -> HttpResponse:
+    """One conversation as a text file: every message with its time, sender and attachments' names."""
+    link = read_link(request, links.CONVERSATION, token)
+    if isinstance(link, HttpResponse):
+        return private(link)
+    found = selectors.conversation_of(subscriber_id=link.subscriber_id, conversation_id=link.object_id)
+    if found is None or found.subscriber is None:
+        return private(gone(request))
+    text = render_to_string(
+        "dialogue/conversation_download.txt", {"conversation": found, "thread": selectors.thread(found)}
+    )
+    response = HttpResponse(text, content_type="text/plain; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="conversation-{found.pk}.txt"'
     return private(response)

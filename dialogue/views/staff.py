@@ -5,15 +5,17 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from campaigns.models import Campaign
 from dialogue import selectors
 from dialogue.forms import ProposeLetterForm
 from dialogue.services import archive as archive_services
 from dialogue.services import letters as letter_services
+from dialogue.services import wishes as wish_services
+from dialogue.services.wishes import MANAGER_PERMISSION
 from replies.interface import Conversation, visible_conversations
 
 
@@ -74,3 +76,25 @@ def propose_letter(request: HttpRequest, pk: int) -> HttpResponse:
             request, _("The subscriber has been asked by mail whether the letter may be published.")
         )
     return redirect("replies:conversation", pk)
+
+
+@login_required
+@permission_required(MANAGER_PERMISSION, raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def restricted(request: HttpRequest) -> HttpResponse:
+    """Managers: the conversations kept for their contact person, opened only with a recorded reason."""
+    if request.method == "POST":
+        conversation = get_object_or_404(
+            selectors.restricted_for(request.user), pk=request.POST.get("conversation")
+        )
+        try:
+            wish_services.override_readers(
+                conversation=conversation, manager=request.user, reason=request.POST.get("reason", "")
+            )
+        except wish_services.WishError as exc:
+            messages.error(request, str(exc))
+            return redirect("dialogue:restricted")
+        return redirect("replies:conversation", conversation.pk)
+    return render(
+        request, "dialogue/restricted.html", {"conversations": selectors.restricted_for(request.user)}
+    )
