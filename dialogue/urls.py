@@ -18,4 +18,6 @@ urlpatterns = [
     path("conversations/<str:token>/", conversations.conversation, name="conversation"),
     path("conversations/<str:token>/download/", conversations.download, name="conversation_download"),
     path("dialogue/restricted/", staff.restricted, name="restricted"),
+    path("dialogue/campaigns/<int:pk>/report/", staff.campaign_report, name="report"),
+    path("dialogue/reply-rates/", staff.reply_rates, name="reply_rates"),
 ]

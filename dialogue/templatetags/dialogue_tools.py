@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django import template
 from django.conf import settings
+from django.utils.translation import gettext as _
 
 from dialogue import links, selectors
 from dialogue.forms import ProposeLetterForm
@@ -69,3 +70,16 @@ def restricted_count(user) -> int:
     if not user.has_perm("replies.view_all_conversations"):
         return 0
     return selectors.restricted_for(user).count()
+
+
+@register.filter
+def duration_words(value) -> str:
+    """A response time in words: "45 min", "3 h 10 min", "2 d 4 h"."""
+    minutes = int(value.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return _("%(d)d d %(h)d h") % {"d": days, "h": hours}
+    if hours:
+        return _("%(h)d h %(m)d min") % {"h": hours, "m": minutes}
+    return _("%(m)d min") % {"m": minutes}

@@ -7,10 +7,10 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from campaigns.models import Campaign
-from dialogue import selectors
+from dialogue import report, selectors
 from dialogue.forms import ProposeLetterForm
 from dialogue.services import archive as archive_services
 from dialogue.services import letters as letter_services
@@ -97,4 +97,31 @@ def restricted(request: HttpRequest) -> HttpResponse:
         return redirect("replies:conversation", conversation.pk)
     return render(
         request, "dialogue/restricted.html", {"conversations": selectors.restricted_for(request.user)}
+    )
+
+
+def marketer_page(view):
+    return login_required(
+        permission_required("campaigns.change_campaign", raise_exception=True)(require_GET(view))
+    )
+
+
+@marketer_page
+def campaign_report(request: HttpRequest, pk: int) -> HttpResponse:
+    """Numbers and masked quotes for every marketer; the unanswered conversations themselves (with
+    links into the inbox) only for people with inbox rights."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    context = {
+        "campaign": campaign,
+        "report": report.campaign_report(campaign),
+        "inbox_rights": request.user.has_perm("replies.view_conversation"),
+    }
+    return render(request, "dialogue/report.html", context)
+
+
+@marketer_page
+def reply_rates(request: HttpRequest) -> HttpResponse:
+    rows = report.reply_rates()
+    return render(
+        request, "dialogue/reply_rates.html", {"rows": rows, "chart": report.reply_rates_chart(rows)}
     )
