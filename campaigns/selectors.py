@@ -24,8 +24,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from campaigns import testmail
 from audience.filters import AudienceFilter, subscribers_matching
+from campaigns import testmail
 from campaigns.models import Campaign, Delivery
 from replies.interface import campaign_replies
 from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression

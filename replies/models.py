@@ -121,6 +121,7 @@ class InboundMessage(models.Model):
         WEBHOOK = "webhook", _("ESP webhook")
         PIPE = "pipe", _("MTA pipe (ingest_email)")
         IMAP = "imap", _("IMAP mailbox (run_imap_intake)")
+        WEB = "web", _("Written in the browser (dialogue)")
 
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")

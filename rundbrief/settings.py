@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "campaigns",
     "replies",
     "audience",
+    "dialogue",
 ]
 
 MIDDLEWARE = [
@@ -267,6 +268,13 @@ CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
 CELERY_BEAT_SCHEDULE["replies-requeue-stuck-answers"] = {
     "task": "replies.tasks.requeue_stuck_staff_answers_task",
     "schedule": timedelta(minutes=5),
+}
+# --- Dialogue (dialogue/) -------------------------------------------------------------
+# A call-back request's phone number is deleted this many days after its conversation closed.
+CALLBACK_RETENTION_DAYS = env.int("CALLBACK_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["dialogue-purge-callbacks"] = {
+    "task": "dialogue.tasks.purge_callbacks_task",
+    "schedule": timedelta(hours=1),
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.db.models import F, Q
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from dialogue.links import answer_links_text
 from replies.models import Attachment, Conversation, ConversationEvent, Message
 from replies.selectors import can_see_all, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
@@ -121,6 +122,7 @@ def queue_staff_answer(
         signature = ""
     body = text + (f"\n\n-- \n{signature}" if signature else "")
     name = recipient_name(conversation, last)
+    body += answer_links_text(conversation)  # continue in the browser, ask for a call back (dialogue)
     if last is not None:
         body += "\n\n" + _quote(last, name=name, language=subscriber_language(conversation))
     now = timezone.now()
