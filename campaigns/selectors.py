@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from replies.interface import campaign_replies
-from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression
+from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
 
 FREQUENCY_WINDOWS = {
     Subscriber.Frequency.PER_WEEK: timedelta(days=7),
@@ -235,4 +235,13 @@ def failed_deliveries(campaign: Campaign, *, limit: int = 50) -> QuerySet[Delive
         Delivery.objects.filter(campaign=campaign, status=Delivery.Status.FAILED)
         .select_related("subscriber")
         .order_by("-updated_at")[:limit]
+    )
+
+
+def campaign_bounces(campaign: Campaign, *, limit: int = 50) -> QuerySet[Bounce]:
+    """The bounces and complaints that came back for this campaign's mail, with their reason."""
+    return (
+        Bounce.objects.filter(campaign_id=campaign.pk)
+        .select_related("subscriber")
+        .order_by("-received_at", "-id")[:limit]
     )

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from replies.models import Conversation, Message
 from replies.selectors import can_see_all, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
-from rundbrief.mail.addresses import REPLY, new_token
+from rundbrief.mail.addresses import REPLY, new_token, set_return_path
 from rundbrief.mail.headers import new_message_id, sender_address
 from rundbrief.mail.refusals import SendError, TransientSendError, may_retry, retry_delay
 from rundbrief.mail.subjects import reply_subject
@@ -121,7 +121,7 @@ def staff_answer_email(answer: Message) -> EmailMessage:
     if answer.in_reply_to:
         headers["In-Reply-To"] = answer.in_reply_to
         headers["References"] = answer.references
-    return EmailMessage(
+    message = EmailMessage(
         subject=answer.subject,
         body=answer.text,
         from_email=answer.from_address,
@@ -129,6 +129,8 @@ def staff_answer_email(answer: Message) -> EmailMessage:
         reply_to=[REPLY.address(answer.reply_token)],
         headers=headers,
     )
+    set_return_path(message, answer.reply_token)  # a bounce of the answer names the answer
+    return message
 
 
 @dataclass(frozen=True)
