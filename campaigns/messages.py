@@ -25,7 +25,7 @@ from campaigns.models import Campaign
 from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, compile_campaign
 from dialogue.links import mail_links
 from replies import interface as replies
-from rundbrief.mail.addresses import REPLY
+from rundbrief.mail.addresses import REPLY, return_path
 from rundbrief.mail.headers import clean_header, encode_header
 from rundbrief.mail.transports.base import OutgoingMail
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute, make_token
@@ -255,6 +255,7 @@ class MessageFactory:
             html=rendered.html,
             text=rendered.text,
             headers={**headers, **self.common_headers},
+            return_path=return_path(recipient.reply_token),
         )
 
 

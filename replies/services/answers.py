@@ -20,7 +20,7 @@ from replies.models import Attachment, Conversation, ConversationEvent, Message
 from replies.selectors import can_see_all, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.events import emit
-from rundbrief.mail.addresses import REPLY, new_token
+from rundbrief.mail.addresses import REPLY, new_token, set_return_path
 from rundbrief.mail.headers import new_message_id, sender_address
 from rundbrief.mail.refusals import SendError, TransientSendError, may_retry, retry_delay
 from rundbrief.mail.subjects import reply_subject
@@ -208,6 +208,7 @@ def staff_answer_email(answer: Message) -> EmailMessage:
     for attachment in answer.attachments.all():
         with attachment.file.open("rb") as handle:
             mail.attach(attachment.filename, handle.read(), attachment.content_type or None)
+    set_return_path(mail, answer.reply_token)  # a bounce of the answer names the answer
     return mail
 
 
