@@ -55,7 +55,8 @@ def send(campaign: Campaign) -> Campaign:
 def mails_to(address: str) -> list[email.message.EmailMessage]:
     """Campaign mails (the local mailbox transport), then Django's mails (pytest-django's outbox)."""
     captured = [bytes(m.raw) for m in CapturedMail.objects.order_by("id") if address in m.recipients]
-    captured += [m.message().as_bytes() for m in mail.outbox if address in m.to]
+    # Staff answers address the subscriber by name ("Karla Meier <karla.meier@…>", issue 14).
+    captured += [m.message().as_bytes() for m in mail.outbox if any(address in to for to in m.to)]
     return [email.message_from_bytes(raw, policy=email.policy.default) for raw in captured]
 
 
