@@ -27,6 +27,7 @@ from campaigns.selectors import audience_pages
 from campaigns.sending.ledger import fold_all_acceptances
 from campaigns.sending.loop import finish_if_done
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.events import emit
 from rundbrief.mail.addresses import new_token
 from rundbrief.mail.headers import new_message_id
 from rundbrief.mail.refusals import SendError
@@ -127,6 +128,7 @@ def _start(campaign_id: int) -> bool:
     )
     if started:
         _enqueue_queue_deliveries(campaign_id)
+        emit("campaign.started", campaign_id=campaign_id)
     return bool(started)
 
 

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from replies.models import Conversation, Message
 from replies.selectors import can_see_all, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.events import emit
 from rundbrief.mail.addresses import REPLY, new_token
 from rundbrief.mail.headers import new_message_id, sender_address
 from rundbrief.mail.refusals import SendError, TransientSendError, may_retry, retry_delay
@@ -166,6 +167,7 @@ def send_staff_answer(*, message_id: int) -> SendOutcome:
         send_status_at=timezone.now(),
         send_error="",
     )
+    emit("conversation.answered", conversation_id=answer.conversation_id, message_id=answer.pk)
     return SendOutcome(Message.SendStatus.SENT)
 
 
