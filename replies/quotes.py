@@ -49,7 +49,7 @@ WINDOW = 5  # lines an attribution may be wrapped over
 _VERBS = (
     r"wrote|sent|schrieb|geschrieben|a\s+écrit|écrit|escribió|escribio|ha\s+scritto|scritto|schreef"
     r"|geschreven|het\s+volgende|skrev|skriver|napsal(?:\(a\))?|napisał(?:\(a\))?|napisal(?:\(a\))?"
-    r"|nadesłał|написал(?:а|\(а\))?|đã\s+viết|kirjoitti|escreveu|yazdı|写道|寫道|님이\s*작성"
+    r"|nadesłał|написал(?:а|\(а\))?|написав(?:ла)?|đã\s+viết|kirjoitti|escreveu|yazdı|写道|寫道|님이\s*작성"
 )
 VERB = re.compile(rf"(?:^|[\s>\"')]|(?<=\w))(?:{_VERBS})\b", re.I)
 ENDS_WITH_COLON = re.compile(r"[:：]\s*$")
@@ -58,7 +58,7 @@ ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 CJK_DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|\d{4}\s*년\s*\d{1,2}\s*월")
 NUMERIC_DATE = re.compile(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b")
 OPENER = re.compile(
-    r"^\s*(?:-{2,}\s*)?(?:On|Am|Le|El|Il|In\s+data|Op|Den|Dne|Dnia|W\s+dniu|Em|På|Vào|Kello|Op)\b"
+    r"^\s*(?:-+\s*)?(?:On|Am|Le|El|Il|In\s+data|Op|Den|Dne|Dnia|W\s+dniu|Em|På|Vào|Kello|Op)\b"
     r"|^\s*\d",
     re.I,
 )
@@ -104,7 +104,9 @@ SIGNATURE_DELIMITER = re.compile(r"^--\s?$")
 SENT_FROM = re.compile(
     r"^\s*(?:sent from my|sent with|sent via|von meinem|gesendet von|gesendet mit|envoyé de mon|envoyé depuis"
     r"|enviado desde mi|enviado do meu|inviato da|verzonden (?:vanaf|met) mijn|skickat från min|sendt fra min"
-    r"|wysłano z|odesláno z|(?:get|download) outlook for|télécharger outlook pour|holen sie sich outlook für"
+    r"|verstuurd (?:vanaf|met) mijn|wysłano z|odesláno z|(?:get|download) outlook for"
+    r"|télécharger outlook pour"
+    r"|holen sie sich outlook für"
     r"|outlook for (?:ios|android) herunterladen)\b.{0,60}$",
     re.I,
 )
@@ -155,8 +157,8 @@ def _attribution(lines: list[str], k: int) -> tuple[int, str] | None:
     if not ENDS_WITH_COLON.search(last) and not ENDS_WITH_COLON.search(_unquote(last)):
         return None
     for start in range(k, max(-1, k - WINDOW), -1):
-        if start < k and is_quoted(lines[start]):
-            break
+        if start < k and (is_quoted(lines[start]) or lines[start].rstrip().endswith((".", "!", "?"))):
+            break  # an attribution does not reach back over a quote or a finished sentence
         window = lines[start : k + 1]
         block = " ".join(
             _unquote(line) if index == k else line.strip() for index, line in enumerate(window, start)
