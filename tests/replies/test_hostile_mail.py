@@ -14,7 +14,7 @@ import re
 import pytest
 from django.test import TestCase, override_settings
 
-from replies import services
+from replies import services, tasks
 from replies.models import Conversation, InboundMessage, Message
 from replies.parsing import MAX_MIME_DEPTH, MAX_RECIPIENTS, MAX_REFERENCES, parse_mail
 from replies.services import inbound as inbound_service
@@ -365,3 +365,17 @@ def test_a_big_message_is_stored_byte_exact_through_the_binary_write(world):
     assert bytes(inbound.raw) == raw
     assert run_ingest(raw)[1].strip().endswith("(already stored before)")
     assert InboundMessage.objects.count() == 1
+
+
+def test_the_inbound_tasks_have_a_hard_time_limit_and_drains_hand_over(world, settings, monkeypatch):
+    assert tasks.drain_inbound_task.time_limit == settings.INBOUND_TASK_TIME_LIMIT_SECONDS
+    assert tasks.requeue_stale_inbound_task.time_limit == settings.INBOUND_TASK_TIME_LIMIT_SECONDS
+    assert services.DRAIN_MAX_SECONDS < settings.INBOUND_TASK_TIME_LIMIT_SECONDS
+    # Out of time after each batch: a drain stops there and queues a fresh task (eager in
+    # tests: it runs at once), which goes on with the rest.
+    monkeypatch.setattr("replies.services.drains.DRAIN_MAX_SECONDS", -1)
+    with TestCase.captureOnCommitCallbacks(execute=False):
+        for n in range(4):
+            services.store_inbound(mail(msgid=b"<t%d@example.org>" % n), source="pipe")
+    assert services.drain_inbound(batch_size=2) == 2  # this drain's own share
+    assert not InboundMessage.objects.filter(status=Status.RECEIVED).exists()
