@@ -65,7 +65,8 @@ STABLE_FIELDS = (
 )
 _STABLE = frozenset(name.encode() for name in STABLE_FIELDS)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_HEADER_START = re.compile(rb"^(From |[\041-\071\073-\176]+:)")  # as the stdlib parser sees a header
+# A header field first (after an mbox "From " line, which the stdlib parser skips too).
+_HEADER_START = re.compile(rb"^(From [^\n]*\n)?[\041-\071\073-\176]+[ \t]*:")
 _FIELD_NAME = re.compile(rb"^([\041-\071\073-\176]+)[ \t]*:(.*)$", re.S)
 _SPACE = re.compile(rb"\s+")
 _KEY_VERSION = b"rundbrief inbound dedupe 2\n"

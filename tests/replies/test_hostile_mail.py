@@ -379,3 +379,19 @@ def test_the_inbound_tasks_have_a_hard_time_limit_and_drains_hand_over(world, se
             services.store_inbound(mail(msgid=b"<t%d@example.org>" % n), source="pipe")
     assert services.drain_inbound(batch_size=2) == 2  # this drain's own share
     assert not InboundMessage.objects.filter(status=Status.RECEIVED).exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (
+            b"From anna@example.org Sun Nov 22 10:00:00 2026\nFrom: anna@example.org\nSubject: mbox\n\nHi\n",
+            0,
+        ),
+        (b"From anna@example.org Sun Nov 22 10:00:00 2026\n\nno header field at all\n", 65),
+        (b"\r\nSubject: after a blank line\r\n\r\nx", 65),
+        (b"Subject : space before the colon\r\n\r\nx", 0),
+    ],
+)
+def test_what_counts_as_a_header_block(world, raw, code):
+    assert run_ingest(raw)[0] == code
