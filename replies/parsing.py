@@ -4,8 +4,7 @@ Stdlib `email` with policy.default (but parsing each header once). Real mail has
 charsets, unknown encodings and malformed headers: every access here falls back to a
 lossy-but-readable value instead of raising. Text prefers text/plain and falls back to the HTML
 as plain text (nh3 drops scripts, styles and non-web links, inscriptis lays it out); quotes
-and signatures are stripped with mail-parser-reply (German and English); HTML for display is
-sanitised with nh3.
+and signatures are stripped by replies.quotes; HTML for display is sanitised with nh3.
 
 Hostile mail is bounded here, while the raw bytes stay stored as they came: a header value
 is parsed from its first HEADER_VALUE_MAX_CHARS characters (References and In-Reply-To keep
@@ -35,13 +34,12 @@ import nh3
 from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
-from mailparser_reply import EmailReplyParser
 
+from replies.quotes import strip_quotes_and_signature
 from rundbrief.mail.text import safe_text
 
 logger = logging.getLogger(__name__)
 
-REPLY_LANGUAGES = ["de", "en"]
 _MSGID = re.compile(r"<[^<>\s]+>")
 _LINESEP = re.compile(r"\n|\r")
 
@@ -370,22 +368,6 @@ def sanitise_html(html: str) -> str:
         link_rel="noopener noreferrer nofollow",
         set_tag_attribute_values={"a": {"target": "_blank"}},
     )
-
-
-def strip_quotes_and_signature(text: str) -> str:
-    """The new part of a reply, without the quoted history and signature."""
-    if not text.strip():
-        return ""
-    try:
-        replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text).replies
-    except Exception:  # noqa: BLE001 - the library's regexes must never cost us a message
-        return text.strip()
-    if not replies:
-        return text.strip()
-    body = replies[0].body or replies[0].content
-    # Lines still starting with ">" are quoted history the header detection missed.
-    lines = [line for line in body.splitlines() if not line.lstrip().startswith(">")]
-    return "\n".join(lines).strip() or text.strip()
 
 
 def _walk_bodies(message: Message) -> tuple[str, str, list[ParsedAttachment]]:

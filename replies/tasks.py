@@ -11,6 +11,7 @@ from django.conf import settings
 
 from replies import services
 from replies.models import ConversationEvent, InboundMessage, Message
+from replies.services import collaboration
 
 
 # A drain hands over to a fresh task after DRAIN_MAX_SECONDS; one that runs past the hard limit
@@ -30,7 +31,15 @@ def requeue_stale_inbound_task() -> int:
 @shared_task
 def notify_assignee_task(message_id: int) -> bool:
     message = Message.objects.select_related("conversation__assignee").filter(pk=message_id).first()
+    if message is not None:
+        collaboration.notify_followers(message=message)  # who follows the conversation hears of it too
     return bool(message) and services.notify_assignee(message=message)
+
+
+@shared_task
+def notify_mentioned_task(event_id: int) -> int:
+    event = ConversationEvent.objects.select_related("conversation", "actor").filter(pk=event_id).first()
+    return collaboration.notify_mentioned(event=event) if event else 0
 
 
 @shared_task

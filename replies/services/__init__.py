@@ -22,6 +22,8 @@ from replies.services.answers import (
     resend_staff_answer,
     send_staff_answer,
     staff_answer_email,
+    take_back,
+    undo_window,
 )
 from replies.services.automatic import notify_assignee, notify_reassigned, send_unsubscribe_confirmation
 from replies.services.batches import (
@@ -98,6 +100,8 @@ __all__ = [
     "can_resend",
     "resend_staff_answer",
     "requeue_stuck_staff_answers",
+    "take_back",
+    "undo_window",
     # conversations
     "add_note",
     "reassign",
