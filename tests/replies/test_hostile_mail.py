@@ -390,7 +390,8 @@ def test_the_inbound_tasks_have_a_hard_time_limit_and_drains_hand_over(world, se
         ),
         (b"From anna@example.org Sun Nov 22 10:00:00 2026\n\nno header field at all\n", 65),
         (b"\r\nSubject: after a blank line\r\n\r\nx", 65),
-        (b"Subject : space before the colon\r\n\r\nx", 0),
+        (b"X-Note: first\r\nSubject : space before the colon\r\n\r\nx", 0),
+        (b"   Subject: indented, as a bounce from a broken MTA\r\nFrom: a@b.c\r\n\r\nx", 0),
     ],
 )
 def test_what_counts_as_a_header_block(world, raw, code):
