@@ -13,6 +13,8 @@ from __future__ import annotations
 import base64
 import os
 import random
+import signal
+import smtplib
 import subprocess
 import sys
 import time
@@ -26,7 +28,7 @@ from replies import services
 from replies.models import InboundMessage, Message, StaffProfile
 from tests.replies.conftest import ANNA_TOKEN, simple_reply_bytes
 from tests.replies.hostile import mail, nested
-from tests.support import ROOT, start_celery_worker, stop_workers, worker_environment
+from tests.support import ROOT, free_port, start_celery_worker, stop_workers, worker_environment
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -144,4 +146,35 @@ def test_ingest_email_stores_a_24_mb_message_byte_exact_under_300_mb(world, real
     assert inbound.size == len(raw)
     peak = int(result.stderr.split()[-1]) / 1024
     print(f"ingest_email peak RSS {peak:.0f} MB for a {len(raw) / MB:.1f} MB message")
+    assert peak < MEMORY_LIMIT_MB
+
+
+def test_the_smtp_receiver_takes_a_24_mb_message_under_300_mb(world, real_celery):
+    """`run_inbound_smtp` as a real process: a 24.6 MB message over SMTP is acknowledged after
+    it is stored byte-exact, and the receiver's peak RSS (VmHWM) stays under the limit."""
+    raw = big_attachment_mail(24 * MB)
+    port = free_port()
+    env = worker_environment(LOG_LEVEL="WARNING")
+    receiver = subprocess.Popen(
+        [sys.executable, "manage.py", "run_inbound_smtp", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    try:
+        assert b"listening" in receiver.stdout.readline()
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as client:
+            client.ehlo()
+            client.mail("anna@example.org")
+            client.rcpt(REPLY_TO)
+            code, reply = client.data(raw)
+        peak = peak_rss_mb(receiver.pid)
+    finally:
+        os.killpg(receiver.pid, signal.SIGTERM)
+        receiver.wait(timeout=30)
+    assert code == 250, reply
+    inbound = InboundMessage.objects.get(pk=int(reply.decode().rsplit("#", 1)[1]))
+    assert bytes(inbound.raw) == raw
+    print(f"SMTP receiver peak RSS {peak:.0f} MB for a {len(raw) / MB:.1f} MB message")
     assert peak < MEMORY_LIMIT_MB
