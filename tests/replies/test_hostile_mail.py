@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 
 import pytest
 from django.test import TestCase, override_settings
@@ -396,3 +397,13 @@ def test_the_inbound_tasks_have_a_hard_time_limit_and_drains_hand_over(world, se
 )
 def test_what_counts_as_a_header_block(world, raw, code):
     assert run_ingest(raw)[0] == code
+
+
+def test_a_text_with_a_very_long_line_is_kept_whole_not_stripped_for_minutes():
+    long_line = "Eine sehr lange Zeile: " + "x" * 200_000
+    parsed = parse_mail(mail(body=b"Neue Frage\r\n" + long_line.encode() + b"\r\n> alt\r\n"))
+    started = time.monotonic()
+    assert parsed.stripped_text.startswith("Neue Frage\n" + long_line[:1000])
+    assert time.monotonic() - started < 5
+    ordinary = parse_mail(mail(body=b"Neue Frage\r\n\r\n> alte Nachricht\r\n"))
+    assert ordinary.stripped_text == "Neue Frage"
