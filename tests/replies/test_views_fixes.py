@@ -68,7 +68,8 @@ def test_quote_line_and_to_name_in_the_subscribers_language(world, reply, frozen
     with TestCase.captureOnCommitCallbacks(execute=True):
         as_user(world.anna_staff).post(reverse("replies:reply", args=[reply.pk]), {"text": "Gern."})
     sent = django_mail.outbox[-1]
-    assert sent.to == ["Anna Beispiel <anna@example.org>"]
+    assert sent.to == ["anna@example.org"]  # the envelope
+    assert sent.message()["To"] == "Anna Beispiel <anna@example.org>"
     # Anna reads German: the line and the date are German (Berlin time).
     assert "Am 21. November 2026 15:05 schrieb Anna Beispiel:" in sent.body
 
