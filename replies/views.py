@@ -385,10 +385,22 @@ def conversation_live(request: HttpRequest, pk: int) -> JsonResponse:
     )
     version = selectors.thread_version(item)
     others = presence.present(item.pk, exclude_user_id=request.user.pk)
+    seen = request.POST.get("seen_answer", "")
     data: dict = {
         "version": version,
         "viewing": [person.name for person in others if not person.typing],
         "typing": [person.name for person in others if person.typing],
+        # Answers by others since the composer was loaded: the page asks before sending another.
+        "answers_since": [
+            {
+                "id": answer.pk,
+                "name": staff_display_name(answer.author) if answer.author else "",
+                "text": answer.stripped_text,
+            }
+            for answer in selectors.answers_since(item, int(seen), exclude_author_id=request.user.pk)
+        ]
+        if seen.isdigit()
+        else [],
     }
     if version != request.POST.get("version"):
         data["html"] = render(

@@ -53,3 +53,9 @@ def routing_label(code: str) -> str:
 def sla_breached(conversation) -> bool:
     """Waiting longer than its team's first-answer target (replies.reports.breaches_sla)."""
     return breaches_sla(conversation)
+
+
+@register.filter
+def or_dash(value) -> object:
+    """A number, or "–" when there is none (0 is a number)."""
+    return "–" if value is None else value

@@ -53,7 +53,7 @@ def test_reasons_are_readable_and_codes_only_on_demand(world, reply):
     assert "Anna Berg is the campaign" in body
     assert "Campaign contact person" in body
     # The codes are inside a closed <details>, not in the line staff read.
-    routing = re.search(r'<p class="routing-reason help">(.*?)</p>', body, re.S).group(1)
+    routing = re.search(r'<div class="routing-reason help">(.*?)</div>', body, re.S).group(1)
     assert re.search(
         r"<details class=\"codes\"><summary>Codes</summary><code>campaign_contact</code>", routing
     )
