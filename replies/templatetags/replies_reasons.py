@@ -11,6 +11,7 @@ register = template.Library()
 
 # The recognition rules of replies/pipeline/rules.py, by their `name`.
 RULE_LABELS = {
+    "matching": _("Matching"),
     "bounce": _("Bounce"),
     "auto_reply": _("Auto-reply"),
     "unsubscribe_by_reply": _("Unsubscribe by reply"),
