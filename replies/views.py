@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -87,14 +88,30 @@ def _nav_context(request: HttpRequest, name: str = "") -> dict:
 def inbox(request: HttpRequest) -> HttpResponse:
     name = _queue_name(request)
     page = _queue_page(request, name)
+    table = _queue_table(request, page, name)
     context = {
         **_nav_context(request, name),
         "queue_label": QUEUE_LABELS[name],
         "page": page,
         "conversations": page.items,
+        "queue_table": table.decode(),
+        "queue_etag": _etag(table),
         "live_url": reverse("replies:queue_live") + "?" + request.GET.urlencode(),
     }
     return render(request, "replies/inbox.html", context)
+
+
+def _queue_table(request: HttpRequest, page: pagination.Page, name: str) -> bytes:
+    """The queue's table, the same bytes on the page and in its live refresh (so the ETag matches)."""
+    return render_to_string(
+        "replies/_queue_table.html",
+        {"page": page, "conversations": page.items, "queue_name": name},
+        request=request,
+    ).encode()
+
+
+def _etag(content: bytes) -> str:
+    return '"' + hashlib.sha256(content).hexdigest()[:20] + '"'
 
 
 @staff_view
@@ -102,11 +119,8 @@ def queue_live(request: HttpRequest) -> HttpResponse:
     """The queue's table again (static/js/inbox.js, every 15 s while the tab is visible), or
     304 when nothing in it changed: replies, answers and assignments show without a reload."""
     name = _queue_name(request)
-    page = _queue_page(request, name)
-    html = render(
-        request, "replies/_queue_table.html", {"page": page, "conversations": page.items, "queue_name": name}
-    ).content
-    etag = '"' + hashlib.sha256(html).hexdigest()[:20] + '"'
+    html = _queue_table(request, _queue_page(request, name), name)
+    etag = _etag(html)
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:

@@ -12,8 +12,9 @@
     return field ? field.value : "";
   }
 
-  function every(seconds, tick) {
-    // Not while the tab is hidden; at once when it becomes visible again.
+  function every(seconds, tick, later) {
+    // Not while the tab is hidden; at once when it becomes visible again (and at the start,
+    // unless `later`: a page rendered just now needs no refresh yet).
     let timer = null;
     function schedule() {
       clearTimeout(timer);
@@ -24,7 +25,7 @@
       Promise.resolve(tick()).catch(function () {}).finally(schedule);
     }
     document.addEventListener("visibilitychange", function () { if (!document.hidden) { run(); } });
-    run();
+    if (later) { schedule(); } else { run(); }
   }
 
   // --- The open conversation -----------------------------------------------------------------
@@ -208,7 +209,7 @@
         queue.dataset.version = response.headers.get("ETag") || "";
         return response.text().then(function (html) { queue.innerHTML = html; });
       });
-    });
+    }, true);
   }
 
   // --- Keyboard shortcuts (listed on "?") -------------------------------------------------------
