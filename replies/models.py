@@ -233,7 +233,11 @@ class Conversation(models.Model):
         indexes = [
             models.Index(fields=["assignee", "status", "waiting_since"], name="conversation_queue_idx"),
             # Search results and the closed queue: newest activity first, keyset-paged.
-            models.Index(fields=["last_message_at", "id"], name="conversation_activity_idx"),
+            models.Index(
+                models.F("last_message_at").desc(nulls_last=True),
+                models.F("id").desc(),
+                name="conversation_activity_idx",
+            ),
         ]
 
     def __str__(self) -> str:

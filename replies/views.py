@@ -28,7 +28,7 @@ from replies.forms import AssignForm, NoteForm, ProfileForm, ReplyForm, SearchFo
 from replies.models import Attachment, Conversation, InboundMessage, Message, StaffProfile
 from replies.parsing import html_to_text, parse_mail, sanitise_html
 from replies.search import ORDER as SEARCH_ORDER
-from replies.search import search as search_conversations
+from replies.search import find as find_conversations
 from replies.search import uses_full_text
 from replies.selectors import staff_display_name
 from subscribers.selectors import is_suppressed
@@ -135,8 +135,10 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None, user=request.user)
     page = None
     if form.is_valid():
-        results = search_conversations(request.user, form.cleaned_data["q"], form.filters())
-        page = pagination.page(results, SEARCH_ORDER, request.GET.get("after", ""))
+        results = find_conversations(request.user, form.cleaned_data["q"], form.filters())
+        page = pagination.page(
+            results.conversations, SEARCH_ORDER, request.GET.get("after", ""), count=results.exact
+        )
     return render(
         request,
         "replies/search.html",
