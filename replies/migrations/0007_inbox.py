@@ -179,9 +179,7 @@ class Migration(migrations.Migration):
         ),
         migrations.AddIndex(
             model_name='conversation',
-            index=models.Index(
-                models.F('last_message_at').desc(nulls_last=True), models.F('id').desc(), name='conversation_activity_idx'
-            ),
+            index=models.Index(fields=['last_message_at', 'id'], name='conversation_activity_idx'),
         ),
         migrations.RunPython(create_search_indexes, drop_search_indexes),
     ]

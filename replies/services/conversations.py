@@ -14,6 +14,7 @@ from replies.reasons import as_json, reason
 from replies.selectors import staff_display_name
 from replies.services.collaboration import record_mentions
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.events import emit
 
 
 def add_note(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> ConversationEvent:
@@ -44,6 +45,7 @@ def reassign(
             assignee=assignee,
             text=note.strip(),
         )
+        emit("conversation.assigned", conversation_id=conversation.pk, assignee_id=assignee and assignee.pk)
         if assignee is not None and assignee != actor:
             after_commit(Enqueue("replies.tasks.notify_reassigned_task", (event.pk,)))
     conversation.refresh_from_db()
@@ -52,6 +54,7 @@ def reassign(
 
 def close(*, conversation: Conversation, actor: AbstractBaseUser) -> None:
     _set_status(conversation, actor, Conversation.Status.CLOSED, ConversationEvent.Kind.CLOSED)
+    emit("conversation.closed", conversation_id=conversation.pk)
 
 
 def reopen(*, conversation: Conversation, actor: AbstractBaseUser) -> None:
