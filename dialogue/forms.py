@@ -13,7 +13,8 @@ class ProposeLetterForm(forms.Form):
     message = forms.TypedChoiceField(label=_("From the reply"), coerce=int)
     text = forms.CharField(
         label=_("Excerpt to publish"),
-        widget=forms.Textarea(attrs={"rows": 5}),
+        # Its own id: the staff answer on the same conversation page is id_text.
+        widget=forms.Textarea(attrs={"rows": 5, "id": "id_letter_text"}),
         help_text=_("You may shorten it (mark left-out parts with …), but not change or add words."),
     )
     signature_kind = forms.ChoiceField(
