@@ -342,8 +342,10 @@ class BulkActionForm(forms.Form):
         initial="selected",
         widget=forms.RadioSelect,
     )
-    selected = forms.TypedMultipleChoiceField(coerce=int, required=False, choices=[])
-    topic = forms.ModelChoiceField(
+    # The ids of the checked rows (read in clean_selected: any id, narrowed to the filter's result).
+    selected = forms.Field(required=False, widget=forms.MultipleHiddenInput)
+    # Not "topic": the filter's own fields travel in the same POST.
+    target_topic = forms.ModelChoiceField(
         label=_("Topic"), queryset=Topic.objects.filter(archived_at__isnull=True), required=False
     )
     confirmation = forms.CharField(label=_("Type ERASE to confirm"), required=False)
@@ -354,8 +356,8 @@ class BulkActionForm(forms.Form):
     def clean(self):
         data = super().clean()
         action = data.get("action")
-        if action in (self.ADD, self.REMOVE) and not data.get("topic"):
-            self.add_error("topic", _("Choose the topic."))
+        if action in (self.ADD, self.REMOVE) and not data.get("target_topic"):
+            self.add_error("target_topic", _("Choose the topic."))
         if action == self.ERASE and (data.get("confirmation") or "").strip() != "ERASE":
             self.add_error("confirmation", _("Type ERASE in capitals to erase these subscribers."))
         if data.get("scope") == "selected" and not data.get("selected"):

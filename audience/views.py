@@ -47,7 +47,15 @@ def _filter_from(data: QueryDict) -> tuple[FilterForm, AudienceFilter]:
 def _filter_query(data: QueryDict) -> str:
     """The request's filter as a query string, without paging (for links and forms)."""
     kept = data.copy()
-    for name in ("cursor", "csrfmiddlewaretoken", "action", "scope", "selected", "confirmation"):
+    for name in (
+        "cursor",
+        "csrfmiddlewaretoken",
+        "action",
+        "scope",
+        "selected",
+        "confirmation",
+        "target_topic",
+    ):
         kept.pop(name, None)
     return kept.urlencode()
 
@@ -123,7 +131,7 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
         result = services.erase_subscribers(subscribers=chosen, user=request.user)
         messages.success(request, _("%(count)s subscribers erased.") % {"count": result.changed})
         return redirect(back)
-    topic = form.cleaned_data["topic"]
+    topic = form.cleaned_data["target_topic"]
     if action == BulkActionForm.ADD:
         result = services.add_to_topic(subscribers=chosen, topic=topic, user=request.user)
         messages.success(
