@@ -33,7 +33,10 @@ class FilterForm(forms.Form):
     topic = forms.ModelChoiceField(label=_("Topic"), queryset=Topic.objects.order_by("name"), required=False)
     topic_status = forms.ChoiceField(
         label=_("State in the topic"),
-        choices=Subscription.Status.choices,
+        # Active first: a bound form without this value shows (and submits) the first choice.
+        choices=sorted(
+            Subscription.Status.choices, key=lambda choice: choice[0] != Subscription.Status.ACTIVE
+        ),
         initial=Subscription.Status.ACTIVE,
         required=False,
     )
