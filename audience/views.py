@@ -8,6 +8,8 @@ shown here.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -412,16 +414,10 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         job = imports.save_mapping(job=job, mapping=form.mapping())
         if request.POST.get("action") == "start":
-            try:
+            with suppress(imports.NotStartable):  # started meanwhile (another tab): its progress is shown
                 imports.launch(job=job)
-            except imports.NotStartable as exc:
-                result = imports.Check(rows=0, with_consent=0, errors=exc.args[0])
-                if not result.errors:
-                    return redirect("audience:import", pk)
-            else:
-                return redirect("audience:import", pk)
-        else:
-            result = imports.check(job)
+            return redirect("audience:import", pk)
+        result = imports.check(job)
     header, rows = imports.preview(job.data, job.mapping)
     return render(
         request,
