@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from audience.filters import SUPPRESSION_ANY, SUPPRESSION_NONE, AttributeCondition, AudienceFilter
 from audience.selectors import DEFAULT_SORT, SORTS
-from campaigns.forms import contact_choices
+from campaigns.forms import ContactField, contact_choices
 from campaigns.models import Campaign
 from subscribers import attributes
 from subscribers.models import Attribute, ConsentEvent, Subscriber, Subscription, Suppression, Topic
@@ -213,6 +213,9 @@ class SubscriberForm(forms.Form):
 
 
 class TopicForm(forms.ModelForm):
+    # Shown by the name they answer under, like the campaign editor's contact person.
+    owner = ContactField(queryset=None, required=False, label=_("Owner (answers replies)"))
+
     def clean_slug(self) -> str:
         slug = self.cleaned_data.get("slug") or ""
         if slug and not self.instance.pk and Topic.objects.filter(slug=slug).exists():

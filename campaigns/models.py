@@ -150,6 +150,39 @@ class Delivery(models.Model):
         return f"{self.campaign} → {self.subscriber_id} ({self.status})"
 
 
+class TestSend(models.Model):
+    """One test mail: who sent it to which address, and its reply token, so an answer to a test
+    reaches the marketer who sent it (never a subscriber's conversation)."""
+
+    __test__ = False  # not a pytest test class
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="test_sends"
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    address = models.EmailField(verbose_name=_("address"), max_length=254)
+    # Whom the test was rendered as: a subscriber's address, or empty for the sample subscriber.
+    rendered_as = models.EmailField(verbose_name=_("rendered as"), max_length=254, blank=True)
+    reply_token = models.CharField(verbose_name=_("reply token"), max_length=40, unique=True)
+    message_id = models.CharField(verbose_name=_("Message-ID"), max_length=255, unique=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("test send")
+        verbose_name_plural = _("test sends")
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"test of {self.campaign} → {self.address}"
+
+
 class Acceptance(models.Model):
     """A backend's acceptance of one delivery, committed the moment it happens.
 

@@ -25,9 +25,10 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from audience.filters import AudienceFilter, subscribers_matching
+from campaigns import testmail
 from campaigns.models import Campaign, Delivery
 from replies.interface import campaign_replies
-from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression
+from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
 
 FREQUENCY_WINDOWS = {
     Subscriber.Frequency.PER_WEEK: timedelta(days=7),
@@ -265,4 +266,23 @@ def failed_deliveries(campaign: Campaign, *, limit: int = 50) -> QuerySet[Delive
         Delivery.objects.filter(campaign=campaign, status=Delivery.Status.FAILED)
         .select_related("subscriber")
         .order_by("-updated_at")[:limit]
+    )
+
+
+def test_recipient(address: str, *, language: str) -> testmail.TestRecipient:
+    """Whom a preview or test send is rendered as: the subscriber with this address, else the sample
+    (in ``language``), saying so when an address was given."""
+    address = address.strip()
+    subscriber = Subscriber.objects.filter(email__iexact=address).first() if address else None
+    if subscriber is None:
+        return testmail.sample(language, asked_for=address)
+    return testmail.of_subscriber(subscriber)
+
+
+def campaign_bounces(campaign: Campaign, *, limit: int = 50) -> QuerySet[Bounce]:
+    """The bounces and complaints that came back for this campaign's mail, with their reason."""
+    return (
+        Bounce.objects.filter(campaign_id=campaign.pk)
+        .select_related("subscriber")
+        .order_by("-received_at", "-id")[:limit]
     )
