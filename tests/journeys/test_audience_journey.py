@@ -141,6 +141,8 @@ def test_a_marketer_runs_the_audience_desk(page, live_system):
     expect(page.locator("#audience-segment")).to_contain_text("Workshop, Kiel")
     expect(page.locator("[data-audience=recipients]")).to_have_text("1")
     page.locator("#launch").get_by_role("button", name="Launch").click()
+    expect(page.locator("h1")).to_have_text("Send “Workshop in Kiel” to 1 person now?")  # the confirmation
+    page.locator("[data-confirm=launch]").click()
     expect(page.locator(".message.success")).to_contain_text("Campaign launched.")
     expect(page.locator("[data-stat=sent]")).to_have_text("1", timeout=45_000)
 
