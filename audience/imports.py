@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
@@ -29,6 +30,8 @@ IGNORE = ""
 MAX_BYTES = 50 * 1024 * 1024
 PREVIEW_ROWS = 5
 PROGRESS_SECONDS = 3600
+# An upload that was never started holds addresses nobody consented to us keeping: a day.
+DRAFT_MAX_AGE = timedelta(days=1)
 # Header names that map themselves (any case, spaces or dashes for underscores).
 ALIASES = {
     "e-mail": "email",
@@ -209,3 +212,12 @@ def run(*, job_id: int) -> ImportJob:
     job.save(update_fields=["status", "done", "report", "finished_at", "data"])
     cache.delete(_progress_key(job.pk))
     return job
+
+
+def purge_drafts(*, now: datetime | None = None) -> int:
+    """Delete imports prepared but never started, older than DRAFT_MAX_AGE (with their file)."""
+    cutoff = (now or timezone.now()) - DRAFT_MAX_AGE
+    deleted, _by_model = ImportJob.objects.filter(
+        status=ImportJob.Status.DRAFT, created_at__lt=cutoff
+    ).delete()
+    return deleted

@@ -3,10 +3,13 @@ progress, report; the CLI's rules (subscribers.importing) apply."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from audience import imports
 from subscribers.models import ConsentEvent, ImportJob, Subscriber, Suppression, email_hash
@@ -143,3 +146,12 @@ def test_mapping_needs_the_address_column_once(marketer_client, topic):
     )
     assert response.context["form"].non_field_errors()
     assert mail.outbox == []
+
+
+def test_uploads_never_started_are_deleted_after_a_day(topic):
+    user = member("mara", "Marketers")
+    old = imports.start_draft(data=GOOD.encode(), filename="old.csv", topic=topic, source="x", user=user)
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    fresh = imports.start_draft(data=GOOD.encode(), filename="new.csv", topic=topic, source="x", user=user)
+    assert imports.purge_drafts() == 1
+    assert list(ImportJob.objects.values_list("pk", flat=True)) == [fresh.pk]
