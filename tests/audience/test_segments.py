@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,7 +14,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import save_campaign
 from replies.models import Conversation
 from subscribers.models import Attribute, Segment, Suppression, email_hash
-from tests.audience.conftest import make_subscriber
+from tests.audience.conftest import make_subscriber, member
 
 pytestmark = pytest.mark.django_db
 
@@ -118,9 +117,7 @@ def test_the_campaign_editor_offers_the_segment_and_the_detail_page_names_it(cli
     segment = Segment.objects.create(name="English", definition=AudienceFilter(language="en").as_json())
     editor = client.get(reverse("campaigns:create"), {"segment": segment.pk})
     assert editor.context["form"]["segment"].value() == str(segment.pk)
-    marketer.groups.add(Group.objects.get(name="Staff"))  # the contact person answers: Staff, named
-    topic.owner = marketer
-    topic.save()
+    anna = member("anna", "Staff")  # the contact person: someone who answers replies, with a name
     response = client.post(
         reverse("campaigns:create"),
         {
@@ -129,7 +126,7 @@ def test_the_campaign_editor_offers_the_segment_and_the_detail_page_names_it(cli
             "segment": segment.pk,
             "subject": "Hi",
             "mjml_body": BODY,
-            "contact": marketer.pk,
+            "contact": anna.pk,
         },
     )
     campaign = Campaign.objects.get(name="Hello")

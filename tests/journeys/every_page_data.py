@@ -150,6 +150,7 @@ def prepare(run_names: list[str]) -> None:
                 "html_message": message.pk,
                 "automatic_inbound": automatic.pk,
                 "mail": mail.pk,
+                "audience_subscriber": delivery.subscriber_id,
                 "content": sorted(c for c in content if c),
             }
         )

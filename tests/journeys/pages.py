@@ -106,6 +106,21 @@ PAGES: list[Page] = [
         user="marketer",
     ),
     Page("marketer-opens-inbox-403", "errors", "/inbox/", user="marketer", status=403),
+    # The audience desk (issue 13)
+    Page("audience-list", "marketer", "/audience/", user="marketer"),
+    Page(
+        "audience-subscriber",
+        "marketer",
+        lambda d: f"/audience/subscribers/{d['audience_subscriber']}/",
+        user="marketer",
+    ),
+    Page("audience-topics", "marketer", "/audience/topics/", user="marketer"),
+    Page("audience-topic-new", "marketer", "/audience/topics/new/", user="marketer"),
+    Page("audience-fields", "marketer", "/audience/fields/", user="marketer"),
+    Page("audience-field-new", "marketer", "/audience/fields/new/", user="marketer"),
+    Page("audience-segments", "marketer", "/audience/segments/", user="marketer"),
+    Page("audience-segment-new", "marketer", "/audience/segments/new/", user="marketer"),
+    Page("audience-import", "marketer", "/audience/import/", user="marketer"),
     # Staff
     Page("staff-inbox", "staff", "/inbox/?queue=all", user="anna"),
     Page("staff-inbox-mine", "staff", "/inbox/", user="anna"),
