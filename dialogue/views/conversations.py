@@ -28,7 +28,12 @@ from subscribers.views.common import render_page
 @csrf_exempt  # authorised by the signed link (dialogue.views.common)
 @require_http_methods(["GET", "POST"])
 def about_mail(request: HttpRequest, token: str) -> HttpResponse:
-    """From a campaign mail's footer: the conversation about it, or the first message about it."""
+    """From a campaign mail's footer: write to us about it, or ask for a call back.
+
+    The link is in every copy of the mail, so a forwarded newsletter carries it: this page shows no
+    thread and manages nothing. What is written here threads into the conversation about the mail
+    (by its reply token), and our answer brings the conversation's own link, with the thread.
+    """
     link = read_link(request, links.MAIL, token)
     if isinstance(link, HttpResponse):
         return private(link)
@@ -37,7 +42,7 @@ def about_mail(request: HttpRequest, token: str) -> HttpResponse:
         return private(gone(request))
     conversation = selectors.conversation_about(delivery)
     target = selectors.target_in_conversation(conversation) if conversation else None
-    return _page(request, delivery.subscriber, conversation, target or selectors.target_of_delivery(delivery))
+    return _page(request, delivery.subscriber, None, target or selectors.target_of_delivery(delivery))
 
 
 @csrf_exempt  # authorised by the signed link
@@ -111,6 +116,7 @@ def _page(request, subscriber, conversation, target, *, download_url: str = "") 
         "reply_form": reply_form,
         "callback_form": callback_form,
         "can_write": target is not None,
+        "about_mail": conversation is None,
         "callbacks": selectors.callbacks_of_subscriber(
             subscriber.pk, conversation.pk if conversation else None
         ),

@@ -167,12 +167,6 @@ def test_continue_in_the_browser_and_ask_for_a_call_back(page, live_system):
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".message.success")).to_contain_text("your reply has been received")
     talk_url = page.url
-
-    def thread_shows_reply():
-        page.goto(talk_url)
-        return page.get_by_test_id("thread-message").count() >= 1
-
-    wait_for(thread_shows_reply, what="the web reply in the thread")
     page.get_by_label("Phone number").fill("+49 228 555 0101")
     page.get_by_label("When may we call?").fill("Tuesday 9–12")
     page.get_by_role("button", name="Call me back").click()
@@ -212,6 +206,6 @@ purge_expired_callbacks(now=timezone.now() + retention + timedelta(hours=1))
 print(before, kept, q.count())
 """)
     assert left.split() == ["1", "1", "0"]
-    page.goto(talk_url)
+    page.goto(talk_url)  # the mail's page never shows the number (nor the thread)
     expect(page.locator("#callback")).not_to_contain_text("+49 228 555 0101")
     assert re.search(r"/talk/", talk_url)
