@@ -10,7 +10,7 @@ inbound pipeline as a mail (store_web_reply).
 
 from __future__ import annotations
 
-from replies.models import Conversation, InboundMessage, Message
+from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.selectors import CampaignReplies, campaign_replies, staff_display_name, visible_conversations
 from replies.services import store_inbound
 
@@ -22,6 +22,7 @@ def store_web_reply(raw: bytes) -> InboundMessage:
 
 
 __all__ = [
+    "Attachment",
     "CampaignReplies",
     "Conversation",
     "InboundMessage",

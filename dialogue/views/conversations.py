@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -111,6 +111,7 @@ def _page(request, subscriber, conversation, target, *, download_url: str = "") 
         "wish": wish,
         "readers_choices": ConversationWish.Readers.choices,
         "download_url": download_url if conversation and target else "",
+        "attachments_url": download_url.removesuffix("download/") + "attachments/" if download_url else "",
         "thread": selectors.thread(conversation) if conversation else [],
         "subject": target.subject if target else (conversation.subject if conversation else ""),
         "reply_form": reply_form,
@@ -143,4 +144,18 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     )
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="conversation-{found.pk}.txt"'
+    return private(response)
+
+
+@require_http_methods(["GET"])
+def attachment(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    """An attachment of the conversation, for the subscriber (their own, or one of our answers')."""
+    link = read_link(request, links.CONVERSATION, token)
+    if isinstance(link, HttpResponse):
+        return private(link)
+    found = selectors.conversation_of(subscriber_id=link.subscriber_id, conversation_id=link.object_id)
+    item = selectors.attachment_in(found, pk) if found is not None else None
+    if item is None:
+        return private(gone(request))
+    response = FileResponse(item.file.open("rb"), as_attachment=True, filename=item.filename)
     return private(response)
