@@ -1,6 +1,7 @@
 """What the replies app offers the campaigns app: the only replies module campaigns imports.
 
-campaigns shows a contact person's name in every mail and counts a campaign's replies; it
+campaigns shows a contact person's name in every mail, offers the people who answer replies
+(assignable_staff) as contact persons, and counts a campaign's replies; it
 does not read replies' models or services for that (an import-linter contract in pyproject.toml).
 
 The dialogue app uses this module too (its own contract): it reads the conversations a staff
@@ -11,7 +12,13 @@ inbound pipeline as a mail (store_web_reply).
 from __future__ import annotations
 
 from replies.models import Attachment, Conversation, InboundMessage, Message
-from replies.selectors import CampaignReplies, campaign_replies, staff_display_name, visible_conversations
+from replies.selectors import (
+    CampaignReplies,
+    assignable_staff,
+    campaign_replies,
+    staff_display_name,
+    visible_conversations,
+)
 from replies.services import store_inbound
 
 
@@ -27,6 +34,7 @@ __all__ = [
     "Conversation",
     "InboundMessage",
     "Message",
+    "assignable_staff",
     "campaign_replies",
     "staff_display_name",
     "store_web_reply",
