@@ -186,7 +186,7 @@ def test_continue_in_the_browser_and_ask_for_a_call_back(page, live_system):
     expect(page.get_by_test_id("callbacks")).to_contain_text("+49 228 555 0101")
     expect(page.get_by_test_id("callbacks")).to_contain_text("Tuesday 9–12")
     shot(page, "dialogue-07-staff-sees-callback")
-    page.get_by_role("button", name="Close").click()
+    page.get_by_role("button", name="Close", exact=True).click()
     expect(page.locator(".message.success")).to_contain_text("Conversation closed.")
     logout(page)
 
