@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group
 from django.urls import reverse
 from django.utils import timezone
 
@@ -117,11 +118,19 @@ def test_the_campaign_editor_offers_the_segment_and_the_detail_page_names_it(cli
     segment = Segment.objects.create(name="English", definition=AudienceFilter(language="en").as_json())
     editor = client.get(reverse("campaigns:create"), {"segment": segment.pk})
     assert editor.context["form"]["segment"].value() == str(segment.pk)
+    marketer.groups.add(Group.objects.get(name="Staff"))  # the contact person answers: Staff, named
     topic.owner = marketer
     topic.save()
     response = client.post(
         reverse("campaigns:create"),
-        {"name": "Hello", "topics": [topic.pk], "segment": segment.pk, "subject": "Hi", "mjml_body": BODY},
+        {
+            "name": "Hello",
+            "topics": [topic.pk],
+            "segment": segment.pk,
+            "subject": "Hi",
+            "mjml_body": BODY,
+            "contact": marketer.pk,
+        },
     )
     campaign = Campaign.objects.get(name="Hello")
     assert response.status_code == 302 and campaign.segment == segment
