@@ -66,6 +66,12 @@ def _mailbox(settings):
 
 
 @pytest.fixture(autouse=True)
+def _answers_go_at_once(settings):
+    """No undo window for staff answers here (eager tasks would re-run the send until it passed)."""
+    settings.ANSWER_UNDO_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

@@ -85,6 +85,14 @@ PAGES: list[Page] = [
     ),
     Page("subscriber-link-gone", "subscriber", _run("gone"), status=410),
     Page("subscriber-link-invalid", "subscriber", "/confirm/not-a-real-token/", status=400),
+    # Dialogue (issue 15): the public archive and the subscriber's own signed pages
+    Page("dialogue-archive-index", "subscriber", "/archive/"),
+    Page("dialogue-archive", "subscriber", lambda d: d["dialogue"]["archive"]),
+    Page("dialogue-issue", "subscriber", lambda d: d["dialogue"]["issue"]),
+    Page("dialogue-web-view", "subscriber", _run("dialogue_web")),
+    Page("dialogue-talk", "subscriber", _run("dialogue_talk")),
+    Page("dialogue-conversation", "subscriber", _run("dialogue_conversation")),
+    Page("dialogue-letter", "subscriber", _run("dialogue_letter")),
     # Marketer
     Page("marketer-login", "marketer", "/accounts/login/"),
     Page("marketer-campaigns", "marketer", "/campaigns/", user="marketer"),
@@ -105,6 +113,13 @@ PAGES: list[Page] = [
         lambda d: f"/campaigns/{d['sent_campaign']}/",
         user="marketer",
     ),
+    Page(
+        "marketer-dialogue-report",
+        "marketer",
+        lambda d: f"/dialogue/campaigns/{d['sent_campaign']}/report/",
+        user="marketer",
+    ),
+    Page("marketer-reply-rates", "marketer", "/dialogue/reply-rates/", user="marketer"),
     Page("marketer-opens-inbox-403", "errors", "/inbox/", user="marketer", status=403),
     # The audience desk (issue 13)
     Page("audience-list", "marketer", "/audience/", user="marketer"),
@@ -134,6 +149,7 @@ PAGES: list[Page] = [
     Page("staff-inbound-automatic", "staff", "/inbox/inbound/?show=automatic", user="anna"),
     Page("staff-inbound-failed", "staff", "/inbox/inbound/?show=failed", user="anna"),
     Page("staff-inbound-detail", "staff", lambda d: f"/inbox/inbound/{d['automatic_inbound']}/", user="anna"),
+    Page("staff-restricted-conversations", "staff", "/dialogue/restricted/", user="manager"),
     Page("staff-two-factor", "staff", "/accounts/two-factor/", user="ben"),
     Page("staff-two-factor-set-up", "staff", "/accounts/two-factor/set-up/", user="ben"),
     # The local mailbox (development)
