@@ -73,4 +73,3 @@ def api_as(client, make_key):
         return ApiClient(client, make_key(*scopes, **extra))
 
     return make
-
