@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import AbstractBaseUser
+
 from campaigns import interface as campaigns
 from campaigns.interface import Campaign, Delivery
 from replies.models import Conversation, InboundMessage, Message
@@ -30,6 +32,8 @@ class Match:
     delivery: Delivery | None = None
     campaign: Campaign | None = None
     conversation: Conversation | None = None  # when the mail answers one of our staff answers
+    # When the mail answers a campaign's test mail: who sent the test (it is theirs, no subscriber's).
+    test_sender: AbstractBaseUser | None = None
 
     @property
     def matched(self) -> bool:
@@ -104,6 +108,14 @@ def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = No
         delivery = _delivery_by_token(token, prefetched)
         if delivery:
             return _from_delivery(delivery, Method.REPLY_TOKEN, reason("token_campaign", address=address))
+        test = campaigns.test_send_by_reply_token(token)
+        if test:
+            return Match(
+                method=Method.REPLY_TOKEN,
+                reason=reason("token_test", address=address),
+                campaign=test.campaign,
+                test_sender=test.sent_by,
+            )
         answer = (
             Message.objects.select_related(
                 "conversation__subscriber",
