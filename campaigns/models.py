@@ -140,6 +140,34 @@ class Delivery(models.Model):
         return f"{self.campaign} → {self.subscriber_id} ({self.status})"
 
 
+class CampaignTemplate(models.Model):
+    """A campaign's content kept for new campaigns: "save as template", then "new from template"."""
+
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    subject = models.CharField(verbose_name=_("subject"), max_length=255, blank=True)
+    preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
+    from_name = models.CharField(verbose_name=_("sender name"), max_length=200, blank=True)
+    mjml_body = models.TextField(verbose_name=_("body (MJML)"))
+    text_body = models.TextField(verbose_name=_("text version"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign template")
+        verbose_name_plural = _("campaign templates")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class TestSend(models.Model):
     """One test mail: who sent it to which address, and its reply token, so an answer to a test
     reaches the marketer who sent it (never a subscriber's conversation)."""

@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 
 from campaigns import testmail
 from campaigns.messages import Recipient, build_factory
-from campaigns.models import Campaign, Delivery, TestSend
+from campaigns.models import Campaign, CampaignTemplate, Delivery, TestSend
 from campaigns.rendering import compile_campaign
 from campaigns.selectors import audience_pages, test_recipient
 from campaigns.sending.ledger import fold_all_acceptances
@@ -298,6 +298,22 @@ def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = No
         copy.save()
         copy.topics.set(campaign.topics.all())
     return copy
+
+
+def save_as_template(
+    *, campaign: Campaign, name: str, user: AbstractBaseUser | None = None
+) -> CampaignTemplate:
+    """The campaign's content (not its topics, contact or schedule) kept for new campaigns."""
+    name = name.strip() or campaign.name
+    return CampaignTemplate.objects.create(
+        name=name[: CampaignTemplate._meta.get_field("name").max_length],
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        from_name=campaign.from_name,
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        created_by=user,
+    )
 
 
 def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:

@@ -6,6 +6,7 @@ app_name = "campaigns"
 
 urlpatterns = [
     path("", views.campaign_list, name="list"),
+    path("start/", views.campaign_start, name="start"),
     path("new/", views.campaign_create, name="create"),
     path("preview/", views.preview, name="preview"),
     path("test-link/<str:token>/", views.test_link, name="test_link"),
@@ -18,4 +19,5 @@ urlpatterns = [
     path("<int:pk>/resume/", views.resume, name="resume"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
     path("<int:pk>/duplicate/", views.duplicate, name="duplicate"),
+    path("<int:pk>/save-as-template/", views.save_template, name="save_template"),
 ]

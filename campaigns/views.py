@@ -20,8 +20,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from campaigns import selectors, services, testmail
 from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
 from campaigns.messages import contact_name
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, CampaignTemplate, Delivery
 from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
+from campaigns.starters import STARTERS, starter
 from campaigns.variables import unknown_variables
 from rundbrief.csp import allows_mail_frames
 from subscribers.models import Topic
@@ -43,11 +44,53 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/list.html", {"campaigns": campaigns})
 
 
+def _starting_point(request: HttpRequest) -> dict:
+    """A new campaign's content: the chosen saved template, else the chosen (or first) starter layout."""
+    template_id = request.GET.get("template", "")
+    if template_id.isdigit() and (template := CampaignTemplate.objects.filter(pk=template_id).first()):
+        return {
+            "name": template.name,
+            "subject": template.subject,
+            "preheader": template.preheader,
+            "from_name": template.from_name,
+            "mjml_body": template.mjml_body,
+            "text_body": template.text_body,
+        }
+    layout = starter(request.GET.get("starter", "")) or STARTERS[0]
+    return {"mjml_body": layout.mjml(request.LANGUAGE_CODE)}
+
+
+@marketer_required
+@require_GET
+def campaign_start(request: HttpRequest) -> HttpResponse:
+    """How a new campaign starts: a starter layout or a saved template, never an empty editor."""
+    return render(
+        request,
+        "campaigns/start.html",
+        {"starters": STARTERS, "templates": CampaignTemplate.objects.all()},
+    )
+
+
+@marketer_required
+@require_POST
+def save_template(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    template = services.save_as_template(
+        campaign=campaign, name=request.POST.get("template_name", ""), user=request.user
+    )
+    messages.success(
+        request,
+        _("Saved as the template “%(name)s”: new campaigns can start from it.") % {"name": template.name},
+    )
+    return redirect("campaigns:detail", pk)
+
+
 def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     if campaign is not None and campaign.status not in services.EDITABLE:
         messages.warning(request, _("This campaign has been launched and can no longer be edited."))
         return redirect("campaigns:detail", campaign.pk)
-    form = CampaignForm(request.POST or None, instance=campaign)
+    initial = _starting_point(request) if campaign is None and request.method == "GET" else None
+    form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         saved = services.save_campaign(

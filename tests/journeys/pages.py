@@ -88,6 +88,7 @@ PAGES: list[Page] = [
     # Marketer
     Page("marketer-login", "marketer", "/accounts/login/"),
     Page("marketer-campaigns", "marketer", "/campaigns/", user="marketer"),
+    Page("marketer-campaign-start", "marketer", "/campaigns/start/", user="marketer"),
     Page("marketer-editor-new", "marketer", "/campaigns/new/", user="marketer", act=_preview_for_sara),
     Page(
         "marketer-editor-edit",

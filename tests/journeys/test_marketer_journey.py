@@ -39,6 +39,10 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     login(page, "marketer")
     expect(page).to_have_url(re.compile(r"/campaigns/$"))
     page.get_by_role("link", name="New campaign").click()
+    # Never an empty editor: a starter layout or a saved template.
+    expect(page.locator("#starters")).to_contain_text("Personal letter")
+    page.locator("[data-starter=letter]").click()
+    expect(page.locator("textarea[name=mjml_body]")).to_contain_text("Write your letter here")
 
     page.fill("input[name=name]", "Autumn issue")
     page.get_by_label("News").check()
@@ -110,3 +114,19 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
         return page.locator("[data-stat=unsubscribes]").inner_text() == "1"
 
     wait_for(unsubscribes_counted, what="the unsubscribe in the campaign's stats")
+
+    # The sent campaign saved as a template, and a new campaign started from it.
+    page.fill("#save-template input[name=template_name]", "Autumn template")
+    page.locator("#save-template").get_by_role("button", name="Save as template").click()
+    expect(page.locator(".message.success")).to_contain_text("Saved as the template “Autumn template”")
+    page.goto(page.url.split("/campaigns/")[0] + "/campaigns/start/")
+    page.get_by_role("link", name="Autumn template").click()
+    expect(page.locator("input[name=subject]")).to_have_value(SUBJECT)
+    expect(page.locator("textarea[name=mjml_body]")).to_contain_text("three stories from the workshop")
+
+    # A duplicate of the sent campaign: a draft with the same content, in the editor.
+    page.goto(campaign_url)
+    page.locator("#duplicate").click()
+    expect(page.locator(".message.success")).to_contain_text("Campaign duplicated")
+    expect(page.locator("input[name=name]")).to_have_value("Autumn issue (copy)")
+    expect(page.locator("input[name=subject]")).to_have_value(SUBJECT)
