@@ -49,6 +49,8 @@ class Campaign(models.Model):
     scheduled_at = models.DateTimeField(verbose_name=_("scheduled for"), null=True, blank=True, db_index=True)
     started_at = models.DateTimeField(verbose_name=_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(verbose_name=_("finished"), null=True, blank=True)
+    # What went out, kept at the start (a cancelled campaign can be edited and launched again).
+    sent_content = models.JSONField(verbose_name=_("content as sent"), default=dict, blank=True)
     # Set when the launch has created every Delivery row: only then can the campaign be "sent".
     queued_all_at = models.DateTimeField(verbose_name=_("all deliveries queued"), null=True, blank=True)
     created_by = models.ForeignKey(

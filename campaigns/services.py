@@ -21,7 +21,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from campaigns import testmail
-from campaigns.messages import Recipient, build_factory
+from campaigns.messages import Recipient, build_factory, contact_name
 from campaigns.models import Campaign, CampaignTemplate, Delivery, TestSend
 from campaigns.rendering import compile_campaign
 from campaigns.selectors import audience_pages, test_recipient
@@ -163,12 +163,29 @@ def _start(campaign_id: int) -> bool:
 
     A relaunched cancelled campaign queues its audience afresh: those it reached before have a
     delivery already and are left out (selectors.audience_pages)."""
+    campaign = Campaign.objects.select_related("contact").get(pk=campaign_id)
     started = Campaign.objects.filter(pk=campaign_id, status__in=EDITABLE).update(
-        status=C.SENDING, started_at=timezone.now(), finished_at=None, queued_all_at=None
+        status=C.SENDING,
+        started_at=timezone.now(),
+        finished_at=None,
+        queued_all_at=None,
+        sent_content=content_snapshot(campaign),
     )
     if started:
         _enqueue_queue_deliveries(campaign_id)
     return bool(started)
+
+
+def content_snapshot(campaign: Campaign) -> dict:
+    """The content a launch sends, kept with the campaign for its stats page ("content as sent")."""
+    return {
+        "subject": campaign.subject,
+        "preheader": campaign.preheader,
+        "from_name": campaign.from_name,
+        "mjml_body": campaign.mjml_body,
+        "text_body": campaign.text_body,
+        "contact_name": contact_name(campaign),
+    }
 
 
 def _enqueue_queue_deliveries(campaign_id: int) -> None:

@@ -1,15 +1,19 @@
 """The campaign editor: list, edit with live preview, test send, audience, launch, progress, stats.
 
 Views only parse input, call services/selectors and render; every page needs the
-marketer permission ``campaigns.change_campaign``.
+marketer permission ``campaigns.change_campaign``, except the "this was a test" page of test links.
 """
 
 from __future__ import annotations
 
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -21,11 +25,13 @@ from campaigns import selectors, services, testmail
 from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
 from campaigns.messages import contact_name
 from campaigns.models import Campaign, CampaignTemplate, Delivery
-from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
+from campaigns.rendering import SAMPLE_VARIABLES, VARIABLES, CampaignRenderError, compile_campaign
 from campaigns.starters import STARTERS, starter
 from campaigns.variables import unknown_variables
 from rundbrief.csp import allows_mail_frames
 from subscribers.models import Topic
+
+RECIPIENTS_PER_PAGE = 100
 
 
 def marketer_required(view):
@@ -246,6 +252,92 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "editable": campaign.status in services.EDITABLE,
         },
     )
+
+
+def _as_sent(campaign: Campaign):
+    """The content that went out, rendered for the sample subscriber (compiled as at the start)."""
+    content = campaign.sent_content or services.content_snapshot(campaign)
+    compiled = compile_campaign(
+        mjml_body=content["mjml_body"],
+        text_body=content["text_body"],
+        subject=content["subject"],
+        preheader=content["preheader"],
+        contact_name=content["contact_name"],
+        campaign_name=campaign.name,
+    )
+    return compiled.render(
+        {"subscriber": dict(SAMPLE_VARIABLES["subscriber"]), **testmail.links(campaign.pk)},
+        language=settings.LANGUAGE_CODE,
+    )
+
+
+@marketer_required
+@require_GET
+@allows_mail_frames(remote_images=True)  # the content as sent shows its images
+def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
+    """After (or while) sending: when and how long, timelines as charts, recipients, content as sent."""
+    campaign = get_object_or_404(Campaign.objects.select_related("contact"), pk=pk)
+    if campaign.status == Campaign.Status.DRAFT:
+        return redirect("campaigns:detail", pk)
+    times = selectors.send_times(campaign)
+    status = request.GET.get("status", "")
+    page = Paginator(selectors.recipients(campaign, status=status), RECIPIENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    try:
+        as_sent = _as_sent(campaign)
+    except CampaignRenderError:
+        as_sent = None
+    return render(
+        request,
+        "campaigns/stats.html",
+        {
+            "campaign": campaign,
+            "stats": selectors.campaign_stats(campaign),
+            "times": times,
+            "send_chart": selectors.send_timeline(campaign, times),
+            "replies_chart": selectors.replies_timeline(campaign, times),
+            "page": page,
+            "status": status if status in Delivery.Status.values else "",
+            "statuses": Delivery.Status.choices,
+            "as_sent": as_sent,
+        },
+    )
+
+
+@marketer_required
+@require_GET
+def recipients_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The recipients with their delivery state, as CSV (the filter of the stats page applies)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    rows = selectors.recipients(campaign, status=request.GET.get("status", ""))
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(["email", "name", "status", "sent_at", "attempts", "error"])
+        for delivery in rows.iterator(chunk_size=2000):
+            subscriber = delivery.subscriber
+            yield writer.writerow(
+                [
+                    subscriber.email if subscriber else "",
+                    subscriber.name if subscriber else "",
+                    delivery.status,
+                    delivery.sent_at.isoformat() if delivery.sent_at else "",
+                    delivery.attempts,
+                    delivery.error,
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-recipients.csv"'
+    return response
+
+
+class _Echo:
+    """csv.writer's file: hands each line back instead of storing it (a streamed response)."""
+
+    def write(self, value: str) -> str:
+        return value
 
 
 @marketer_required

@@ -106,6 +106,12 @@ PAGES: list[Page] = [
         lambda d: f"/campaigns/{d['sent_campaign']}/",
         user="marketer",
     ),
+    Page(
+        "marketer-campaign-stats",
+        "marketer",
+        lambda d: f"/campaigns/{d['sent_campaign']}/stats/",
+        user="marketer",
+    ),
     Page("marketer-opens-inbox-403", "errors", "/inbox/", user="marketer", status=403),
     # Staff
     Page("staff-inbox", "staff", "/inbox/?queue=all", user="anna"),

@@ -115,6 +115,17 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
 
     wait_for(unsubscribes_counted, what="the unsubscribe in the campaign's stats")
 
+    # The stats page: when and how long, the send timeline and replies as charts with their numbers.
+    page.locator("#stats-link").click()
+    expect(page.locator("#send-timeline canvas")).to_be_visible()
+    expect(page.locator("#send-timeline table.chart-data td[data-value]").first).to_be_attached()
+    expect(page.locator("#replies-timeline")).to_contain_text("Replies over time")
+    expect(page.locator("[data-time=duration]")).not_to_have_text("—")
+    expect(page.locator("#recipients tr[data-recipient-status]")).to_have_count(4)
+    expect(page.locator("#as-sent")).to_contain_text(SUBJECT)
+    shot(page, "marketer-06-stats")
+    page.goto(campaign_url)
+
     # The sent campaign saved as a template, and a new campaign started from it.
     page.fill("#save-template input[name=template_name]", "Autumn template")
     page.locator("#save-template").get_by_role("button", name="Save as template").click()
@@ -130,3 +141,6 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     expect(page.locator(".message.success")).to_contain_text("Campaign duplicated")
     expect(page.locator("input[name=name]")).to_have_value("Autumn issue (copy)")
     expect(page.locator("input[name=subject]")).to_have_value(SUBJECT)
+    page.fill("input[name=name]", "Autumn issue, second send")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("h1")).to_have_text("Autumn issue, second send")
