@@ -39,14 +39,27 @@ def problems_as_text(exc: CampaignRenderError) -> list[str]:
 
 class CampaignForm(forms.ModelForm):
     topics = forms.ModelMultipleChoiceField(
-        queryset=Topic.objects.all(), widget=forms.CheckboxSelectMultiple, label=_("Topics")
+        queryset=Topic.objects.filter(archived_at__isnull=True),
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Topics"),
     )
 
     class Meta:
         model = Campaign
-        fields = ["name", "topics", "subject", "preheader", "from_name", "contact", "mjml_body", "text_body"]
+        fields = [
+            "name",
+            "topics",
+            "segment",
+            "subject",
+            "preheader",
+            "from_name",
+            "contact",
+            "mjml_body",
+            "text_body",
+        ]
         labels = {
             "name": _("Name (internal)"),
+            "segment": _("Only subscribers in the segment"),
             "subject": _("Subject"),
             "preheader": _("Preheader"),
             "from_name": _("Sender name"),
@@ -73,6 +86,10 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = contact_choices()
+        self.fields["segment"].help_text = _(
+            "Optional: the topics' subscribers are narrowed to those in this segment (the audience desk's "
+            "saved filters)."
+        )
 
     def clean(self):
         cleaned = super().clean()

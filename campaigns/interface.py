@@ -24,7 +24,10 @@ __all__ = [
     "deliveries_by_reply_token",
     "deliveries_quoted",
     "delivery_by_reply_token",
+    "deliveries_of_subscriber",
     "mark_bounced",
+    "mark_complained",
+    "was_mailed",
     "test_send_by_reply_token",
 ]
 
@@ -66,7 +69,13 @@ def deliveries_quoted(*, tokens: Iterable[str], message_ids: Iterable[str]) -> l
     found = Delivery.objects.filter(reply_token__in=tokens) | Delivery.objects.filter(
         message_id__in=message_ids
     )
-    return list(found.select_related("subscriber"))
+    return list(found.select_related("subscriber", "campaign"))
+
+
+def was_mailed(subscriber_id: int) -> bool:
+    """Whether we ever handed campaign mail to this subscriber over (a bounce can only be about such)."""
+    handed_over = [Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED]
+    return Delivery.objects.filter(subscriber_id=subscriber_id, status__in=handed_over).exists()
 
 
 def mark_bounced(delivery_ids: Iterable[int]) -> int:
@@ -76,7 +85,23 @@ def mark_bounced(delivery_ids: Iterable[int]) -> int:
     )
 
 
+def mark_complained(delivery_ids: Iterable[int]) -> int:
+    """A spam complaint came back for these deliveries (an ARF report or ESP notice by mail)."""
+    return Delivery.objects.filter(pk__in=list(delivery_ids)).update(
+        status=Delivery.Status.COMPLAINED, updated_at=timezone.now()
+    )
+
+
 def campaign_topic_ids(campaign_id: int) -> list[int]:
     return list(
         Campaign.topics.through.objects.filter(campaign_id=campaign_id).values_list("topic_id", flat=True)
+    )
+
+
+def deliveries_of_subscriber(subscriber_id: int, limit: int = 20) -> list[Delivery]:
+    """The campaigns one subscriber was sent, newest first (the inbox's customer history)."""
+    return list(
+        Delivery.objects.filter(subscriber_id=subscriber_id)
+        .select_related("campaign")
+        .order_by("-id")[:limit]
     )

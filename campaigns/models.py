@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from subscribers.models import Subscriber, Topic
+from subscribers.models import Segment, Subscriber, Topic
 
 
 class Campaign(models.Model):
@@ -25,6 +25,16 @@ class Campaign(models.Model):
 
     name = models.CharField(verbose_name=_("name"), max_length=200)
     topics = models.ManyToManyField(Topic, verbose_name=_("topics"), related_name="campaigns")
+    # The audience is the topics' subscribers, narrowed to this segment's when one is set.
+    segment = models.ForeignKey(
+        Segment,
+        verbose_name=_("segment"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text=_("Optional: only the topics' subscribers who are in this segment."),
+    )
     subject = models.CharField(verbose_name=_("subject"), max_length=255)
     preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
     from_name = models.CharField(verbose_name=_("sender name"), max_length=200, blank=True)

@@ -29,11 +29,12 @@ from campaigns.sending.ledger import fold_all_acceptances
 from campaigns.sending.loop import finish_if_done
 from campaigns.variables import unknown_variables
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.events import emit
 from rundbrief.mail.addresses import new_token
 from rundbrief.mail.headers import new_message_id
 from rundbrief.mail.refusals import SendError
 from rundbrief.mail.transports import transport_for_settings
-from subscribers.models import Topic
+from subscribers.models import Segment, Topic
 
 logger = logging.getLogger(__name__)
 S = Delivery.Status
@@ -59,8 +60,10 @@ def save_campaign(
     text_body: str = "",
     contact: AbstractBaseUser | None = None,
     user: AbstractBaseUser | None = None,
+    segment: Segment | None = None,
 ) -> Campaign:
-    """Create or update a draft. The contact defaults to the first topic's owner."""
+    """Create or update a draft. The contact defaults to the first topic's owner; a segment
+    narrows the topics' audience."""
     if campaign is not None and campaign.status not in EDITABLE:
         raise CampaignStateError(_("Only drafts, scheduled and cancelled campaigns can be edited."))
     topics = list(topics)
@@ -74,6 +77,7 @@ def save_campaign(
     campaign.mjml_body = mjml_body
     campaign.text_body = text_body
     campaign.contact = contact
+    campaign.segment = segment
     with transaction.atomic():
         campaign.save()
         campaign.topics.set(topics)
@@ -173,6 +177,7 @@ def _start(campaign_id: int) -> bool:
     )
     if started:
         _enqueue_queue_deliveries(campaign_id)
+        emit("campaign.started", campaign_id=campaign_id)
     return bool(started)
 
 
@@ -309,6 +314,7 @@ def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = No
         mjml_body=campaign.mjml_body,
         text_body=campaign.text_body,
         contact=campaign.contact,
+        segment=campaign.segment,
         created_by=user,
     )
     with transaction.atomic():

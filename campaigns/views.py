@@ -95,7 +95,9 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     if campaign is not None and campaign.status not in services.EDITABLE:
         messages.warning(request, _("This campaign has been launched and can no longer be edited."))
         return redirect("campaigns:detail", campaign.pk)
-    initial = _starting_point(request) if campaign is None and request.method == "GET" else None
+    initial = _starting_point(request) if campaign is None and request.method == "GET" else {}
+    if campaign is None and request.GET.get("segment", "").isdigit():
+        initial["segment"] = request.GET["segment"]  # "New campaign to this segment" (audience desk)
     form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -110,6 +112,7 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
             text_body=data["text_body"],
             contact=data["contact"],
             user=request.user,
+            segment=data.get("segment"),
         )
         messages.success(request, _("Campaign saved."))
         for problem in unknown_variables(
@@ -247,6 +250,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if campaign.status in services.EDITABLE
             else None,
             "failures": selectors.failed_deliveries(campaign),
+            "bounces": selectors.campaign_bounces(campaign),
             "test_form": TestSendForm(),
             "launch_form": LaunchForm(),
             "editable": campaign.status in services.EDITABLE,

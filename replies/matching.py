@@ -1,7 +1,8 @@
 """Which subscriber, campaign mail or conversation an inbound mail answers.
 
 In order, the first that finds something wins and is recorded as the match method:
-the reply token in a recipient address (campaign Delivery or one of our staff answers),
+the token in a recipient address, a reply address or a VERP return path (a bounce sent to
+the envelope sender of one mail: campaign Delivery or one of our staff answers),
 then In-Reply-To/References against the Message-IDs we sent, then the sender address
 of a known subscriber. Nothing found: the mail is unmatched (and still kept).
 """
@@ -18,8 +19,8 @@ from campaigns.interface import Campaign, Delivery
 from replies.models import Conversation, InboundMessage, Message
 from replies.parsing import ParsedMail
 from replies.reasons import Reason, reason
-from rundbrief.mail.addresses import REPLY
-from subscribers.models import Subscriber, email_hash
+from rundbrief.mail.addresses import REPLY, TokenAddress, verp
+from subscribers.models import Subscriber, SystemMail, email_hash
 
 Method = InboundMessage.MatchMethod
 
@@ -32,6 +33,7 @@ class Match:
     delivery: Delivery | None = None
     campaign: Campaign | None = None
     conversation: Conversation | None = None  # when the mail answers one of our staff answers
+    topic_ids: list[int] = field(default_factory=list)  # when it answers a system mail: its topics
     # When the mail answers a campaign's test mail: who sent the test (it is theirs, no subscriber's).
     test_sender: AbstractBaseUser | None = None
 
@@ -61,9 +63,25 @@ def _from_answer(answer: Message, method: str, why: Reason) -> Match:
     )
 
 
+def _token_kinds() -> list[tuple[TokenAddress, str]]:
+    return [(REPLY, Method.REPLY_TOKEN), (verp(), Method.VERP)]
+
+
+def recipient_tokens(recipients: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(address, token, match method) for each of our reply or VERP addresses among the recipients."""
+    found = []
+    for address in recipients:
+        for kind, method in _token_kinds():
+            token = kind.token_of(address)
+            if token:
+                found.append((address, token, method))
+                break
+    return found
+
+
 def reply_tokens(mail: ParsedMail) -> list[str]:
-    """The tokens of our reply addresses among the mail's recipients, in their order."""
-    return [token for token in map(REPLY.token_of, mail.recipients) if token]
+    """The tokens of our reply and VERP addresses among the mail's recipients, in their order."""
+    return [token for _address, token, _method in recipient_tokens(mail.recipients)]
 
 
 @dataclass
@@ -101,17 +119,16 @@ def _delivery_by_token(token: str, prefetched: Prefetched | None) -> Delivery | 
 
 
 def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = None) -> Match | None:
-    for address in recipients:
-        token = REPLY.token_of(address)
-        if not token:
-            continue
+    for address, token, method in recipient_tokens(recipients):
+        verp_match = method == Method.VERP
         delivery = _delivery_by_token(token, prefetched)
         if delivery:
-            return _from_delivery(delivery, Method.REPLY_TOKEN, reason("token_campaign", address=address))
+            code = "verp_campaign" if verp_match else "token_campaign"
+            return _from_delivery(delivery, method, reason(code, address=address))
         test = campaigns.test_send_by_reply_token(token)
         if test:
             return Match(
-                method=Method.REPLY_TOKEN,
+                method=method,
                 reason=reason("token_test", address=address),
                 campaign=test.campaign,
                 test_sender=test.sent_by,
@@ -126,7 +143,17 @@ def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = No
             .first()
         )
         if answer:
-            return _from_answer(answer, Method.REPLY_TOKEN, reason("token_answer", address=address))
+            code = "verp_answer" if verp_match else "token_answer"
+            return _from_answer(answer, method, reason(code, address=address))
+        system_mail = SystemMail.objects.select_related("subscriber").filter(token=token).first()
+        if system_mail:
+            code = "verp_system_mail" if verp_match else "token_system_mail"
+            return Match(
+                method=method,
+                reason=reason(code, address=address, kind=system_mail.kind),
+                subscriber=system_mail.subscriber,
+                topic_ids=list(system_mail.topic_ids),
+            )
     return None
 
 

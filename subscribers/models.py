@@ -44,6 +44,9 @@ class Topic(models.Model):
         help_text=_("The named staff member who answers replies about this topic."),
     )
     created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    # An archived topic is no longer offered (signup, API, preference centre, new campaigns);
+    # its subscriptions and history stay.
+    archived_at = models.DateTimeField(verbose_name=_("archived"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("topic")
@@ -107,11 +110,24 @@ class Subscriber(models.Model):
     confirmation_due_at = models.DateTimeField(
         verbose_name=_("confirmation mail due"), null=True, blank=True, db_index=True
     )
+    # Values of the fields marketers defined (Attribute), by key; empty until one is defined.
+    # On PostgreSQL a GIN index serves the audience desk's "attribute is ..." filters
+    # (created in migration 0007, which SQLite skips).
+    attributes = models.JSONField(verbose_name=_("attributes"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("subscriber")
         verbose_name_plural = _("subscribers")
         constraints = [models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique")]
+        indexes = [
+            # The audience desk sorts by these; the id makes each a keyset (subscribers may share a name).
+            models.Index(fields=["name", "id"], name="subscriber_name_idx"),
+            models.Index(fields=["confirmed_at", "id"], name="subscriber_confirmed_idx"),
+            # Filters by status or language, newest first, without walking the whole id index.
+            models.Index(fields=["status", "id"], name="subscriber_status_id_idx"),
+            models.Index(fields=["language", "id"], name="subscriber_language_id_idx"),
+        ]
+        permissions = [("use_audience_desk", _("Can use the audience desk"))]
 
     def __str__(self) -> str:
         return self.email
@@ -162,6 +178,7 @@ class ConsentEvent(models.Model):
         IMPORTED = "imported", _("Imported with prior consent")
         ERASED = "erased", _("Erased")
         SUPPRESSED = "suppressed", _("Suppressed (bounce or complaint)")
+        UNSUPPRESSED = "unsuppressed", _("Suppression lifted by a manager")
 
     class Source(models.TextChoices):
         FORM = "form", _("Signup form")
@@ -221,6 +238,7 @@ class Suppression(models.Model):
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
         ERASED = "erased", _("Erased on request")
         HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCES = "soft_bounces", _("Repeated temporary bounces")
         COMPLAINT = "complaint", _("Spam complaint")
         MANUAL = "manual", _("Added by staff")
 
@@ -232,9 +250,120 @@ class Suppression(models.Model):
     class Meta:
         verbose_name = _("suppression")
         verbose_name_plural = _("suppression list")
+        # Managers see the list and lift bounce suppressions (subscribers/views/suppressions.py).
+        permissions = [("lift_suppression", _("Can see the suppression list and lift bounce suppressions"))]
 
     def __str__(self) -> str:
         return f"{self.email_hash[:12]}… ({self.get_reason_display()})"
+
+    @property
+    def liftable(self) -> bool:
+        """A manager may lift what a mail system (or staff) caused; never a person's own unsubscribe,
+        erasure or complaint."""
+        return self.reason in (self.Reason.HARD_BOUNCE, self.Reason.SOFT_BOUNCES, self.Reason.MANUAL)
+
+
+class SystemMail(models.Model):
+    """A mail sent to a subscriber outside campaigns, kept for its token (issue 10: every mail can be
+    answered): the opt-in confirmation and the unsubscribe confirmation carry
+    reply+<token>@REPLY_DOMAIN as Reply-To and bounces+<token>@REPLY_DOMAIN as envelope sender, so
+    an answer lands in the queue of the owner of the topics it was about, and a bounce names it."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", _("Opt-in confirmation")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribe confirmation")
+
+    token = models.CharField(verbose_name=_("reply token"), max_length=40, unique=True)
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="system_mails", verbose_name=_("subscriber")
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind.choices)
+    topic_ids = models.JSONField(verbose_name=_("topics"), default=list, blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("system mail")
+        verbose_name_plural = _("system mails")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.subscriber_id}"
+
+
+class Bounce(models.Model):
+    """Every bounce and complaint received, whether it suppressed anyone or not (issue 9).
+
+    ``address`` is what the report named (empty when it named no readable address); a bounce
+    for an address that is no subscriber of ours is kept and shown, and suppresses nothing.
+    The delivery, campaign and inbound mail are kept as ids (the rows live in other apps and
+    may be gone); erasing a subscriber deletes their rows (by subscriber and by address hash).
+    """
+
+    class Kind(models.TextChoices):
+        BOUNCE = "bounce", _("Bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
+
+    class Reason(models.TextChoices):
+        # The vocabulary of replies/bounces/vocabulary.py (and of ESP webhook events).
+        USER_UNKNOWN = "user_unknown", _("Mailbox does not exist")
+        HOST_UNKNOWN = "host_unknown", _("Domain or mail server does not exist")
+        MAILBOX_FULL = "mailbox_full", _("Mailbox full")
+        MESSAGE_TOO_BIG = "message_too_big", _("Message too big")
+        BLOCKED_POLICY = "blocked_policy", _("Refused by policy")
+        SPAM_REJECTED = "spam_rejected", _("Refused as spam")
+        EXPIRED = "expired", _("Delivery expired after retries")
+        NETWORK_SYSTEM = "network_system", _("Network or system error")
+        RELAYING_DENIED = "relaying_denied", _("Relaying denied")
+        COMPLAINT = "complaint", _("Marked as spam by the recipient")
+        OTHER = "other", _("Other")
+
+    class Match(models.TextChoices):
+        VERP = "verp", _("VERP return path")
+        REPLY_TOKEN = "reply_token", _("Reply token")
+        MESSAGE_ID = "message_id", _("Message-ID of the returned original")
+        SUBSCRIBER_ADDRESS = "subscriber_address", _("Failed address is a subscriber's")
+        ESP_EVENT = "esp_event", _("ESP event")
+        NONE = "none", _("No delivery and no subscriber")
+
+    received_at = models.DateTimeField(verbose_name=_("received"), default=timezone.now, db_index=True)
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind.choices, default=Kind.BOUNCE)
+    subscriber = models.ForeignKey(
+        Subscriber,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="bounces",
+        verbose_name=_("subscriber"),
+    )
+    address = models.CharField(verbose_name=_("address"), max_length=254, blank=True)
+    address_hash = models.CharField(verbose_name=_("address hash"), max_length=64, blank=True, db_index=True)
+    permanent = models.BooleanField(verbose_name=_("permanent"), default=False)
+    reason = models.CharField(
+        verbose_name=_("reason"), max_length=24, choices=Reason.choices, default=Reason.OTHER
+    )
+    status = models.CharField(verbose_name=_("status code"), max_length=16, blank=True)
+    action = models.CharField(verbose_name=_("action"), max_length=16, blank=True)
+    diagnostic = models.TextField(verbose_name=_("diagnostic"), blank=True)
+    evidence = models.CharField(
+        verbose_name=_("read by"), max_length=32, blank=True, help_text=_("rfc3464, flufl.bounce, arf, ...")
+    )
+    rule = models.CharField(verbose_name=_("rule"), max_length=32, blank=True)
+    match = models.CharField(verbose_name=_("attributed by"), max_length=24, choices=Match.choices)
+    delivery_id = models.BigIntegerField(verbose_name=_("delivery"), null=True, blank=True, db_index=True)
+    campaign_id = models.BigIntegerField(verbose_name=_("campaign"), null=True, blank=True, db_index=True)
+    inbound_message_id = models.BigIntegerField(verbose_name=_("inbound mail"), null=True, blank=True)
+    suppressed = models.BooleanField(verbose_name=_("suppressed"), default=False)
+    score = models.FloatField(verbose_name=_("bounce score after it"), default=0)
+    # False once a manager lifted the suppression: older bounces no longer count.
+    counts = models.BooleanField(verbose_name=_("counts toward the score"), default=True)
+
+    class Meta:
+        verbose_name = _("bounce")
+        verbose_name_plural = _("bounces")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["subscriber", "received_at"], name="bounce_subscriber_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.address or '-'} ({self.reason})"
 
 
 class ConsentText(models.Model):
@@ -263,3 +392,144 @@ class ConsentText(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} ({self.language})"
+
+
+class Attribute(models.Model):
+    """A field marketers define on subscribers (minimal data: none exists until defined)."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+        CHOICE = "choice", _("Choice")
+        YES_NO = "yes_no", _("Yes/no")
+
+    key = models.SlugField(
+        verbose_name=_("key"),
+        max_length=50,
+        unique=True,
+        help_text=_("Used in the API, imports and exports; cannot be changed later."),
+    )
+    label_en = models.CharField(verbose_name=_("label (English)"), max_length=100)
+    label_de = models.CharField(verbose_name=_("label (German)"), max_length=100)
+    kind = models.CharField(verbose_name=_("type"), max_length=8, choices=Kind.choices)
+    choices = models.JSONField(
+        verbose_name=_("choices"), default=list, blank=True, help_text=_("Only for the type Choice.")
+    )
+    is_public = models.BooleanField(
+        verbose_name=_("public"),
+        default=False,
+        help_text=_("Public fields may be asked for on the signup page and in the API."),
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attribute")
+        verbose_name_plural = _("attributes")
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def label(self, language: str) -> str:
+        return self.label_de if language == "de" else self.label_en
+
+
+class Segment(models.Model):
+    """A saved filter over subscribers (audience.filters); a campaign may be narrowed by one."""
+
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    definition = models.JSONField(verbose_name=_("filter"), default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SubscriberChange(models.Model):
+    """Who changed what on a subscriber in the audience desk (erased with the subscriber)."""
+
+    subscriber = models.ForeignKey(
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="changes"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("changed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # {field: [old, new]}; attribute fields are named "attributes.<key>".
+    changes = models.JSONField(verbose_name=_("changes"), default=dict)
+    created_at = models.DateTimeField(verbose_name=_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("subscriber change")
+        verbose_name_plural = _("subscriber changes")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}: {', '.join(self.changes)}"
+
+
+class ImportJob(models.Model):
+    """A CSV import started in the audience desk, run by a task; its progress is polled."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Being prepared")
+        WAITING = "waiting", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    topic = models.ForeignKey(Topic, verbose_name=_("topic"), on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(verbose_name=_("source"), max_length=200)
+    # The file as uploaded (UTF-8 text); its columns are mapped to the import's when it runs.
+    data = models.TextField(verbose_name=_("data"))
+    filename = models.CharField(verbose_name=_("file name"), max_length=255, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT
+    )
+    # The columns of the uploaded file as named in its header, and what each is imported as.
+    columns = models.JSONField(verbose_name=_("columns"), default=list)
+    mapping = models.JSONField(verbose_name=_("column mapping"), default=dict, blank=True)
+    total = models.PositiveIntegerField(verbose_name=_("rows"), default=0)
+    done = models.PositiveIntegerField(verbose_name=_("rows done"), default=0)
+    report = models.JSONField(verbose_name=_("report"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(verbose_name=_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else (100 if self.status == "done" else 0)

@@ -11,8 +11,9 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from rundbrief.events import emit
 from subscribers import signals
-from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression, email_hash
+from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression, email_hash
 from subscribers.services.consent import check_source, record_event
 from subscribers.services.optin import drop_due_if_nothing_pending
 
@@ -67,6 +68,7 @@ def unsubscribe(
             user_agent=user_agent,
             details={"scope": "topics" if topic_slugs else "everything", **(details or {})},
         )
+        emit("subscriber.unsubscribed", subscriber_id=subscriber.pk, topics=ended, everything=not topic_slugs)
 
 
 def suppress_address(*, email: str, reason: str, source: str, details: dict | None = None) -> None:
@@ -90,6 +92,8 @@ def suppress_address(*, email: str, reason: str, source: str, details: dict | No
             suppression.details = {**suppression.details, **(details or {})}
             suppression.save(update_fields=["reason", "details"])
         subscriber = Subscriber.objects.filter(email_hash=address_hash).first()
+        if reason == Suppression.Reason.HARD_BOUNCE:
+            emit("delivery.hard_bounce", subscriber_id=subscriber and subscriber.pk, email_hash=address_hash)
         if subscriber is not None:
             record_event(
                 kind=ConsentEvent.Kind.SUPPRESSED,
@@ -102,6 +106,7 @@ def suppress_address(*, email: str, reason: str, source: str, details: dict | No
 def erase(*, subscriber: Subscriber, source: str) -> str:
     """Delete the subscriber and everything personal; keep only the address hash. Returns it.
 
+    Their bounce records go too (also those kept for the address before it was a subscriber's).
     What stays: Suppression(reason=erased) so no import or signup re-adds the address
     silently, and one ConsentEvent(erased) that holds nothing but the hash. Other apps
     delete their personal data about the subscriber on the `subscriber_erasing` signal;
@@ -113,6 +118,8 @@ def erase(*, subscriber: Subscriber, source: str) -> str:
         address_hash = subscriber.email_hash
         signals.subscriber_erasing.send(sender=Subscriber, subscriber=subscriber, email_hash=address_hash)
         ConsentEvent.objects.filter(Q(subscriber=subscriber) | Q(email_hash=address_hash)).delete()
+        emit("subscriber.erased", subscriber_id=subscriber.pk, email_hash=address_hash)
+        Bounce.objects.filter(Q(subscriber=subscriber) | Q(address_hash=address_hash)).delete()
         subscriber.delete()  # subscriptions cascade
         Suppression.objects.update_or_create(
             email_hash=address_hash, defaults={"reason": Suppression.Reason.ERASED, "details": {}}
