@@ -180,6 +180,32 @@ class CampaignTemplate(models.Model):
         return self.name
 
 
+class CampaignImage(models.Model):
+    """An image of the media library, referenced by its absolute URL in campaigns (views.image)."""
+
+    file = models.FileField(verbose_name=_("file"), upload_to="campaign-images/%Y/%m/", max_length=255)
+    name = models.CharField(verbose_name=_("name"), max_length=255)  # as uploaded, for the list
+    content_type = models.CharField(verbose_name=_("content type"), max_length=40)
+    size = models.PositiveIntegerField(verbose_name=_("size in bytes"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    uploaded_at = models.DateTimeField(verbose_name=_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign image")
+        verbose_name_plural = _("campaign images")
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class TestSend(models.Model):
     """One test mail: who sent it to which address, and its reply token, so an answer to a test
     reaches the marketer who sent it (never a subscriber's conversation)."""

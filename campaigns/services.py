@@ -8,6 +8,7 @@ send tasks by batch of ids after each page commits.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,14 +16,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from campaigns import testmail
+from campaigns import images, testmail
 from campaigns.messages import Recipient, build_factory, contact_name
-from campaigns.models import Campaign, CampaignTemplate, Delivery, TestSend
+from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery, TestSend
 from campaigns.rendering import compile_campaign
 from campaigns.selectors import audience_pages, test_recipient
 from campaigns.sending.ledger import fold_all_acceptances
@@ -337,6 +339,30 @@ def save_as_template(
         text_body=campaign.text_body,
         created_by=user,
     )
+
+
+class ImageRefused(ValueError):
+    """Not an image the media library takes (kind or size); the message says which."""
+
+
+def upload_image(*, upload: UploadedFile, user: AbstractBaseUser | None = None) -> CampaignImage:
+    """Store an uploaded image under a random name; its kind is read from its first bytes."""
+    if upload.size > images.MAX_IMAGE_BYTES:
+        raise ImageRefused(
+            _("The image is larger than %(size)s MB.") % {"size": images.MAX_IMAGE_BYTES // (1024 * 1024)}
+        )
+    head = upload.read(16)
+    upload.seek(0)
+    kind = images.sniff(head)
+    if kind is None:
+        raise ImageRefused(_("Only PNG, JPEG, GIF and WebP images can be uploaded."))
+    content_type, extension = kind
+    image = CampaignImage(
+        name=(upload.name or "image")[:255], content_type=content_type, size=upload.size, uploaded_by=user
+    )
+    image.file.save(f"{secrets.token_hex(12)}.{extension}", upload, save=False)
+    image.save()
+    return image
 
 
 def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:

@@ -1,7 +1,8 @@
 """The campaign editor: list, edit with live preview, test send, audience, launch, progress, stats.
 
 Views only parse input, call services/selectors and render; every page needs the
-marketer permission ``campaigns.change_campaign``, except the "this was a test" page of test links.
+marketer permission ``campaigns.change_campaign``, except the "this was a test" page of test
+links and the library's images (mail programs fetch them).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -21,10 +22,10 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import selectors, services, testmail
+from campaigns import images, selectors, services, testmail
 from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
 from campaigns.messages import contact_name
-from campaigns.models import Campaign, CampaignTemplate, Delivery
+from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery
 from campaigns.rendering import SAMPLE_VARIABLES, VARIABLES, CampaignRenderError, compile_campaign
 from campaigns.starters import STARTERS, starter
 from campaigns.variables import unknown_variables
@@ -32,6 +33,7 @@ from rundbrief.csp import allows_mail_frames
 from subscribers.models import Topic
 
 RECIPIENTS_PER_PAGE = 100
+IMAGES_SHOWN = 200
 
 
 def marketer_required(view):
@@ -392,6 +394,42 @@ def test_link(request: HttpRequest, token: str) -> HttpResponse:
     campaign_id, kind = found
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     return render(request, "campaigns/test_link.html", {"valid": True, "campaign": campaign, "kind": kind})
+
+
+@marketer_required
+def image_library(request: HttpRequest) -> HttpResponse:
+    """Upload images and copy their absolute URLs (or an <mj-image> line) into a campaign."""
+    if request.method == "POST":
+        upload = request.FILES.get("image")
+        if upload is None:
+            messages.error(request, _("Choose an image to upload."))
+        else:
+            try:
+                image = services.upload_image(upload=upload, user=request.user)
+            except services.ImageRefused as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Uploaded “%(name)s”.") % {"name": image.name})
+        return redirect("campaigns:images")
+    library = [
+        (image, images.absolute_url(image.file.name)) for image in CampaignImage.objects.all()[:IMAGES_SHOWN]
+    ]
+    return render(
+        request,
+        "campaigns/images.html",
+        {"library": library, "max_mb": images.MAX_IMAGE_BYTES // (1024 * 1024)},
+    )
+
+
+@require_GET
+def image(request: HttpRequest, path: str) -> FileResponse:
+    """A library image, public (mail programs fetch it without a login); only recorded files."""
+    found = CampaignImage.objects.filter(file=path).first()
+    if found is None:
+        raise Http404
+    response = FileResponse(found.file.open("rb"), content_type=found.content_type)
+    response["Cache-Control"] = "public, max-age=31536000, immutable"  # random names: never changed
+    return response
 
 
 def _confirmation(request: HttpRequest, campaign: Campaign, **context) -> HttpResponse:

@@ -89,6 +89,7 @@ PAGES: list[Page] = [
     Page("marketer-login", "marketer", "/accounts/login/"),
     Page("marketer-campaigns", "marketer", "/campaigns/", user="marketer"),
     Page("marketer-campaign-start", "marketer", "/campaigns/start/", user="marketer"),
+    Page("marketer-images", "marketer", "/campaigns/images/", user="marketer"),
     Page("marketer-editor-new", "marketer", "/campaigns/new/", user="marketer", act=_preview_for_sara),
     Page(
         "marketer-editor-edit",
