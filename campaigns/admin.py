@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from campaigns.models import Campaign, Delivery, IgnoredTrackingEvent
+from campaigns.models import Campaign, CampaignTemplate, Delivery, IgnoredTrackingEvent
 
 
 @admin.register(Campaign)
@@ -11,6 +11,15 @@ class CampaignAdmin(admin.ModelAdmin):
     list_filter = ["status", "topics"]
     search_fields = ["name", "subject"]
     readonly_fields = ["status", "started_at", "finished_at", "queued_all_at", "created_by", "created_at"]
+
+
+@admin.register(CampaignTemplate)
+class CampaignTemplateAdmin(admin.ModelAdmin):
+    """Saved from a campaign's page; here they can be renamed or deleted."""
+
+    list_display = ["name", "subject", "created_by", "created_at"]
+    search_fields = ["name", "subject"]
+    readonly_fields = ["created_by", "created_at"]
 
 
 @admin.register(Delivery)

@@ -13,11 +13,12 @@ from collections.abc import Iterable
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, TestSend
 
 __all__ = [
     "Campaign",
     "Delivery",
+    "TestSend",
     "campaign_topic_ids",
     "deliveries_by_message_id",
     "deliveries_by_reply_token",
@@ -28,6 +29,7 @@ __all__ = [
     "mark_bounced",
     "mark_complained",
     "was_mailed",
+    "test_send_by_reply_token",
 ]
 
 
@@ -46,6 +48,11 @@ def deliveries_by_reply_token(tokens: Iterable[str]) -> dict[str, Delivery]:
 
 def delivery_by_reply_token(token: str) -> Delivery | None:
     return _deliveries().filter(reply_token=token).first()
+
+
+def test_send_by_reply_token(token: str) -> TestSend | None:
+    """The test mail with this reply token: an answer to it goes to whoever sent the test."""
+    return TestSend.objects.select_related("campaign__contact", "sent_by").filter(reply_token=token).first()
 
 
 def deliveries_by_message_id(message_ids: Iterable[str]) -> dict[str, Delivery]:

@@ -59,6 +59,8 @@ class Campaign(models.Model):
     scheduled_at = models.DateTimeField(verbose_name=_("scheduled for"), null=True, blank=True, db_index=True)
     started_at = models.DateTimeField(verbose_name=_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(verbose_name=_("finished"), null=True, blank=True)
+    # What went out, kept at the start (a cancelled campaign can be edited and launched again).
+    sent_content = models.JSONField(verbose_name=_("content as sent"), default=dict, blank=True)
     # Set when the launch has created every Delivery row: only then can the campaign be "sent".
     queued_all_at = models.DateTimeField(verbose_name=_("all deliveries queued"), null=True, blank=True)
     created_by = models.ForeignKey(
@@ -148,6 +150,60 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber_id} ({self.status})"
+
+
+class CampaignTemplate(models.Model):
+    """A campaign's content kept for new campaigns: "save as template", then "new from template"."""
+
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    subject = models.CharField(verbose_name=_("subject"), max_length=255, blank=True)
+    preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
+    from_name = models.CharField(verbose_name=_("sender name"), max_length=200, blank=True)
+    mjml_body = models.TextField(verbose_name=_("body (MJML)"))
+    text_body = models.TextField(verbose_name=_("text version"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign template")
+        verbose_name_plural = _("campaign templates")
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CampaignImage(models.Model):
+    """An image of the media library, referenced by its absolute URL in campaigns (views.image)."""
+
+    file = models.FileField(verbose_name=_("file"), upload_to="campaign-images/%Y/%m/", max_length=255)
+    name = models.CharField(verbose_name=_("name"), max_length=255)  # as uploaded, for the list
+    content_type = models.CharField(verbose_name=_("content type"), max_length=40)
+    size = models.PositiveIntegerField(verbose_name=_("size in bytes"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("uploaded by"),
+    )
+    uploaded_at = models.DateTimeField(verbose_name=_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("campaign image")
+        verbose_name_plural = _("campaign images")
+        ordering = ["-uploaded_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class TestSend(models.Model):

@@ -17,17 +17,21 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import (
     Count,
+    Max,
+    Min,
     Q,
     QuerySet,
     Sum,
 )
-from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.db.models.functions import Coalesce, TruncDay, TruncHour
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
 
 from audience.filters import AudienceFilter, subscribers_matching
 from campaigns import testmail
 from campaigns.models import Campaign, Delivery
-from replies.interface import campaign_replies
+from replies.interface import campaign_replies, campaign_replies_over_time
+from rundbrief.charts import Chart
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
 
 FREQUENCY_WINDOWS = {
@@ -277,6 +281,117 @@ def test_recipient(address: str, *, language: str) -> testmail.TestRecipient:
     if subscriber is None:
         return testmail.sample(language, asked_for=address)
     return testmail.of_subscriber(subscriber)
+
+
+# Stats after sending: when, how long, the send timeline and replies over time, the recipients.
+STATS_REPLY_DAYS = 14  # replies are charted for the first two weeks after the start
+
+
+@dataclass(frozen=True)
+class SendTimes:
+    started_at: object  # datetime | None
+    first_sent_at: object
+    last_sent_at: object
+    finished_at: object
+
+    @property
+    def duration(self) -> timedelta | None:
+        if self.first_sent_at is None or self.last_sent_at is None:
+            return None
+        return self.last_sent_at - self.first_sent_at
+
+
+def send_times(campaign: Campaign) -> SendTimes:
+    span = Delivery.objects.filter(campaign=campaign, sent_at__isnull=False).aggregate(
+        first=Min("sent_at"), last=Max("sent_at")
+    )
+    return SendTimes(
+        started_at=campaign.started_at,
+        first_sent_at=span["first"],
+        last_sent_at=span["last"],
+        finished_at=campaign.finished_at,
+    )
+
+
+def _unit(times: SendTimes) -> str:
+    """Hours for a send that took under two days, else days."""
+    duration = times.duration
+    return "hour" if duration is not None and duration < timedelta(days=2) else "day"
+
+
+def _label(moment, unit: str) -> str:
+    local = timezone.localtime(moment)
+    return formats.date_format(local, "SHORT_DATETIME_FORMAT" if unit == "hour" else "SHORT_DATE_FORMAT")
+
+
+def send_timeline(campaign: Campaign, times: SendTimes) -> Chart:
+    """Mails handed over per hour (or day), and how many had gone out by then."""
+    unit = _unit(times)
+    trunc = {"hour": TruncHour, "day": TruncDay}[unit]
+    rows = (
+        Delivery.objects.filter(campaign=campaign, sent_at__isnull=False)
+        .annotate(bucket=trunc("sent_at"))
+        .values("bucket")
+        .annotate(count=Count("pk"))
+        .order_by("bucket")
+    )
+    total, chart_rows = 0, []
+    for row in rows:
+        total += row["count"]
+        chart_rows.append((_label(row["bucket"], unit), [row["count"], total]))
+    return Chart(
+        id="send-timeline",
+        caption=_("Send timeline"),
+        x_label=_("Hour") if unit == "hour" else _("Day"),
+        series=[_("Mails sent"), _("Sent so far")],
+        rows=chart_rows,
+        kind="bar",
+        empty_text=_("No mail has gone out yet."),
+    )
+
+
+def replies_timeline(campaign: Campaign, times: SendTimes) -> Chart:
+    """Human replies per hour or day since the start, gaps counted as 0 (a quiet hour is a number too)."""
+    unit = _unit(times)
+    counts = campaign_replies_over_time(campaign.pk, unit=unit)
+    chart_rows = []
+    if counts:
+        step = timedelta(hours=1) if unit == "hour" else timedelta(days=1)
+        start = min(counts)
+        if times.first_sent_at is not None:
+            start = min(start, _truncated(times.first_sent_at, unit))
+        end = max(counts)
+        limit = start + timedelta(days=STATS_REPLY_DAYS)
+        moment = start
+        while moment <= end and moment <= limit:
+            chart_rows.append((_label(moment, unit), [counts.get(moment, 0)]))
+            moment += step
+    return Chart(
+        id="replies-timeline",
+        caption=_("Replies over time"),
+        x_label=_("Hour") if unit == "hour" else _("Day"),
+        series=[_("Replies")],
+        rows=chart_rows,
+        kind="line",
+        empty_text=_("No replies yet."),
+    )
+
+
+def _truncated(moment, unit: str):
+    """What the database's date_trunc gives, in the current time zone."""
+    local = timezone.localtime(moment)
+    local = local.replace(minute=0, second=0, microsecond=0)
+    if unit == "day":
+        local = local.replace(hour=0)
+    return local
+
+
+def recipients(campaign: Campaign, *, status: str = "") -> QuerySet[Delivery]:
+    """The campaign's deliveries with their subscriber, optionally of one state, in sending order."""
+    rows = Delivery.objects.filter(campaign=campaign).select_related("subscriber").order_by("pk")
+    if status in Delivery.Status.values:
+        rows = rows.filter(status=status)
+    return rows
 
 
 def campaign_bounces(campaign: Campaign, *, limit: int = 50) -> QuerySet[Bounce]:

@@ -8,6 +8,7 @@ send tasks by batch of ids after each page commits.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,14 +16,15 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
 from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from campaigns import testmail
-from campaigns.messages import Recipient, build_factory
-from campaigns.models import Campaign, Delivery, TestSend
+from campaigns import images, testmail
+from campaigns.messages import Recipient, build_factory, contact_name
+from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery, TestSend
 from campaigns.rendering import compile_campaign
 from campaigns.selectors import audience_pages, test_recipient
 from campaigns.sending.ledger import fold_all_acceptances
@@ -167,13 +169,30 @@ def _start(campaign_id: int) -> bool:
 
     A relaunched cancelled campaign queues its audience afresh: those it reached before have a
     delivery already and are left out (selectors.audience_pages)."""
+    campaign = Campaign.objects.select_related("contact").get(pk=campaign_id)
     started = Campaign.objects.filter(pk=campaign_id, status__in=EDITABLE).update(
-        status=C.SENDING, started_at=timezone.now(), finished_at=None, queued_all_at=None
+        status=C.SENDING,
+        started_at=timezone.now(),
+        finished_at=None,
+        queued_all_at=None,
+        sent_content=content_snapshot(campaign),
     )
     if started:
         _enqueue_queue_deliveries(campaign_id)
         emit("campaign.started", campaign_id=campaign_id)
     return bool(started)
+
+
+def content_snapshot(campaign: Campaign) -> dict:
+    """The content a launch sends, kept with the campaign for its stats page ("content as sent")."""
+    return {
+        "subject": campaign.subject,
+        "preheader": campaign.preheader,
+        "from_name": campaign.from_name,
+        "mjml_body": campaign.mjml_body,
+        "text_body": campaign.text_body,
+        "contact_name": contact_name(campaign),
+    }
 
 
 def _enqueue_queue_deliveries(campaign_id: int) -> None:
@@ -297,12 +316,53 @@ def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = No
         mjml_body=campaign.mjml_body,
         text_body=campaign.text_body,
         contact=campaign.contact,
+        segment=campaign.segment,
         created_by=user,
     )
     with transaction.atomic():
         copy.save()
         copy.topics.set(campaign.topics.all())
     return copy
+
+
+def save_as_template(
+    *, campaign: Campaign, name: str, user: AbstractBaseUser | None = None
+) -> CampaignTemplate:
+    """The campaign's content (not its topics, contact or schedule) kept for new campaigns."""
+    name = name.strip() or campaign.name
+    return CampaignTemplate.objects.create(
+        name=name[: CampaignTemplate._meta.get_field("name").max_length],
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        from_name=campaign.from_name,
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        created_by=user,
+    )
+
+
+class ImageRefused(ValueError):
+    """Not an image the media library takes (kind or size); the message says which."""
+
+
+def upload_image(*, upload: UploadedFile, user: AbstractBaseUser | None = None) -> CampaignImage:
+    """Store an uploaded image under a random name; its kind is read from its first bytes."""
+    if upload.size > images.MAX_IMAGE_BYTES:
+        raise ImageRefused(
+            _("The image is larger than %(size)s MB.") % {"size": images.MAX_IMAGE_BYTES // (1024 * 1024)}
+        )
+    head = upload.read(16)
+    upload.seek(0)
+    kind = images.sniff(head)
+    if kind is None:
+        raise ImageRefused(_("Only PNG, JPEG, GIF and WebP images can be uploaded."))
+    content_type, extension = kind
+    image = CampaignImage(
+        name=(upload.name or "image")[:255], content_type=content_type, size=upload.size, uploaded_by=user
+    )
+    image.file.save(f"{secrets.token_hex(12)}.{extension}", upload, save=False)
+    image.save()
+    return image
 
 
 def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:

@@ -1,15 +1,20 @@
 """The campaign editor: list, edit with live preview, test send, audience, launch, progress, stats.
 
 Views only parse input, call services/selectors and render; every page needs the
-marketer permission ``campaigns.change_campaign``.
+marketer permission ``campaigns.change_campaign``, except the "this was a test" page of test
+links and the library's images (mail programs fetch them).
 """
 
 from __future__ import annotations
 
+import csv
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.paginator import Paginator
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -17,14 +22,18 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import selectors, services, testmail
+from campaigns import images, selectors, services, testmail
 from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
 from campaigns.messages import contact_name
-from campaigns.models import Campaign, Delivery
-from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
+from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery
+from campaigns.rendering import SAMPLE_VARIABLES, VARIABLES, CampaignRenderError, compile_campaign
+from campaigns.starters import STARTERS, starter
 from campaigns.variables import unknown_variables
 from rundbrief.csp import allows_mail_frames
 from subscribers.models import Topic
+
+RECIPIENTS_PER_PAGE = 100
+IMAGES_SHOWN = 200
 
 
 def marketer_required(view):
@@ -43,11 +52,52 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
     return render(request, "campaigns/list.html", {"campaigns": campaigns})
 
 
+def _starting_point(request: HttpRequest) -> dict:
+    """A new campaign's content: the chosen saved template, else the chosen (or first) starter layout."""
+    template_id = request.GET.get("template", "")
+    if template_id.isdigit() and (template := CampaignTemplate.objects.filter(pk=template_id).first()):
+        return {
+            "name": template.name,
+            "subject": template.subject,
+            "preheader": template.preheader,
+            "from_name": template.from_name,
+            "mjml_body": template.mjml_body,
+            "text_body": template.text_body,
+        }
+    layout = starter(request.GET.get("starter", "")) or STARTERS[0]
+    return {"mjml_body": layout.mjml(request.LANGUAGE_CODE)}
+
+
+@marketer_required
+@require_GET
+def campaign_start(request: HttpRequest) -> HttpResponse:
+    """How a new campaign starts: a starter layout or a saved template, never an empty editor."""
+    return render(
+        request,
+        "campaigns/start.html",
+        {"starters": STARTERS, "templates": CampaignTemplate.objects.all()},
+    )
+
+
+@marketer_required
+@require_POST
+def save_template(request: HttpRequest, pk: int) -> HttpResponse:
+    campaign = get_object_or_404(Campaign, pk=pk)
+    template = services.save_as_template(
+        campaign=campaign, name=request.POST.get("template_name", ""), user=request.user
+    )
+    messages.success(
+        request,
+        _("Saved as the template “%(name)s”: new campaigns can start from it.") % {"name": template.name},
+    )
+    return redirect("campaigns:detail", pk)
+
+
 def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     if campaign is not None and campaign.status not in services.EDITABLE:
         messages.warning(request, _("This campaign has been launched and can no longer be edited."))
         return redirect("campaigns:detail", campaign.pk)
-    initial = {}
+    initial = _starting_point(request) if campaign is None and request.method == "GET" else {}
     if campaign is None and request.GET.get("segment", "").isdigit():
         initial["segment"] = request.GET["segment"]  # "New campaign to this segment" (audience desk)
     form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
@@ -210,6 +260,92 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _as_sent(campaign: Campaign):
+    """The content that went out, rendered for the sample subscriber (compiled as at the start)."""
+    content = campaign.sent_content or services.content_snapshot(campaign)
+    compiled = compile_campaign(
+        mjml_body=content["mjml_body"],
+        text_body=content["text_body"],
+        subject=content["subject"],
+        preheader=content["preheader"],
+        contact_name=content["contact_name"],
+        campaign_name=campaign.name,
+    )
+    return compiled.render(
+        {"subscriber": dict(SAMPLE_VARIABLES["subscriber"]), **testmail.links(campaign.pk)},
+        language=settings.LANGUAGE_CODE,
+    )
+
+
+@marketer_required
+@require_GET
+@allows_mail_frames(remote_images=True)  # the content as sent shows its images
+def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
+    """After (or while) sending: when and how long, timelines as charts, recipients, content as sent."""
+    campaign = get_object_or_404(Campaign.objects.select_related("contact"), pk=pk)
+    if campaign.status == Campaign.Status.DRAFT:
+        return redirect("campaigns:detail", pk)
+    times = selectors.send_times(campaign)
+    status = request.GET.get("status", "")
+    page = Paginator(selectors.recipients(campaign, status=status), RECIPIENTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    try:
+        as_sent = _as_sent(campaign)
+    except CampaignRenderError:
+        as_sent = None
+    return render(
+        request,
+        "campaigns/stats.html",
+        {
+            "campaign": campaign,
+            "stats": selectors.campaign_stats(campaign),
+            "times": times,
+            "send_chart": selectors.send_timeline(campaign, times),
+            "replies_chart": selectors.replies_timeline(campaign, times),
+            "page": page,
+            "status": status if status in Delivery.Status.values else "",
+            "statuses": Delivery.Status.choices,
+            "as_sent": as_sent,
+        },
+    )
+
+
+@marketer_required
+@require_GET
+def recipients_csv(request: HttpRequest, pk: int) -> StreamingHttpResponse:
+    """The recipients with their delivery state, as CSV (the filter of the stats page applies)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    rows = selectors.recipients(campaign, status=request.GET.get("status", ""))
+    writer = csv.writer(_Echo())
+
+    def lines():
+        yield writer.writerow(["email", "name", "status", "sent_at", "attempts", "error"])
+        for delivery in rows.iterator(chunk_size=2000):
+            subscriber = delivery.subscriber
+            yield writer.writerow(
+                [
+                    subscriber.email if subscriber else "",
+                    subscriber.name if subscriber else "",
+                    delivery.status,
+                    delivery.sent_at.isoformat() if delivery.sent_at else "",
+                    delivery.attempts,
+                    delivery.error,
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="campaign-{campaign.pk}-recipients.csv"'
+    return response
+
+
+class _Echo:
+    """csv.writer's file: hands each line back instead of storing it (a streamed response)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
 @marketer_required
 @require_GET
 def campaign_progress(request: HttpRequest, pk: int) -> JsonResponse:
@@ -258,6 +394,42 @@ def test_link(request: HttpRequest, token: str) -> HttpResponse:
     campaign_id, kind = found
     campaign = Campaign.objects.filter(pk=campaign_id).first()
     return render(request, "campaigns/test_link.html", {"valid": True, "campaign": campaign, "kind": kind})
+
+
+@marketer_required
+def image_library(request: HttpRequest) -> HttpResponse:
+    """Upload images and copy their absolute URLs (or an <mj-image> line) into a campaign."""
+    if request.method == "POST":
+        upload = request.FILES.get("image")
+        if upload is None:
+            messages.error(request, _("Choose an image to upload."))
+        else:
+            try:
+                image = services.upload_image(upload=upload, user=request.user)
+            except services.ImageRefused as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Uploaded “%(name)s”.") % {"name": image.name})
+        return redirect("campaigns:images")
+    library = [
+        (image, images.absolute_url(image.file.name)) for image in CampaignImage.objects.all()[:IMAGES_SHOWN]
+    ]
+    return render(
+        request,
+        "campaigns/images.html",
+        {"library": library, "max_mb": images.MAX_IMAGE_BYTES // (1024 * 1024)},
+    )
+
+
+@require_GET
+def image(request: HttpRequest, path: str) -> FileResponse:
+    """A library image, public (mail programs fetch it without a login); only recorded files."""
+    found = CampaignImage.objects.filter(file=path).first()
+    if found is None:
+        raise Http404
+    response = FileResponse(found.file.open("rb"), content_type=found.content_type)
+    response["Cache-Control"] = "public, max-age=31536000, immutable"  # random names: never changed
+    return response
 
 
 def _confirmation(request: HttpRequest, campaign: Campaign, **context) -> HttpResponse:

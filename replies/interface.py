@@ -1,7 +1,7 @@
 """What the replies app offers the campaigns app: the only replies module campaigns imports.
 
 campaigns shows a contact person's name in every mail, offers the people who answer replies
-(assignable_staff) as contact persons, and counts a campaign's replies; it
+(assignable_staff) as contact persons, and counts a campaign's replies (also over time); it
 does not read replies' models or services for that (an import-linter contract in pyproject.toml).
 
 The dialogue app uses this module too (its own contract): it reads the conversations a staff
@@ -16,6 +16,7 @@ from replies.selectors import (
     CampaignReplies,
     assignable_staff,
     campaign_replies,
+    campaign_replies_over_time,
     staff_display_name,
     visible_conversations,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "Message",
     "assignable_staff",
     "campaign_replies",
+    "campaign_replies_over_time",
     "staff_display_name",
     "store_web_reply",
     "visible_conversations",

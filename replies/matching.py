@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from django.contrib.auth.models import AbstractBaseUser
+
 from campaigns import interface as campaigns
 from campaigns.interface import Campaign, Delivery
 from replies.models import Conversation, InboundMessage, Message
@@ -32,6 +34,8 @@ class Match:
     campaign: Campaign | None = None
     conversation: Conversation | None = None  # when the mail answers one of our staff answers
     topic_ids: list[int] = field(default_factory=list)  # when it answers a system mail: its topics
+    # When the mail answers a campaign's test mail: who sent the test (it is theirs, no subscriber's).
+    test_sender: AbstractBaseUser | None = None
 
     @property
     def matched(self) -> bool:
@@ -121,6 +125,14 @@ def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = No
         if delivery:
             code = "verp_campaign" if verp_match else "token_campaign"
             return _from_delivery(delivery, method, reason(code, address=address))
+        test = campaigns.test_send_by_reply_token(token)
+        if test:
+            return Match(
+                method=method,
+                reason=reason("token_test", address=address),
+                campaign=test.campaign,
+                test_sender=test.sent_by,
+            )
         answer = (
             Message.objects.select_related(
                 "conversation__subscriber",

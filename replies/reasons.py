@@ -34,6 +34,7 @@ TEXTS = {
     # routing.py
     "keep_assignee": _("open conversation stays with %(name)s"),
     "campaign_contact": _("%(name)s is the campaign's contact person"),
+    "test_sender": _("%(name)s sent the test mail this answers"),
     "topic_owner": _("%(name)s owns the topic “%(topic)s”"),
     "routing_rule": _("routing rule “%(rule)s” matched"),
     "round_robin": _("round robin in team %(team)s: %(name)s"),
@@ -44,6 +45,7 @@ TEXTS = {
     "reassigned": _("reassigned by %(name)s"),
     # matching.py
     "token_campaign": _("reply token in %(address)s: campaign mail"),
+    "token_test": _("reply token in %(address)s: a test mail of the campaign"),
     "token_answer": _("reply token in %(address)s: our answer"),
     "verp_campaign": _("VERP return path %(address)s: campaign mail"),
     "verp_answer": _("VERP return path %(address)s: our answer"),

@@ -5,6 +5,7 @@ the first that decides wins; its name (Decision.rule) and reasons are stored on 
 conversation, once, by ``record_decision``.
 
   1. keep_assignee     an open conversation stays with its assignee
+     test_sender       an answer to a test mail goes to the marketer who sent the test
   2. campaign_contact  the campaign's named contact person
   3. topic_owner       the owner of the campaign's (or the subscriber's) topic
   4. routing_rule      the routing rules staff define in the admin (RoutingRule rows: keyword or
@@ -51,6 +52,7 @@ class RoutingInput:
     topic_ids: list[int] | Callable[[], list[int]]
     conversation: Conversation | None = None
     campaign_contact: AbstractBaseUser | None = None
+    test_sender: AbstractBaseUser | None = None  # the mail answers a test mail this person sent
     is_new: bool = True
     # A preview: say who would get it, but change nothing (no round-robin step, no lock).
     dry_run: bool = False
@@ -115,6 +117,16 @@ def keep_assignee(data: RoutingInput) -> Decision | None:
         reasons=[reason("keep_assignee", name=staff_display_name(conversation.assignee))],
         user=conversation.assignee,
         team=conversation.team,
+    )
+
+
+def test_sender(data: RoutingInput) -> Decision | None:
+    if not _available(data.test_sender):
+        return None
+    return Decision(
+        rule="test_sender",
+        reasons=[reason("test_sender", name=staff_display_name(data.test_sender))],
+        user=data.test_sender,
     )
 
 
@@ -218,7 +230,7 @@ def fallback(data: RoutingInput) -> Decision:
     return Decision(rule="fallback", reasons=[reason("fallback")])
 
 
-ROUTING_RULES = [keep_assignee, campaign_contact, topic_owner, admin_routing_rules]
+ROUTING_RULES = [keep_assignee, test_sender, campaign_contact, topic_owner, admin_routing_rules]
 
 
 def decide(data: RoutingInput) -> Decision:
@@ -264,5 +276,6 @@ def input_for_inbound(inbound_raw: bytes, envelope_to: list[str]) -> RoutingInpu
         sender=mail.from_address,
         topic_ids=topic_ids,
         campaign_contact=match.campaign.contact if match.campaign is not None else None,
+        test_sender=match.test_sender,
         dry_run=True,
     )

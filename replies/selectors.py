@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Max, Q, QuerySet, TextField
-from django.db.models.functions import Cast, Coalesce, Lower
+from django.db.models.functions import Cast, Coalesce, Lower, TruncDay, TruncHour
 from django.utils import timezone
 
 from replies.models import Conversation, InboundMessage, Message, StaffProfile, Team
@@ -40,6 +40,22 @@ def campaign_replies(campaign_id: int) -> CampaignReplies:
         ),
     )
     return CampaignReplies(messages=counts["messages"], people=counts["people"])
+
+
+def campaign_replies_over_time(campaign_id: int, *, unit: str) -> dict:
+    """Human replies to a campaign per hour or day ({start of the bucket: count}), for its stats."""
+    trunc = {"hour": TruncHour, "day": TruncDay}[unit]
+    rows = (
+        Message.objects.filter(
+            conversation__campaign_id=campaign_id,
+            direction=Message.Direction.INBOUND,
+            kind=InboundMessage.Kind.HUMAN,
+        )
+        .annotate(bucket=trunc("created_at"))
+        .values("bucket")
+        .annotate(count=Count("pk"))
+    )
+    return {row["bucket"]: row["count"] for row in rows}
 
 
 def staff_display_name(user: AbstractBaseUser) -> str:

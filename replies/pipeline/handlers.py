@@ -97,6 +97,7 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[li
             topic_ids=lambda: ctx.match.topic_ids or _topic_ids(conversation),
             conversation=conversation,
             campaign_contact=conversation.campaign.contact if conversation.campaign_id else None,
+            test_sender=ctx.match.test_sender,
             is_new=is_new,
         )
     )

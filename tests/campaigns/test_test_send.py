@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import email
 import email.policy
+from email.message import EmailMessage
 
 import pytest
 from django.urls import reverse
 
 from campaigns.models import TestSend
+from replies import services as replies
+from replies.models import Conversation, InboundMessage
 from rundbrief.mail.addresses import REPLY
 from rundbrief.mailbox.models import CapturedMail
 
@@ -104,3 +107,29 @@ def test_the_reply_token_of_each_test_mail_is_stored_with_who_sent_it(client_mar
     sends = TestSend.objects.all()
     assert {s.reply_token for s in sends} == tokens and len(tokens) == 2
     assert {(s.campaign_id, s.sent_by_id) for s in sends} == {(campaign.pk, marketer.pk)}
+
+
+def test_a_reply_to_a_test_mail_reaches_the_marketer_who_sent_it(client_marketer, campaign, topic, marketer):
+    lena = make_subscriber("lena.fischer@example.org", topic, name="Lena Fischer", language="de")
+    client_marketer.post(
+        reverse("campaigns:test_send", args=[campaign.pk]),
+        {"addresses": "mara@example.org", "as_subscriber": lena.email},
+    )
+    test_mail = parsed(CapturedMail.objects.get())
+    reply_to = test_mail["Reply-To"].addresses[0].addr_spec
+    reply = EmailMessage()
+    reply["From"] = "Mara <mara@example.org>"
+    reply["To"] = reply_to
+    reply["Subject"] = "Re: " + test_mail["Subject"]
+    reply["Message-ID"] = "<reply-to-test@example.org>"
+    reply["In-Reply-To"] = test_mail["Message-ID"]
+    reply.set_content("Looks good, but the second paragraph is too long.")
+    inbound = replies.store_inbound(
+        reply.as_bytes(), source=InboundMessage.Source.PIPE, envelope_to=[reply_to]
+    )
+
+    conversation = Conversation.objects.get()
+    assert (conversation.assignee, conversation.routing_rule) == (marketer, "test_sender")
+    assert conversation.subscriber is None and conversation.campaign == campaign  # never Lena's
+    inbound.refresh_from_db()
+    assert inbound.rule_hits[0]["reasons"] == [{"code": "token_test", "params": {"address": reply_to}}]

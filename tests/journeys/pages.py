@@ -96,6 +96,8 @@ PAGES: list[Page] = [
     # Marketer
     Page("marketer-login", "marketer", "/accounts/login/"),
     Page("marketer-campaigns", "marketer", "/campaigns/", user="marketer"),
+    Page("marketer-campaign-start", "marketer", "/campaigns/start/", user="marketer"),
+    Page("marketer-images", "marketer", "/campaigns/images/", user="marketer"),
     Page("marketer-editor-new", "marketer", "/campaigns/new/", user="marketer", act=_preview_for_sara),
     Page(
         "marketer-editor-edit",
@@ -120,6 +122,12 @@ PAGES: list[Page] = [
         user="marketer",
     ),
     Page("marketer-reply-rates", "marketer", "/dialogue/reply-rates/", user="marketer"),
+    Page(
+        "marketer-campaign-stats",
+        "marketer",
+        lambda d: f"/campaigns/{d['sent_campaign']}/stats/",
+        user="marketer",
+    ),
     Page("marketer-opens-inbox-403", "errors", "/inbox/", user="marketer", status=403),
     # The audience desk (issue 13)
     Page("audience-list", "marketer", "/audience/", user="marketer"),

@@ -39,6 +39,10 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     login(page, "marketer")
     expect(page).to_have_url(re.compile(r"/campaigns/$"))
     page.get_by_role("link", name="New campaign").click()
+    # Never an empty editor: a starter layout or a saved template.
+    expect(page.locator("#starters")).to_contain_text("Personal letter")
+    page.locator("[data-starter=letter]").click()
+    expect(page.locator("textarea[name=mjml_body]")).to_contain_text("Write your letter here")
 
     page.fill("input[name=name]", "Autumn issue")
     page.get_by_label("News").check()
@@ -110,3 +114,33 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
         return page.locator("[data-stat=unsubscribes]").inner_text() == "1"
 
     wait_for(unsubscribes_counted, what="the unsubscribe in the campaign's stats")
+
+    # The stats page: when and how long, the send timeline and replies as charts with their numbers.
+    page.locator("#stats-link").click()
+    expect(page.locator("#send-timeline canvas")).to_be_visible()
+    expect(page.locator("#send-timeline table.chart-data td[data-value]").first).to_be_attached()
+    expect(page.locator("#replies-timeline")).to_contain_text("Replies over time")
+    expect(page.locator("[data-time=duration]")).not_to_have_text("—")
+    expect(page.locator("#recipients tr[data-recipient-status]")).to_have_count(4)
+    expect(page.locator("#as-sent")).to_contain_text(SUBJECT)
+    shot(page, "marketer-06-stats")
+    page.goto(campaign_url)
+
+    # The sent campaign saved as a template, and a new campaign started from it.
+    page.fill("#save-template input[name=template_name]", "Autumn template")
+    page.locator("#save-template").get_by_role("button", name="Save as template").click()
+    expect(page.locator(".message.success")).to_contain_text("Saved as the template “Autumn template”")
+    page.goto(page.url.split("/campaigns/")[0] + "/campaigns/start/")
+    page.get_by_role("link", name="Autumn template").click()
+    expect(page.locator("input[name=subject]")).to_have_value(SUBJECT)
+    expect(page.locator("textarea[name=mjml_body]")).to_contain_text("three stories from the workshop")
+
+    # A duplicate of the sent campaign: a draft with the same content, in the editor.
+    page.goto(campaign_url)
+    page.locator("#duplicate").click()
+    expect(page.locator(".message.success")).to_contain_text("Campaign duplicated")
+    expect(page.locator("input[name=name]")).to_have_value("Autumn issue (copy)")
+    expect(page.locator("input[name=subject]")).to_have_value(SUBJECT)
+    page.fill("input[name=name]", "Autumn issue, second send")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("h1")).to_have_text("Autumn issue, second send")
