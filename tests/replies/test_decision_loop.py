@@ -45,7 +45,8 @@ def test_the_loop_writes_the_whole_record_matching_first(world):
     ]
     assert [line["hit"] for line in inbound.rule_hits] == [True, False, False, False, False, True]
     assert "actions" in inbound.rule_hits[-1] and all("actions" not in h for h in inbound.rule_hits[:-1])
-    assert len(scheduled) == 1  # the assignee's notification, enqueued by the loop after the commit
+    # After the commit: the assignee's notification, and the "reply received" event for webhooks out.
+    assert len(scheduled) == 2
 
 
 def test_every_rule_answers_with_a_verdict_and_findings_are_typed(world):
