@@ -26,6 +26,7 @@ urlpatterns = [
     path("", include("subscribers.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("replies.urls")),
+    path("audience/", include("audience.urls")),
     path("webhooks/", include("rundbrief.webhook_urls")),
     path("api/v1/", v1_api.urls),
     path("", include("api.urls")),

@@ -21,8 +21,9 @@ from replies.matching import Prefetched, match_mail
 from replies.models import InboundMessage
 from replies.parsing import ParsedMail
 from replies.pipeline import handlers
+from replies.pipeline.auto_reply import AutoReplyRule
 from replies.pipeline.context import Context, Outcome, RuleHit
-from replies.pipeline.rules import AutoReplyRule, BounceRule, HumanRule, Rule, UnsubscribeRule
+from replies.pipeline.rules import BounceRule, HumanRule, Rule, UnsubscribeRule
 from replies.threads import PrefetchedConversations
 from rundbrief.effects import after_commit
 

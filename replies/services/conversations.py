@@ -12,17 +12,22 @@ from django.utils.translation import gettext as _
 from replies.models import Conversation, ConversationEvent, InboundMessage, Message
 from replies.reasons import as_json, reason
 from replies.selectors import staff_display_name
+from replies.services.collaboration import record_mentions
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.events import emit
 
 
 def add_note(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> ConversationEvent:
+    """An internal note; colleagues it mentions (@name) are recorded with it and notified."""
     text = text.strip()
     if not text:
         raise ValueError(_("The note is empty."))
-    return ConversationEvent.objects.create(
-        conversation=conversation, kind=ConversationEvent.Kind.NOTE, actor=author, text=text
-    )
+    with transaction.atomic():
+        event = ConversationEvent.objects.create(
+            conversation=conversation, kind=ConversationEvent.Kind.NOTE, actor=author, text=text
+        )
+        record_mentions(event=event)
+    return event
 
 
 def reassign(
