@@ -13,7 +13,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from api.v1 import campaigns, inbox, subscribers, suppressions
+from api.v1 import audience, campaigns, inbox, subscribers, suppressions
 from api.v1.common import ApiError, RateLimited
 
 DESCRIPTION = """
@@ -37,6 +37,7 @@ api.add_router("/", subscribers.router)
 api.add_router("/", campaigns.router)
 api.add_router("/", inbox.router)
 api.add_router("/", suppressions.router)
+api.add_router("/", audience.router)
 
 
 @api.exception_handler(ApiError)

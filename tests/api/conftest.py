@@ -15,6 +15,12 @@ from tests.subscribers.conftest import commit_hooks, consent, make_subscriber, t
 ALL_SCOPES = tuple(Scope.values)
 
 
+@pytest.fixture(autouse=True)
+def _no_undo_window(settings):
+    """Answers go out at once (eager Celery has no countdown), as in the replies tests."""
+    settings.ANSWER_UNDO_SECONDS = 0
+
+
 @pytest.fixture
 def manager(db) -> User:
     user = User.objects.create_user("clara", password="pw-clara-123", first_name="Clara")

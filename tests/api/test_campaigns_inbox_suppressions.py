@@ -91,7 +91,12 @@ def test_test_send_schedule_pause_and_state_conflicts(api_as, owned_topics, make
     assert paused.status_code == 409
     assert paused.json()["message"] == "Only a campaign that is sending can be paused."
     assert api.post(f"/campaigns/{campaign_id}/cancel").json()["status"] == "cancelled"
-    assert api.patch(f"/campaigns/{campaign_id}", {"name": "x"}).status_code == 409
+
+    started = api.post(f"/campaigns/{new_campaign(api).json()['id']}/schedule", {}).json()
+    assert started["status"] in ("sending", "sent")
+    changed = api.patch(f"/campaigns/{started['id']}", {"name": "x"})
+    assert changed.status_code == 409
+    assert changed.json()["message"] == "Only drafts, scheduled and cancelled campaigns can be edited."
 
 
 @pytest.fixture
@@ -127,7 +132,7 @@ def test_conversations_read_answer_assign_close(
     assert answer.json()["author_id"] == staff.pk  # the assignee answers by default
     assert len(mailoutbox) == 1
     assert (
-        mailoutbox[0].to == ["ada@example.org"]
+        mailoutbox[0].to == ["Ada <ada@example.org>"]
         and mailoutbox[0].extra_headers["In-Reply-To"] == "<q1@example.org>"
     )
 
