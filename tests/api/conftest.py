@@ -16,6 +16,12 @@ ALL_SCOPES = tuple(Scope.values)
 
 
 @pytest.fixture(autouse=True)
+def _receivers_on_this_machine(settings):
+    """The tests' webhook receivers listen on 127.0.0.1 (test_webhooks checks the refusal)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+
+
+@pytest.fixture(autouse=True)
 def _no_undo_window(settings):
     """Answers go out at once (eager Celery has no countdown), as in the replies tests."""
     settings.ANSWER_UNDO_SECONDS = 0

@@ -172,3 +172,22 @@ def test_lost_retries_are_enqueued_again(
         assert webhooks.requeue_lost_retries() == 1
     delivery.refresh_from_db()
     assert delivery.status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "ftp://x.org/",
+    ],
+)
+def test_private_addresses_are_refused_unless_allowed(manager, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    endpoint = webhooks.create_endpoint(url=url, events=["campaign.sent"], created_by=manager).endpoint
+    delivery = webhooks.send_test_event(endpoint=endpoint)
+    attempt = webhooks.deliver(delivery_id=delivery.pk)
+    assert attempt.status == "retrying"
+    delivery.refresh_from_db()
+    assert delivery.error.startswith("not sent: ") and delivery.response_status is None
