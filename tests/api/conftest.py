@@ -10,6 +10,7 @@ from django.contrib.auth.models import Group, User
 from api import keys
 from api.models import Scope
 from tests.campaigns.conftest import smtp_settings, smtp_sink  # noqa: F401
+from tests.replies.conftest import world as reply_world  # noqa: F401
 from tests.subscribers.conftest import commit_hooks, consent, make_subscriber, topics  # noqa: F401
 
 ALL_SCOPES = tuple(Scope.values)
