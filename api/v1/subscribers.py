@@ -33,6 +33,7 @@ from api.v1.common import (
 )
 from audience import services as audience_services
 from audience.forms import clean_attribute_value
+from rundbrief.events import emit
 from subscribers import importing, services
 from subscribers import selectors as subscriber_selectors
 from subscribers.models import ConsentEvent, Subscriber, Topic
@@ -311,7 +312,7 @@ def _create_with_prior_consent(request, email, name, language, topics, proof: Pr
         consent_source=proof.source,
     )
     before = selectors.subscribers(email=email).first()
-    confirmed = 0
+    confirmed: list[str] = []
     for topic in topics:
         report = importing.import_rows(rows=[row], topic=topic, source=f"api key {request.api_key.prefix}")
         if report.suppressed:
@@ -319,8 +320,11 @@ def _create_with_prior_consent(request, email, name, language, topics, proof: Pr
                 _("This address is on the suppression list (%(reason)s); only the person can sign up again.")
                 % {"reason": selectors.suppression_reason(email)}
             )
-        confirmed += report.confirmed
+        if report.confirmed:
+            confirmed.append(topic.slug)
     subscriber = selectors.subscribers(email=email).first()
+    if confirmed:  # announced like a confirmation click (CSV imports in the audience desk are not)
+        emit("subscriber.confirmed", subscriber_id=subscriber.pk, topics=confirmed, prior_consent=True)
     status = "confirmed" if confirmed else "unchanged"
     return Status(
         201 if before is None else 202, {"status": status, "subscriber": subscriber_out(subscriber)}

@@ -235,3 +235,19 @@ def test_a_reply_is_announced(reply_world, receiver, manager):
     assert data["conversation"]["subscriber_id"] == reply_world.anna.pk
     assert data["conversation"]["assignee"] == "anna.berg"  # the campaign's contact person
     assert Message.objects.get(pk=data["message_id"]).stripped_text.startswith("Wann kommt")
+
+
+def test_a_subscriber_created_with_prior_consent_is_announced_as_confirmed(
+    api_as, endpoint, receiver, topics, consent, django_capture_on_commit_callbacks
+):
+    body = {
+        "email": "kim@example.org",
+        "topics": ["news"],
+        "prior_consent": {"date": "2025-01-01", "source": "fair"},
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_as().post("/subscribers", body).status_code == 201
+    [received] = receiver.accepted
+    assert received.event["type"] == "subscriber.confirmed"
+    assert received.event["data"]["prior_consent"] is True
+    assert received.event["data"]["subscriber"]["topics"] == ["news"]
