@@ -106,6 +106,8 @@ PAGES: list[Page] = [
         user="marketer",
     ),
     Page("marketer-opens-inbox-403", "errors", "/inbox/", user="marketer", status=403),
+    # Managers: API keys and webhooks
+    Page("manager-integrations", "manager", "/integrations/", user="manager"),
     # Staff
     Page("staff-inbox", "staff", "/inbox/?queue=all", user="anna"),
     Page("staff-inbox-mine", "staff", "/inbox/", user="anna"),
