@@ -25,6 +25,8 @@ __all__ = [
     "delivery_by_reply_token",
     "deliveries_of_subscriber",
     "mark_bounced",
+    "mark_complained",
+    "was_mailed",
 ]
 
 
@@ -60,13 +62,26 @@ def deliveries_quoted(*, tokens: Iterable[str], message_ids: Iterable[str]) -> l
     found = Delivery.objects.filter(reply_token__in=tokens) | Delivery.objects.filter(
         message_id__in=message_ids
     )
-    return list(found.select_related("subscriber"))
+    return list(found.select_related("subscriber", "campaign"))
+
+
+def was_mailed(subscriber_id: int) -> bool:
+    """Whether we ever handed campaign mail to this subscriber over (a bounce can only be about such)."""
+    handed_over = [Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED]
+    return Delivery.objects.filter(subscriber_id=subscriber_id, status__in=handed_over).exists()
 
 
 def mark_bounced(delivery_ids: Iterable[int]) -> int:
     """A bounce came back for these deliveries (a DSN by mail; tracking webhooks record their own)."""
     return Delivery.objects.filter(pk__in=list(delivery_ids)).update(
         status=Delivery.Status.BOUNCED, updated_at=timezone.now()
+    )
+
+
+def mark_complained(delivery_ids: Iterable[int]) -> int:
+    """A spam complaint came back for these deliveries (an ARF report or ESP notice by mail)."""
+    return Delivery.objects.filter(pk__in=list(delivery_ids)).update(
+        status=Delivery.Status.COMPLAINED, updated_at=timezone.now()
     )
 
 

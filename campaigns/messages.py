@@ -23,8 +23,9 @@ from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.models import Campaign
 from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, compile_campaign
+from dialogue.links import mail_links
 from replies import interface as replies
-from rundbrief.mail.addresses import REPLY
+from rundbrief.mail.addresses import REPLY, return_path
 from rundbrief.mail.headers import clean_header, encode_header
 from rundbrief.mail.transports.base import OutgoingMail
 from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute, make_token
@@ -181,6 +182,9 @@ class MessageFactory:
             unsubscribe = make_token(UNSUBSCRIBE, recipient.subscriber_id, self.topic_slugs, self.campaign_id)
             variables["preferences_url"] = self._preferences_url[0] + preferences + self._preferences_url[1]
             variables["unsubscribe_url"] = self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1]
+            variables |= mail_links(
+                recipient.subscriber_id, self.campaign_id
+            )  # web view, write in the browser
         # Subject and preheader in the recipient's language, like the bodies that show them.
         if recipient.language != translation.get_language():
             with translation.override(recipient.language):
@@ -251,6 +255,7 @@ class MessageFactory:
             html=rendered.html,
             text=rendered.text,
             headers={**headers, **self.common_headers},
+            return_path=return_path(recipient.reply_token),
         )
 
 
@@ -272,6 +277,7 @@ def build_factory(
         preheader=campaign.preheader,
         contact_name=contact_name(campaign),
         campaign_name=campaign.name,
+        letters_until=campaign.started_at,
     )
     first = topics[0] if topics else None
     return MessageFactory(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
@@ -30,6 +31,7 @@ from mjml import mjml2html
 from selectolax.lexbor import LexborHTMLParser
 
 from campaigns import footer_guard
+from dialogue.letters import expand_letters
 
 BASE_LAYOUT = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_base.mjml"
 TEXT_FOOTER = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_footer.txt"
@@ -47,6 +49,8 @@ VARIABLES: dict[str, str] = {
     "preheader": gettext_lazy("The preheader, as this subscriber gets it"),
     "preferences_url": gettext_lazy("Link to the subscriber's preference centre"),
     "unsubscribe_url": gettext_lazy("Link to unsubscribe"),
+    "web_url": gettext_lazy("Link to this mail in the browser"),
+    "talk_url": gettext_lazy("Link to write to us in the browser or ask for a call back"),
 }
 
 # Known MJML elements; an unknown mj-* tag would silently pass through MRML as junk HTML.
@@ -384,9 +388,11 @@ def compile_campaign(
     preheader: str = "",
     contact_name: str = "",
     campaign_name: str = "",
+    letters_until: datetime | None = None,
 ) -> CompiledCampaign:
     """Validate and compile a campaign; raises CampaignRenderError listing every problem found."""
     layout, text_footer, html_footer = _layout()
+    mjml_body = expand_letters(mjml_body, until=letters_until)  # <mj-rundbrief-letters> (dialogue)
     source = _split_source(mjml_body)
     checker = _MjmlStructureChecker(line_offset=source.body_first_line - 1)
     checker.feed(source.body)
@@ -442,6 +448,8 @@ SAMPLE_VARIABLES = {
     "subscriber": {"name": "Alex Sample", "email": "alex@example.org"},
     "preferences_url": "https://example.org/preferences/sample/",
     "unsubscribe_url": "https://example.org/unsubscribe/sample/",
+    "web_url": "https://example.org/web/sample/",
+    "talk_url": "https://example.org/talk/sample/",
 }
 
 

@@ -24,11 +24,11 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from campaigns import testmail
 from audience.filters import AudienceFilter, subscribers_matching
+from campaigns import testmail
 from campaigns.models import Campaign, Delivery
 from replies.interface import campaign_replies
-from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression
+from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
 
 FREQUENCY_WINDOWS = {
     Subscriber.Frequency.PER_WEEK: timedelta(days=7),
@@ -277,3 +277,12 @@ def test_recipient(address: str, *, language: str) -> testmail.TestRecipient:
     if subscriber is None:
         return testmail.sample(language, asked_for=address)
     return testmail.of_subscriber(subscriber)
+
+
+def campaign_bounces(campaign: Campaign, *, limit: int = 50) -> QuerySet[Bounce]:
+    """The bounces and complaints that came back for this campaign's mail, with their reason."""
+    return (
+        Bounce.objects.filter(campaign_id=campaign.pk)
+        .select_related("subscriber")
+        .order_by("-received_at", "-id")[:limit]
+    )

@@ -22,7 +22,9 @@ from subscribers.tokens import absolute
 SALT = "rundbrief.campaigns.test-link"
 PREFERENCES = "preferences"
 UNSUBSCRIBE = "unsubscribe"
-KINDS = (PREFERENCES, UNSUBSCRIBE)
+WEB_VIEW = "web"
+TALK = "talk"
+KINDS = (PREFERENCES, UNSUBSCRIBE, WEB_VIEW, TALK)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ def links(campaign_id: int | None) -> dict[str, str]:
     return {
         "preferences_url": link(campaign_id, PREFERENCES),
         "unsubscribe_url": link(campaign_id, UNSUBSCRIBE),
+        "web_url": link(campaign_id, WEB_VIEW),
+        "talk_url": link(campaign_id, TALK),
     }
 
 

@@ -202,6 +202,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             if campaign.status in services.EDITABLE
             else None,
             "failures": selectors.failed_deliveries(campaign),
+            "bounces": selectors.campaign_bounces(campaign),
             "test_form": TestSendForm(),
             "launch_form": LaunchForm(),
             "editable": campaign.status in services.EDITABLE,

@@ -1,7 +1,8 @@
 """Which subscriber, campaign mail or conversation an inbound mail answers.
 
 In order, the first that finds something wins and is recorded as the match method:
-the reply token in a recipient address (campaign Delivery or one of our staff answers),
+the token in a recipient address, a reply address or a VERP return path (a bounce sent to
+the envelope sender of one mail: campaign Delivery or one of our staff answers),
 then In-Reply-To/References against the Message-IDs we sent, then the sender address
 of a known subscriber. Nothing found: the mail is unmatched (and still kept).
 """
@@ -16,8 +17,8 @@ from campaigns.interface import Campaign, Delivery
 from replies.models import Conversation, InboundMessage, Message
 from replies.parsing import ParsedMail
 from replies.reasons import Reason, reason
-from rundbrief.mail.addresses import REPLY
-from subscribers.models import Subscriber, email_hash
+from rundbrief.mail.addresses import REPLY, TokenAddress, verp
+from subscribers.models import Subscriber, SystemMail, email_hash
 
 Method = InboundMessage.MatchMethod
 
@@ -30,6 +31,7 @@ class Match:
     delivery: Delivery | None = None
     campaign: Campaign | None = None
     conversation: Conversation | None = None  # when the mail answers one of our staff answers
+    topic_ids: list[int] = field(default_factory=list)  # when it answers a system mail: its topics
 
     @property
     def matched(self) -> bool:
@@ -57,9 +59,25 @@ def _from_answer(answer: Message, method: str, why: Reason) -> Match:
     )
 
 
+def _token_kinds() -> list[tuple[TokenAddress, str]]:
+    return [(REPLY, Method.REPLY_TOKEN), (verp(), Method.VERP)]
+
+
+def recipient_tokens(recipients: Iterable[str]) -> list[tuple[str, str, str]]:
+    """(address, token, match method) for each of our reply or VERP addresses among the recipients."""
+    found = []
+    for address in recipients:
+        for kind, method in _token_kinds():
+            token = kind.token_of(address)
+            if token:
+                found.append((address, token, method))
+                break
+    return found
+
+
 def reply_tokens(mail: ParsedMail) -> list[str]:
-    """The tokens of our reply addresses among the mail's recipients, in their order."""
-    return [token for token in map(REPLY.token_of, mail.recipients) if token]
+    """The tokens of our reply and VERP addresses among the mail's recipients, in their order."""
+    return [token for _address, token, _method in recipient_tokens(mail.recipients)]
 
 
 @dataclass
@@ -97,13 +115,12 @@ def _delivery_by_token(token: str, prefetched: Prefetched | None) -> Delivery | 
 
 
 def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = None) -> Match | None:
-    for address in recipients:
-        token = REPLY.token_of(address)
-        if not token:
-            continue
+    for address, token, method in recipient_tokens(recipients):
+        verp_match = method == Method.VERP
         delivery = _delivery_by_token(token, prefetched)
         if delivery:
-            return _from_delivery(delivery, Method.REPLY_TOKEN, reason("token_campaign", address=address))
+            code = "verp_campaign" if verp_match else "token_campaign"
+            return _from_delivery(delivery, method, reason(code, address=address))
         answer = (
             Message.objects.select_related(
                 "conversation__subscriber",
@@ -114,7 +131,17 @@ def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = No
             .first()
         )
         if answer:
-            return _from_answer(answer, Method.REPLY_TOKEN, reason("token_answer", address=address))
+            code = "verp_answer" if verp_match else "token_answer"
+            return _from_answer(answer, method, reason(code, address=address))
+        system_mail = SystemMail.objects.select_related("subscriber").filter(token=token).first()
+        if system_mail:
+            code = "verp_system_mail" if verp_match else "token_system_mail"
+            return Match(
+                method=method,
+                reason=reason(code, address=address, kind=system_mail.kind),
+                subscriber=system_mail.subscriber,
+                topic_ids=list(system_mail.topic_ids),
+            )
     return None
 
 

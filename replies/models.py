@@ -121,6 +121,7 @@ class InboundMessage(models.Model):
         WEBHOOK = "webhook", _("ESP webhook")
         PIPE = "pipe", _("MTA pipe (ingest_email)")
         IMAP = "imap", _("IMAP mailbox (run_imap_intake)")
+        WEB = "web", _("Written in the browser (dialogue)")
 
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")
@@ -132,11 +133,13 @@ class InboundMessage(models.Model):
         HUMAN = "human", _("Human reply")
         AUTO_REPLY = "auto_reply", _("Auto-reply")
         BOUNCE = "bounce", _("Bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
         UNSUBSCRIBE = "unsubscribe", _("Unsubscribe by reply")
 
     class MatchMethod(models.TextChoices):
         NONE = "", _("Unmatched")
         REPLY_TOKEN = "reply_token", _("Reply token in the recipient address")
+        VERP = "verp", _("VERP return path (a bounce to the mail's envelope sender)")
         IN_REPLY_TO = "in_reply_to", _("In-Reply-To / References")
         SENDER = "sender", _("Sender address of a known subscriber")
 

@@ -45,6 +45,10 @@ TEXTS = {
     # matching.py
     "token_campaign": _("reply token in %(address)s: campaign mail"),
     "token_answer": _("reply token in %(address)s: our answer"),
+    "verp_campaign": _("VERP return path %(address)s: campaign mail"),
+    "verp_answer": _("VERP return path %(address)s: our answer"),
+    "token_system_mail": _("reply token in %(address)s: our %(kind)s mail"),
+    "verp_system_mail": _("VERP return path %(address)s: our %(kind)s mail"),
     "msgid_answer": _("%(message_id)s is one of our answers"),
     "msgid_campaign": _("%(message_id)s is a campaign mail"),
     "known_sender": _("%(address)s is a known subscriber"),
@@ -52,7 +56,15 @@ TEXTS = {
     # threads.py (a known sender's mail that answers nothing we know)
     "new_for_sender": _("not a reply to anything we know: a new conversation for the subscriber"),
     "same_subject": _("same subject as their open conversation #%(id)s “%(subject)s”"),
-    # pipeline/rules.py
+    # pipeline/bounce_rules.py
+    "bounce_read": _("bounce read by %(evidence)s"),
+    "bounce_failure_permanent": _("%(address)s failed for good: %(reason)s, status %(status)s (%(field)s)"),
+    "bounce_failure_temporary": _("%(address)s failed for now: %(reason)s, status %(status)s (%(field)s)"),
+    "bounce_no_recipient": _(
+        "bounce read by %(evidence)s without a readable recipient: %(reason)s, status %(status)s"
+    ),
+    "complaint_read": _("spam complaint read by %(evidence)s (%(feedback_type)s): %(addresses)s"),
+    # pipeline/rules.py (the first five: the bounce phrase lists before the bounce reader, kept for old rows)
     "dsn_failed": _("multipart/report; report-type=delivery-status (failed: %(failed)s)"),
     "dsn_delayed": _("multipart/report; report-type=delivery-status (no failed recipient: delay warning)"),
     "bounce_sender_subject": _("sender %(sender)s with a bounce subject"),
@@ -91,6 +103,17 @@ TEXTS = {
     "delay_only": _("delay warning only: nothing suppressed"),
     "no_failed_recipient": _("no failed recipient found: nothing suppressed (kept for a person to look at)"),
     "suppressed": _("suppressed %(email)s (hard bounce)"),
+    "bounce_attributed": _("%(email)s: the recipient of the delivery, by %(match)s"),
+    "bounce_known_subscriber": _("%(email)s is a subscriber's address"),
+    "bounce_unknown_address": _("%(email)s is no subscriber's: kept, nothing suppressed"),
+    "bounce_nothing_named": _("no delivery and no address named: kept, nothing suppressed"),
+    "bounce_counted": _("temporary failure of %(email)s counted: bounce score %(score)s of %(threshold)s"),
+    "suppressed_soft": _("suppressed %(email)s: bounce score %(score)s reached %(threshold)s"),
+    "already_suppressed": _("%(email)s was suppressed already"),
+    "complaint_suppressed": _("spam complaint: %(email)s unsubscribed and suppressed"),
+    "marked_complained": ngettext_lazy(
+        "marked %(count)d delivery as complained", "marked %(count)d deliveries as complained", "count"
+    ),
     "marked_bounced": ngettext_lazy(
         "marked %(count)d delivery as bounced", "marked %(count)d deliveries as bounced", "count"
     ),

@@ -73,8 +73,15 @@ def can_see_all(user: AbstractBaseUser) -> bool:
 
 
 def visible_conversations(user: AbstractBaseUser) -> QuerySet[Conversation]:
-    """Staff see their own, their teams' and the unassigned conversations; managers see all."""
-    conversations = Conversation.objects.all()
+    """Staff see their own, their teams' and the unassigned conversations; managers see all.
+
+    Except what a subscriber kept for their contact person (dialogue.models.ConversationWish,
+    reached by its relation name, no import): only the assignee reads it, and a manager who
+    recorded an override for it (dialogue.models.ReaderOverride, with the reason).
+    """
+    overridden = Conversation.objects.filter(reader_overrides__manager=user).values("pk")
+    readable = ~Q(dialogue_wish__readers="contact") | Q(assignee=user) | Q(pk__in=overridden)
+    conversations = Conversation.objects.filter(readable)
     if can_see_all(user):
         return conversations
     team_ids = list(Team.objects.filter(members__user=user).values_list("id", flat=True))

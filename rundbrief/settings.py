@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "campaigns",
     "replies",
     "audience",
+    "dialogue",
 ]
 
 MIDDLEWARE = [
@@ -166,6 +167,14 @@ CELERY_BEAT_SCHEDULE: dict = {
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Rundbrief <newsletter@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REPLY_DOMAIN = env.str("REPLY_DOMAIN", default="reply.localhost")
+# VERP: every mail's envelope sender is <prefix>+<token>@REPLY_DOMAIN (rundbrief/mail/addresses.py).
+BOUNCE_ADDRESS_PREFIX = env.str("BOUNCE_ADDRESS_PREFIX", default="bounces")
+# Soft bounces count, as in GNU Mailman: a permanent failure suppresses at once; temporary ones
+# add to a score (at most one per day) that suppresses at the threshold, reset after a quiet spell.
+BOUNCE_SCORE_THRESHOLD = env.float("BOUNCE_SCORE_THRESHOLD", default=5.0)
+BOUNCE_SCORE_TEMPORARY = env.float("BOUNCE_SCORE_TEMPORARY", default=0.5)
+BOUNCE_SCORE_PERMANENT = env.float("BOUNCE_SCORE_PERMANENT", default=1.0)
+BOUNCE_INFO_STALE_AFTER_DAYS = env.int("BOUNCE_INFO_STALE_AFTER_DAYS", default=7)
 ANYMAIL_ESP = env.str("ANYMAIL_ESP", default="")
 EMAIL_URL = env.str("EMAIL_URL", default="")
 ANYMAIL: dict = {
@@ -268,6 +277,13 @@ CELERY_BEAT_SCHEDULE["replies-requeue-stuck-answers"] = {
     "task": "replies.tasks.requeue_stuck_staff_answers_task",
     "schedule": timedelta(minutes=5),
 }
+# --- Dialogue (dialogue/) -------------------------------------------------------------
+# A call-back request's phone number is deleted this many days after its conversation closed.
+CALLBACK_RETENTION_DAYS = env.int("CALLBACK_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["dialogue-purge-callbacks"] = {
+    "task": "dialogue.tasks.purge_callbacks_task",
+    "schedule": timedelta(hours=1),
+}
 
 # --- Auth, i18n, static ---------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -362,7 +378,11 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     # aiosmtpd logs every connection at INFO (five lines per probe or mail); its warnings still show.
-    "loggers": {"mail.log": {"level": env.str("SMTP_LOG_LEVEL", default="WARNING")}},
+    "loggers": {
+        "mail.log": {"level": env.str("SMTP_LOG_LEVEL", default="WARNING")},
+        # flufl.bounce logs every detector it runs at INFO.
+        "flufl.bounce": {"level": "WARNING"},
+    },
 }
 
 # --- Operations: IMAP intake, health and metrics, two-factor login ----------------------

@@ -27,6 +27,7 @@ urlpatterns = [
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("replies.urls")),
     path("audience/", include("audience.urls")),
+    path("", include("dialogue.urls")),
     path("webhooks/", include("rundbrief.webhook_urls")),
     path("api/v1/", v1_api.urls),
     path("", include("api.urls")),

@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 
 from subscribers import services
 from subscribers.models import (
+    Bounce,
     ConsentEvent,
     ConsentText,
     Subscriber,
@@ -58,6 +59,47 @@ class ConsentEventInline(admin.TabularInline):
         return False
 
 
+class BounceInline(admin.TabularInline):
+    """The subscriber's bounces and complaints with their reason: the history behind the score."""
+
+    model = Bounce
+    extra = 0
+    can_delete = False
+    ordering = ["-received_at"]
+    fields = [
+        "received_at",
+        "kind",
+        "reason",
+        "status",
+        "permanent",
+        "score",
+        "suppressed",
+        "match",
+        "evidence",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Bounce)
+class BounceAdmin(admin.ModelAdmin):
+    """Every bounce and complaint received, also those for addresses that are no subscriber's."""
+
+    list_display = ["received_at", "kind", "address", "reason", "status", "permanent", "suppressed", "match"]
+    list_filter = ["kind", "reason", "permanent", "suppressed", "match", "evidence"]
+    search_fields = ["address", "status", "diagnostic"]
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in Bounce._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Subscriber)
 class SubscriberAdmin(admin.ModelAdmin):
     """New subscribers come from the signup, the API or the import (with their consent), never from here."""
@@ -94,7 +136,7 @@ class SubscriberAdmin(admin.ModelAdmin):
         "last_confirmation_sent_at",
         "confirmation_due_at",  # a confirmation mail held back by the throttle (sent by beat)
     ]
-    inlines = [SubscriptionInline, ConsentEventInline]
+    inlines = [SubscriptionInline, ConsentEventInline, BounceInline]
     actions = ["unsubscribe_selected", "erase_selected"]
 
     def has_add_permission(self, request) -> bool:

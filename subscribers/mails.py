@@ -1,23 +1,41 @@
 """The subscriber side's own mails, text and HTML, in the subscriber's language, no advertising:
-the confirmation mail, a new preference link, and the links that confirm erasure or download."""
+the confirmation mail, a new preference link, and the links that confirm erasure or download.
+
+The confirmation mail can be answered: it carries a stored token (SystemMail) as its Reply-To
+and VERP return path, so an answer lands in the queue of the owner of the topics asked for."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMessage, EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import translation
 
+from rundbrief.mail.addresses import REPLY, new_token, set_return_path
 from subscribers import tokens
-from subscribers.models import Subscriber, Topic
+from subscribers.models import Subscriber, SystemMail, Topic
 
 # RFC 3834: our own automatic mail says so, so that auto-responders stay quiet.
 AUTOMATIC_HEADERS = {"Auto-Submitted": "auto-generated", "X-Auto-Response-Suppress": "All"}
 
 
-def _send(*, subscriber: Subscriber, template: str, context: dict) -> None:
+def system_mail_token(*, subscriber: Subscriber, kind: str, topic_ids: Sequence[int] = ()) -> str:
+    """A stored token for one system mail: its Reply-To and VERP return path (SystemMail)."""
+    token = new_token()
+    SystemMail.objects.create(token=token, subscriber=subscriber, kind=kind, topic_ids=sorted(set(topic_ids)))
+    return token
+
+
+def answerable(message: EmailMessage, token: str) -> EmailMessage:
+    """Reply-To our reply address, envelope sender our VERP return path: the mail can be answered."""
+    message.reply_to = [REPLY.address(token)]
+    set_return_path(message, token)
+    return message
+
+
+def _send(*, subscriber: Subscriber, template: str, context: dict, token: str = "") -> None:
     """Render emails/subscribers/<template>{_subject.txt,.txt,.html} and send them to the subscriber."""
     context = {"subscriber": subscriber, **context}
     with translation.override(subscriber.language):
@@ -33,6 +51,8 @@ def _send(*, subscriber: Subscriber, template: str, context: dict) -> None:
     )
     if subscriber.format == Subscriber.Format.HTML:
         message.attach_alternative(html, "text/html")
+    if token:
+        answerable(message, token)
     message.send()
 
 
@@ -48,6 +68,9 @@ def send_confirmation_mail(
             "confirm_url": tokens.confirm_url(subscriber.pk, slugs, request_mark=request_mark),
             "expires_days": settings.CONFIRMATION_LINK_MAX_AGE.days,
         },
+        token=system_mail_token(
+            subscriber=subscriber, kind=SystemMail.Kind.CONFIRMATION, topic_ids=[t.pk for t in topics]
+        ),
     )
 
 

@@ -178,6 +178,7 @@ class ConsentEvent(models.Model):
         IMPORTED = "imported", _("Imported with prior consent")
         ERASED = "erased", _("Erased")
         SUPPRESSED = "suppressed", _("Suppressed (bounce or complaint)")
+        UNSUPPRESSED = "unsuppressed", _("Suppression lifted by a manager")
 
     class Source(models.TextChoices):
         FORM = "form", _("Signup form")
@@ -237,6 +238,7 @@ class Suppression(models.Model):
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
         ERASED = "erased", _("Erased on request")
         HARD_BOUNCE = "hard_bounce", _("Hard bounce")
+        SOFT_BOUNCES = "soft_bounces", _("Repeated temporary bounces")
         COMPLAINT = "complaint", _("Spam complaint")
         MANUAL = "manual", _("Added by staff")
 
@@ -248,9 +250,120 @@ class Suppression(models.Model):
     class Meta:
         verbose_name = _("suppression")
         verbose_name_plural = _("suppression list")
+        # Managers see the list and lift bounce suppressions (subscribers/views/suppressions.py).
+        permissions = [("lift_suppression", _("Can see the suppression list and lift bounce suppressions"))]
 
     def __str__(self) -> str:
         return f"{self.email_hash[:12]}… ({self.get_reason_display()})"
+
+    @property
+    def liftable(self) -> bool:
+        """A manager may lift what a mail system (or staff) caused; never a person's own unsubscribe,
+        erasure or complaint."""
+        return self.reason in (self.Reason.HARD_BOUNCE, self.Reason.SOFT_BOUNCES, self.Reason.MANUAL)
+
+
+class SystemMail(models.Model):
+    """A mail sent to a subscriber outside campaigns, kept for its token (issue 10: every mail can be
+    answered): the opt-in confirmation and the unsubscribe confirmation carry
+    reply+<token>@REPLY_DOMAIN as Reply-To and bounces+<token>@REPLY_DOMAIN as envelope sender, so
+    an answer lands in the queue of the owner of the topics it was about, and a bounce names it."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", _("Opt-in confirmation")
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribe confirmation")
+
+    token = models.CharField(verbose_name=_("reply token"), max_length=40, unique=True)
+    subscriber = models.ForeignKey(
+        Subscriber, on_delete=models.CASCADE, related_name="system_mails", verbose_name=_("subscriber")
+    )
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind.choices)
+    topic_ids = models.JSONField(verbose_name=_("topics"), default=list, blank=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("system mail")
+        verbose_name_plural = _("system mails")
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} → {self.subscriber_id}"
+
+
+class Bounce(models.Model):
+    """Every bounce and complaint received, whether it suppressed anyone or not (issue 9).
+
+    ``address`` is what the report named (empty when it named no readable address); a bounce
+    for an address that is no subscriber of ours is kept and shown, and suppresses nothing.
+    The delivery, campaign and inbound mail are kept as ids (the rows live in other apps and
+    may be gone); erasing a subscriber deletes their rows (by subscriber and by address hash).
+    """
+
+    class Kind(models.TextChoices):
+        BOUNCE = "bounce", _("Bounce")
+        COMPLAINT = "complaint", _("Spam complaint")
+
+    class Reason(models.TextChoices):
+        # The vocabulary of replies/bounces/vocabulary.py (and of ESP webhook events).
+        USER_UNKNOWN = "user_unknown", _("Mailbox does not exist")
+        HOST_UNKNOWN = "host_unknown", _("Domain or mail server does not exist")
+        MAILBOX_FULL = "mailbox_full", _("Mailbox full")
+        MESSAGE_TOO_BIG = "message_too_big", _("Message too big")
+        BLOCKED_POLICY = "blocked_policy", _("Refused by policy")
+        SPAM_REJECTED = "spam_rejected", _("Refused as spam")
+        EXPIRED = "expired", _("Delivery expired after retries")
+        NETWORK_SYSTEM = "network_system", _("Network or system error")
+        RELAYING_DENIED = "relaying_denied", _("Relaying denied")
+        COMPLAINT = "complaint", _("Marked as spam by the recipient")
+        OTHER = "other", _("Other")
+
+    class Match(models.TextChoices):
+        VERP = "verp", _("VERP return path")
+        REPLY_TOKEN = "reply_token", _("Reply token")
+        MESSAGE_ID = "message_id", _("Message-ID of the returned original")
+        SUBSCRIBER_ADDRESS = "subscriber_address", _("Failed address is a subscriber's")
+        ESP_EVENT = "esp_event", _("ESP event")
+        NONE = "none", _("No delivery and no subscriber")
+
+    received_at = models.DateTimeField(verbose_name=_("received"), default=timezone.now, db_index=True)
+    kind = models.CharField(verbose_name=_("kind"), max_length=16, choices=Kind.choices, default=Kind.BOUNCE)
+    subscriber = models.ForeignKey(
+        Subscriber,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="bounces",
+        verbose_name=_("subscriber"),
+    )
+    address = models.CharField(verbose_name=_("address"), max_length=254, blank=True)
+    address_hash = models.CharField(verbose_name=_("address hash"), max_length=64, blank=True, db_index=True)
+    permanent = models.BooleanField(verbose_name=_("permanent"), default=False)
+    reason = models.CharField(
+        verbose_name=_("reason"), max_length=24, choices=Reason.choices, default=Reason.OTHER
+    )
+    status = models.CharField(verbose_name=_("status code"), max_length=16, blank=True)
+    action = models.CharField(verbose_name=_("action"), max_length=16, blank=True)
+    diagnostic = models.TextField(verbose_name=_("diagnostic"), blank=True)
+    evidence = models.CharField(
+        verbose_name=_("read by"), max_length=32, blank=True, help_text=_("rfc3464, flufl.bounce, arf, ...")
+    )
+    rule = models.CharField(verbose_name=_("rule"), max_length=32, blank=True)
+    match = models.CharField(verbose_name=_("attributed by"), max_length=24, choices=Match.choices)
+    delivery_id = models.BigIntegerField(verbose_name=_("delivery"), null=True, blank=True, db_index=True)
+    campaign_id = models.BigIntegerField(verbose_name=_("campaign"), null=True, blank=True, db_index=True)
+    inbound_message_id = models.BigIntegerField(verbose_name=_("inbound mail"), null=True, blank=True)
+    suppressed = models.BooleanField(verbose_name=_("suppressed"), default=False)
+    score = models.FloatField(verbose_name=_("bounce score after it"), default=0)
+    # False once a manager lifted the suppression: older bounces no longer count.
+    counts = models.BooleanField(verbose_name=_("counts toward the score"), default=True)
+
+    class Meta:
+        verbose_name = _("bounce")
+        verbose_name_plural = _("bounces")
+        ordering = ["-received_at", "-id"]
+        indexes = [models.Index(fields=["subscriber", "received_at"], name="bounce_subscriber_time_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.address or '-'} ({self.reason})"
 
 
 class ConsentText(models.Model):

@@ -11,6 +11,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from subscribers.models import (
+    Bounce,
     ConsentEvent,
     ConsentText,
     Subscriber,
@@ -166,3 +167,44 @@ def subscriber_export(subscriber: Subscriber) -> dict:
         ],
         "on_suppression_list": is_suppressed(subscriber.email),
     }
+
+
+@dataclass(frozen=True)
+class SuppressionRow:
+    """One line of the managers' suppression list: who (if still known), why, and can it be lifted."""
+
+    suppression: Suppression
+    subscriber: Subscriber | None
+    bounces: list[Bounce]
+    liftable: bool
+
+
+def suppression_list(*, reasons: Sequence[str] = (), limit: int = 200) -> list[SuppressionRow]:
+    """The newest suppressions first, each with its subscriber and the bounces that led to it."""
+    rows = Suppression.objects.order_by("-created_at", "-id")
+    if reasons:
+        rows = rows.filter(reason__in=reasons)
+    suppressions = list(rows[:limit])
+    hashes = [s.email_hash for s in suppressions]
+    subscribers = {s.email_hash: s for s in Subscriber.objects.filter(email_hash__in=hashes)}
+    bounces: dict[str, list[Bounce]] = {}
+    for bounce in Bounce.objects.filter(address_hash__in=hashes).order_by("-received_at", "-id")[: limit * 5]:
+        bounces.setdefault(bounce.address_hash, []).append(bounce)
+    return [
+        SuppressionRow(
+            suppression=s,
+            subscriber=subscribers.get(s.email_hash),
+            bounces=bounces.get(s.email_hash, [])[:5],
+            liftable=s.liftable,
+        )
+        for s in suppressions
+    ]
+
+
+def unattributed_bounces(*, limit: int = 50) -> QuerySet[Bounce]:
+    """Bounces for addresses that are no subscriber's: kept and shown, they suppressed nothing."""
+    return Bounce.objects.filter(subscriber__isnull=True).order_by("-received_at", "-id")[:limit]
+
+
+def subscriber_bounces(subscriber: Subscriber, *, limit: int = 50) -> QuerySet[Bounce]:
+    return Bounce.objects.filter(subscriber=subscriber).order_by("-received_at", "-id")[:limit]

@@ -1,7 +1,7 @@
 from django.urls import path
 
 from subscribers import api
-from subscribers.views import confirm, data, preferences, signup, unsubscribe
+from subscribers.views import confirm, data, preferences, signup, suppressions, unsubscribe
 
 app_name = "subscribers"
 
@@ -27,6 +27,8 @@ urlpatterns = [
         unsubscribe.preferences_link,
         name="unsubscribe_preferences_link",
     ),
+    path("subscribers/suppressions/", suppressions.suppression_list, name="suppressions"),
+    path("subscribers/suppressions/<int:pk>/lift/", suppressions.lift, name="lift_suppression"),
     path("api/subscribe", api.subscribe, name="api_subscribe"),
     path("api/consent-text", api.consent_text, name="api_consent_text"),
 ]

@@ -9,7 +9,8 @@ One loop owns the whole decision record (InboundMessage.kind, rule_hits, match_m
   3. handler   the first hit's handler acts and says what it did (recorded on that line)
                and what to enqueue after the commit (scheduled here, rundbrief.effects)
 
-Bounces come first because many DSNs also carry Auto-Submitted; HumanRule always hits.
+Bounces and complaints come first because many DSNs and feedback reports also carry
+Auto-Submitted; HumanRule always hits.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from replies.models import InboundMessage
 from replies.parsing import ParsedMail
 from replies.pipeline import handlers
 from replies.pipeline.auto_reply import AutoReplyRule
+from replies.pipeline.bounce_rules import BounceRule, ComplaintRule
 from replies.pipeline.context import Context, Outcome, RuleHit
-from replies.pipeline.rules import BounceRule, HumanRule, Rule, UnsubscribeRule
+from replies.pipeline.rules import HumanRule, Rule, UnsubscribeRule
 from replies.threads import PrefetchedConversations
 from rundbrief.effects import after_commit
 
@@ -39,6 +41,7 @@ class Link:
 
 CHAIN: list[Link] = [
     Link(BounceRule(), Kind.BOUNCE, handlers.handle_bounce),
+    Link(ComplaintRule(), Kind.COMPLAINT, handlers.handle_complaint),
     Link(AutoReplyRule(), Kind.AUTO_REPLY, handlers.handle_auto_reply),
     Link(UnsubscribeRule(), Kind.UNSUBSCRIBE, handlers.handle_unsubscribe),
     Link(HumanRule(), Kind.HUMAN, handlers.handle_human),

@@ -2,7 +2,7 @@
 
 A rule's ``check()`` always answers with a ``Verdict``: hit or miss, its reasons (codes,
 replies.reasons) and, if it found something a later rule or the handler needs, a finding
-(a small frozen dataclass such as ``Bounce``). The loop records every verdict as a
+(a small frozen dataclass such as the bounce reader's ``Report``). The loop records every verdict as a
 ``RuleHit``; the handler of the first hit answers with an ``Outcome``: what it did (reasons,
 for the record) and what should happen after the commit (rundbrief.effects).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from replies.bounces import Report
 from replies.matching import Match
 from replies.parsing import ParsedMail
 from replies.reasons import Reason, as_json
@@ -20,21 +21,12 @@ from rundbrief.effects import Enqueue
 
 
 @dataclass(frozen=True)
-class Bounce:
-    """What BounceRule found: the failed and delayed recipients, and whether it is a hard bounce."""
-
-    failed: tuple[str, ...] = ()
-    delayed: tuple[str, ...] = ()
-    hard: bool = False
-
-
-@dataclass(frozen=True)
 class UnmatchedUnsubscribe:
     """An unsubscribe request that matched no subscriber: a person must look at it."""
 
 
-Finding = Bounce | UnmatchedUnsubscribe
-F = TypeVar("F", Bounce, UnmatchedUnsubscribe)
+Finding = Report | UnmatchedUnsubscribe
+F = TypeVar("F", Report, UnmatchedUnsubscribe)
 
 
 @dataclass(frozen=True)

@@ -8,23 +8,28 @@ schedules them); no handler imports a tasks module.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from campaigns import interface as campaigns
+from replies.bounces import COMPLAINT, Failure, Report
 from replies.models import Attachment, Conversation, ConversationEvent, InboundMessage, Message
 from replies.parsing import ParsedMail, sanitise_html
-from replies.pipeline.context import Bounce, Context, Outcome
+from replies.pipeline.context import Context, Outcome
 from replies.reasons import Reason, reason
 from replies.routing import RoutingInput, decide, record_decision
 from replies.selectors import wants_reply_notifications
 from replies.threads import find_conversation, open_conversation
 from rundbrief.effects import Enqueue
 from rundbrief.events import emit
-from rundbrief.mail.addresses import REPLY
+from rundbrief.mail.addresses import REPLY, verp
 from subscribers import services as subscriber_services
-from subscribers.models import ConsentEvent, Subscription, Suppression
+from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, email_hash
+
+Method = InboundMessage.MatchMethod
 
 _MSGID_IN_TEXT = re.compile(r"^Message-ID:\s*(<[^<>\s]+>)", re.I | re.M)
 
@@ -89,7 +94,7 @@ def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[li
             subject=ctx.mail.subject,
             body=ctx.mail.stripped_text,
             sender=ctx.mail.from_address,
-            topic_ids=lambda: _topic_ids(conversation),
+            topic_ids=lambda: ctx.match.topic_ids or _topic_ids(conversation),
             conversation=conversation,
             campaign_contact=conversation.campaign.contact if conversation.campaign_id else None,
             is_new=is_new,
@@ -175,38 +180,184 @@ def handle_unsubscribe(inbound: InboundMessage, ctx: Context) -> Outcome:
     )
 
 
-def _deliveries_quoted_in(raw_text: str) -> list[campaigns.Delivery]:
-    """Our campaign mail, recognised in the returned original by its reply token or Message-ID."""
+def _deliveries_quoted_in(report: Report) -> list[campaigns.Delivery]:
+    """Our campaign mail, recognised in the returned original by its reply token or Message-ID
+    (never by a token the report itself names: that may be any address a forger wrote)."""
+    text = report.original
+    tokens = REPLY.tokens_in_text(text) | verp().tokens_in_text(text)
     return campaigns.deliveries_quoted(
-        tokens=REPLY.tokens_in_text(raw_text), message_ids=_MSGID_IN_TEXT.findall(raw_text)
+        tokens=tokens, message_ids=[*report.message_ids, *_MSGID_IN_TEXT.findall(text)]
     )
 
 
-def handle_bounce(inbound: InboundMessage, ctx: Context) -> Outcome:
-    """A hard bounce suppresses the failed address, as the ESP's bounce events do; no queue item."""
-    found = ctx.finding(Bounce) or Bounce()
-    if not found.hard:
-        return Outcome(actions=[reason("delay_only")])
-    raw_text = bytes(inbound.raw).decode("utf-8", "replace")
-    deliveries = _deliveries_quoted_in(raw_text)
-    if ctx.match.delivery is not None and ctx.match.delivery not in deliveries:
+@dataclass
+class _Target:
+    """Whom one failure is about: a subscriber (and their delivery), or nobody we know."""
+
+    failure: Failure | None
+    subscriber: Subscriber | None
+    delivery: campaigns.Delivery | None
+    match: str
+
+
+def _targets(inbound: InboundMessage, ctx: Context, report: Report) -> list[_Target]:
+    """Only the recipient of the delivery the bounce is about, or a known subscriber named as failed.
+
+    The delivery: the one whose VERP return path or reply address the bounce was sent to, else
+    the ones whose reply token or Message-ID the returned original carries. A failed address that
+    is neither that delivery's recipient nor the address of a subscriber we have mailed is kept
+    and suppresses nothing.
+    """
+    by_envelope = ctx.match.method in (Method.VERP, Method.REPLY_TOKEN, Method.IN_REPLY_TO)
+    deliveries: list[campaigns.Delivery] = []
+    if by_envelope and ctx.match.delivery is not None:
         deliveries.append(ctx.match.delivery)
-    failed = list(found.failed)
-    if not failed:
-        failed = [d.subscriber.email.lower() for d in deliveries if d.subscriber]
-    if not failed:
-        return Outcome(actions=[reason("no_failed_recipient")])
-    actions = []
-    for address in failed:
-        subscriber_services.suppress_address(
-            email=address,
-            reason=Suppression.Reason.HARD_BOUNCE,
-            source=ConsentEvent.Source.EMAIL_REPLY,
-            details={"inbound_message_id": inbound.pk, "via": "bounce message"},
+    matched_how = {
+        Method.VERP: Bounce.Match.VERP,
+        Method.REPLY_TOKEN: Bounce.Match.REPLY_TOKEN,
+        Method.IN_REPLY_TO: Bounce.Match.MESSAGE_ID,
+    }.get(ctx.match.method, Bounce.Match.MESSAGE_ID)
+    if not deliveries:
+        deliveries = [d for d in _deliveries_quoted_in(report) if d.subscriber_id]
+        matched_how = Bounce.Match.MESSAGE_ID
+    by_address = {d.subscriber.email.lower(): d for d in deliveries if d.subscriber is not None}
+    answered = (
+        ctx.match.subscriber if ctx.match.method == Method.VERP and ctx.match.delivery is None else None
+    )
+
+    targets: list[_Target] = []
+    for failure in report.failures:
+        delivery = by_address.get(failure.address)
+        if delivery is not None:
+            targets.append(_Target(failure, delivery.subscriber, delivery, matched_how))
+            continue
+        if len(report.failures) == 1:
+            # Sent to one mail's own return path, or returning exactly one of our mails: that
+            # mail bounced, whatever address (a forwarding target, a redacted one) the report names.
+            if len(by_address) == 1:
+                delivery = next(iter(by_address.values()))
+                targets.append(_Target(failure, delivery.subscriber, delivery, matched_how))
+                continue
+            if answered is not None:
+                targets.append(_Target(failure, answered, None, Bounce.Match.VERP))
+                continue
+        subscriber = Subscriber.objects.filter(email_hash=email_hash(failure.address)).first()
+        if subscriber is not None and _was_mailed(subscriber):
+            targets.append(_Target(failure, subscriber, None, Bounce.Match.SUBSCRIBER_ADDRESS))
+        else:
+            targets.append(_Target(failure, None, None, Bounce.Match.NONE))
+    if not report.failures:
+        if ctx.match.method == Method.VERP and (ctx.match.delivery is not None or answered is not None):
+            delivery = ctx.match.delivery
+            subscriber = delivery.subscriber if delivery is not None else answered
+            targets.append(_Target(None, subscriber, delivery, Bounce.Match.VERP))
+        elif len(by_address) == 1:
+            delivery = next(iter(by_address.values()))
+            targets.append(_Target(None, delivery.subscriber, delivery, matched_how))
+        else:
+            targets.append(_Target(None, None, None, Bounce.Match.NONE))
+    return targets
+
+
+def _was_mailed(subscriber: Subscriber) -> bool:
+    """A failed address counts only if we ever mailed it (campaign mail, an answer, a system mail):
+    a forged or misdirected DSN naming a subscriber we never wrote to suppresses nothing."""
+    return (
+        campaigns.was_mailed(subscriber.pk)
+        or subscriber.system_mails.exists()
+        or Message.objects.filter(
+            conversation__subscriber=subscriber, direction=Message.Direction.OUTBOUND
+        ).exists()
+    )
+
+
+def _facts(report: Report, failure: Failure | None, rule: str) -> subscriber_services.BounceFacts:
+    if failure is None:
+        return subscriber_services.BounceFacts(
+            kind=report.kind,
+            permanent=report.permanent,
+            reason=Bounce.Reason.COMPLAINT if report.kind == COMPLAINT else report.reason,
+            status=report.status,
+            diagnostic=report.diagnostic,
+            evidence=report.evidence,
+            rule=rule,
         )
-        actions.append(reason("suppressed", email=address))
-    bounced = [d.pk for d in deliveries if d.subscriber and d.subscriber.email.lower() in failed]
+    return subscriber_services.BounceFacts(
+        kind=report.kind,
+        address=failure.address,
+        permanent=failure.permanent,
+        reason=Bounce.Reason.COMPLAINT if report.kind == COMPLAINT else failure.reason,
+        status=failure.status,
+        action=failure.action,
+        diagnostic=failure.diagnostic,
+        evidence=report.evidence,
+        rule=rule,
+    )
+
+
+def _apply(inbound: InboundMessage, ctx: Context, rule: str) -> Outcome:
+    report = ctx.finding(Report)
+    if report is None:  # the rules always leave one; nothing to act on otherwise
+        return Outcome(actions=[reason("bounce_nothing_named")])
+    actions: list[Reason] = []
+    bounced: set[int] = set()
+    complained: set[int] = set()
+    for target in _targets(inbound, ctx, report):
+        shown = (
+            target.failure.address
+            if target.failure
+            else (target.subscriber.email if target.subscriber else "")
+        )
+        if target.subscriber is None:
+            actions.append(
+                reason("bounce_unknown_address", email=shown) if shown else reason("bounce_nothing_named")
+            )
+        elif target.match == Bounce.Match.SUBSCRIBER_ADDRESS:
+            actions.append(reason("bounce_known_subscriber", email=shown))
+        else:
+            actions.append(reason("bounce_attributed", email=target.subscriber.email, match=target.match))
+        result = subscriber_services.record_bounce(
+            facts=_facts(report, target.failure, rule),
+            subscriber=target.subscriber,
+            match=target.match,
+            source=ConsentEvent.Source.EMAIL_REPLY,
+            delivery_id=target.delivery.pk if target.delivery else None,
+            campaign_id=target.delivery.campaign_id if target.delivery else None,
+            inbound_message_id=inbound.pk,
+        )
+        if target.subscriber is None:
+            continue
+        email = target.subscriber.email
+        if report.kind == COMPLAINT:
+            actions.append(reason("complaint_suppressed", email=email))
+            if target.delivery is not None:
+                complained.add(target.delivery.pk)
+            continue
+        threshold = settings.BOUNCE_SCORE_THRESHOLD
+        if result.already_suppressed and (result.bounce.permanent or result.score >= threshold):
+            actions.append(reason("already_suppressed", email=email))
+        elif result.suppressed and result.bounce.permanent:
+            actions.append(reason("suppressed", email=email))
+        elif result.suppressed:
+            actions.append(reason("suppressed_soft", email=email, score=result.score, threshold=threshold))
+        else:
+            actions.append(reason("bounce_counted", email=email, score=result.score, threshold=threshold))
+        if result.bounce.permanent and target.delivery is not None:
+            bounced.add(target.delivery.pk)
     if bounced:
-        campaigns.mark_bounced(bounced)
+        campaigns.mark_bounced(sorted(bounced))
         actions.append(reason("marked_bounced", count=len(bounced)))
+    if complained:
+        campaigns.mark_complained(sorted(complained))
+        actions.append(reason("marked_complained", count=len(complained)))
     return Outcome(actions=actions)
+
+
+def handle_bounce(inbound: InboundMessage, ctx: Context) -> Outcome:
+    """Recorded for every failure; suppresses only what bounced (see _targets); no queue item."""
+    return _apply(inbound, ctx, "bounce")
+
+
+def handle_complaint(inbound: InboundMessage, ctx: Context) -> Outcome:
+    """A spam complaint unsubscribes and suppresses the recipient of the delivery it is about."""
+    return _apply(inbound, ctx, "complaint")

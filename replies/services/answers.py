@@ -15,11 +15,12 @@ from django.db.models import F, Q
 from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
+from dialogue.links import answer_links_text
 from replies.models import Attachment, Conversation, ConversationEvent, Message
 from replies.selectors import can_see_all, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.events import emit
-from rundbrief.mail.addresses import REPLY, new_token
+from rundbrief.mail.addresses import REPLY, new_token, set_return_path
 from rundbrief.mail.headers import new_message_id, sender_address
 from rundbrief.mail.refusals import SendError, TransientSendError, may_retry, retry_delay
 from rundbrief.mail.subjects import reply_subject
@@ -121,6 +122,7 @@ def queue_staff_answer(
         signature = ""
     body = text + (f"\n\n-- \n{signature}" if signature else "")
     name = recipient_name(conversation, last)
+    body += answer_links_text(conversation)  # continue in the browser, ask for a call back (dialogue)
     if last is not None:
         body += "\n\n" + _quote(last, name=name, language=subscriber_language(conversation))
     now = timezone.now()
@@ -206,6 +208,7 @@ def staff_answer_email(answer: Message) -> EmailMessage:
     for attachment in answer.attachments.all():
         with attachment.file.open("rb") as handle:
             mail.attach(attachment.filename, handle.read(), attachment.content_type or None)
+    set_return_path(mail, answer.reply_token)  # a bounce of the answer names the answer
     return mail
 
 

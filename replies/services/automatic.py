@@ -13,7 +13,8 @@ from django.utils.translation import gettext as _
 
 from replies.models import ConversationEvent, InboundMessage, Message
 from replies.selectors import staff_display_name, wants_reply_notifications
-from subscribers.models import Subscriber
+from subscribers.mails import answerable, system_mail_token
+from subscribers.models import Subscriber, SystemMail
 from subscribers.tokens import preferences_url
 
 
@@ -78,8 +79,12 @@ def send_unsubscribe_confirmation(*, subscriber_id: int, inbound: InboundMessage
     if inbound is not None and inbound.message_id:
         headers["In-Reply-To"] = inbound.message_id
         headers["References"] = inbound.message_id
+    topic_ids = subscriber.subscriptions.values_list("topic_id", flat=True)
+    token = system_mail_token(
+        subscriber=subscriber, kind=SystemMail.Kind.UNSUBSCRIBED, topic_ids=list(topic_ids)
+    )
     with translation.override(subscriber.language):
-        EmailMessage(
+        message = EmailMessage(
             subject=_("You have been unsubscribed"),
             body=render_to_string(
                 "emails/replies/unsubscribed.txt",
@@ -88,5 +93,6 @@ def send_unsubscribe_confirmation(*, subscriber_id: int, inbound: InboundMessage
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=[subscriber.email],
             headers=headers,
-        ).send()
+        )
+    answerable(message, token).send()  # an answer reaches the topics' owner, a bounce names it
     return True

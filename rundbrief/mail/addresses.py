@@ -1,9 +1,11 @@
 """Our token addresses: <tag>+<token>@REPLY_DOMAIN, one random token per mail.
 
-Today one kind: ``REPLY`` (reply+<token>@REPLY_DOMAIN), the Reply-To of every campaign mail
-and staff answer, so an answer finds its delivery or conversation without any guessing. A
-VERP return path is the same shape with another tag (``TokenAddress("bounces")``): a DSN
-sent to it names its delivery by the token alone.
+Two kinds: ``REPLY`` (reply+<token>@REPLY_DOMAIN), the Reply-To of every campaign mail and
+staff answer, so an answer finds its delivery or conversation without any guessing; and the
+VERP return path, ``verp()`` (<BOUNCE_ADDRESS_PREFIX>+<token>@REPLY_DOMAIN, prefix "bounces"
+by default), the envelope sender of every mail we send: a DSN sent to it names its delivery by
+the token alone. Both carry the same stored token of the mail (the delivery's, the answer's,
+the system mail's), so one look-up serves both.
 
 The token is random (not derived from ids), so it cannot be guessed, and lowercase hex,
 because some MTAs fold the case of local parts.
@@ -14,9 +16,10 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 from django.conf import settings
+from django.core.mail import EmailMessage
 
 TOKEN_BYTES = 16
 _TOKEN = rf"[0-9a-f]{{{TOKEN_BYTES * 2}}}"
@@ -57,3 +60,32 @@ class TokenAddress:
 
 
 REPLY = TokenAddress("reply")
+
+
+@lru_cache(maxsize=8)
+def _verp(prefix: str) -> TokenAddress:
+    return TokenAddress(prefix)
+
+
+def verp() -> TokenAddress:
+    """The VERP return path address kind (its tag is a setting, so it is looked up each time)."""
+    return _verp(settings.BOUNCE_ADDRESS_PREFIX)
+
+
+def return_path(token: str) -> str:
+    """The envelope sender (MAIL FROM, Return-Path) of the mail with this token."""
+    return verp().address(token)
+
+
+def set_return_path(message: EmailMessage, token: str) -> None:
+    """VERP for a Django message: its envelope sender becomes our return path, its From stays.
+
+    Django's SMTP backend (and the local mailbox) take the envelope sender from ``from_email``
+    and the From header from ``extra_headers["From"]`` when there is one. An ESP keeps its own
+    return path (its bounce domain; bounces come back as tracking webhooks), so with an ESP
+    nothing changes.
+    """
+    if settings.EMAIL_DELIVERY == "esp":
+        return
+    message.extra_headers.setdefault("From", message.from_email)
+    message.from_email = return_path(token)

@@ -8,8 +8,17 @@ Each function is keyword-only and records what it did in the append-only consent
 - preferences: the preference centre's changes
 - leaving: unsubscribe, suppression, erasure, purge of never-confirmed addresses
 - links: links mailed on request (a new preference link, erasure and data download)
+- bounces: bounce and complaint records, the soft-bounce score, lifting a suppression
 """
 
+from subscribers.services.bounces import (
+    BounceFacts,
+    BounceResult,
+    CannotLift,
+    bounce_score,
+    lift_suppression,
+    record_bounce,
+)
 from subscribers.services.consent import record_event
 from subscribers.services.leaving import erase, purge_expired_pending, suppress_address, unsubscribe
 from subscribers.services.links import (
@@ -34,6 +43,12 @@ from subscribers.services.optin import (
 from subscribers.services.preferences import PreferencesSaved, set_mail_language, update_preferences
 
 __all__ = [
+    "BounceFacts",
+    "BounceResult",
+    "CannotLift",
+    "bounce_score",
+    "lift_suppression",
+    "record_bounce",
     "Confirmation",
     "LinkRequest",
     "PreferencesSaved",

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from rundbrief.events import emit
 from subscribers import signals
-from subscribers.models import ConsentEvent, Subscriber, Subscription, Suppression, email_hash
+from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression, email_hash
 from subscribers.services.consent import check_source, record_event
 from subscribers.services.optin import drop_due_if_nothing_pending
 
@@ -106,6 +106,7 @@ def suppress_address(*, email: str, reason: str, source: str, details: dict | No
 def erase(*, subscriber: Subscriber, source: str) -> str:
     """Delete the subscriber and everything personal; keep only the address hash. Returns it.
 
+    Their bounce records go too (also those kept for the address before it was a subscriber's).
     What stays: Suppression(reason=erased) so no import or signup re-adds the address
     silently, and one ConsentEvent(erased) that holds nothing but the hash. Other apps
     delete their personal data about the subscriber on the `subscriber_erasing` signal;
@@ -118,6 +119,7 @@ def erase(*, subscriber: Subscriber, source: str) -> str:
         signals.subscriber_erasing.send(sender=Subscriber, subscriber=subscriber, email_hash=address_hash)
         ConsentEvent.objects.filter(Q(subscriber=subscriber) | Q(email_hash=address_hash)).delete()
         emit("subscriber.erased", subscriber_id=subscriber.pk, email_hash=address_hash)
+        Bounce.objects.filter(Q(subscriber=subscriber) | Q(address_hash=address_hash)).delete()
         subscriber.delete()  # subscriptions cascade
         Suppression.objects.update_or_create(
             email_hash=address_hash, defaults={"reason": Suppression.Reason.ERASED, "details": {}}

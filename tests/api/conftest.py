@@ -86,3 +86,10 @@ def api_as(client, make_key):
         return ApiClient(client, make_key(*scopes, **extra))
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _answers_without_undo_window(settings):
+    """Answers made through the API go out at once here, as in the inbox's own tests (the undo
+    window is the inbox's, tested there)."""
+    settings.ANSWER_UNDO_SECONDS = 0

@@ -31,3 +31,7 @@ def ensure_groups() -> None:
     staff.permissions.add(*perms(STAFF_PERMISSIONS))
     managers, _ = Group.objects.get_or_create(name=MANAGERS)
     managers.permissions.add(*perms(STAFF_PERMISSIONS + MANAGER_EXTRA))
+    # The suppression list (subscribers migration 0007).
+    managers.permissions.add(
+        *Permission.objects.filter(content_type__app_label="subscribers", codename="lift_suppression")
+    )

@@ -9,11 +9,12 @@ import pytest
 from django.apps import apps
 from django.test import TestCase
 
+from replies.bounces import Report
 from replies.matching import match_mail
 from replies.models import Conversation, InboundMessage
 from replies.parsing import parse_mail
 from replies.pipeline import chain
-from replies.pipeline.context import Bounce, Context, Outcome, UnmatchedUnsubscribe, Verdict
+from replies.pipeline.context import Context, Outcome, UnmatchedUnsubscribe, Verdict
 from rundbrief.effects import Enqueue
 from tests.replies.conftest import eml, ingest, simple_reply_bytes
 
@@ -37,17 +38,18 @@ def test_the_loop_writes_the_whole_record_matching_first(world):
     assert [line["rule"] for line in inbound.rule_hits] == [
         "matching",
         "bounce",
+        "complaint",
         "auto_reply",
         "unsubscribe_by_reply",
         "human",
     ]
-    assert [line["hit"] for line in inbound.rule_hits] == [True, False, False, False, True]
+    assert [line["hit"] for line in inbound.rule_hits] == [True, False, False, False, False, True]
     assert "actions" in inbound.rule_hits[-1] and all("actions" not in h for h in inbound.rule_hits[:-1])
     assert len(scheduled) == 1  # the assignee's notification, enqueued by the loop after the commit
 
 
 def test_every_rule_answers_with_a_verdict_and_findings_are_typed(world):
-    for name, expected in [("dsn_postfix.eml", Bounce), ("gmail_reply_en.eml", None)]:
+    for name, expected in [("dsn_postfix.eml", Report), ("gmail_reply_en.eml", None)]:
         mail = parse_mail(eml(name), [])
         ctx = Context(mail=mail, match=match_mail(mail))
         verdicts = [link.rule.check(ctx) for link in chain.CHAIN]
@@ -66,7 +68,8 @@ def test_every_rule_answers_with_a_verdict_and_findings_are_typed(world):
 
 def test_handlers_announce_their_effects_instead_of_enqueueing(world, monkeypatch):
     outcomes = []
-    handler = chain.CHAIN[2].handler  # unsubscribe by reply
+    at = next(n for n, link in enumerate(chain.CHAIN) if link.rule.name == "unsubscribe_by_reply")
+    handler = chain.CHAIN[at].handler
 
     def recording(inbound, ctx):
         outcome = handler(inbound, ctx)
@@ -76,7 +79,11 @@ def test_handlers_announce_their_effects_instead_of_enqueueing(world, monkeypatc
     monkeypatch.setattr(
         chain,
         "CHAIN",
-        [*chain.CHAIN[:2], chain.Link(chain.CHAIN[2].rule, "unsubscribe", recording), chain.CHAIN[3]],
+        [
+            *chain.CHAIN[:at],
+            chain.Link(chain.CHAIN[at].rule, "unsubscribe", recording),
+            *chain.CHAIN[at + 1 :],
+        ],
     )
     monkeypatch.setattr(chain.classify, "__defaults__", (chain.CHAIN,))
     inbound = ingest(simple_reply_bytes(body="abmelden"))

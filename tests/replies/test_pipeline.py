@@ -6,11 +6,13 @@ import pytest
 from django.core import mail as django_mail
 from django.test import TestCase, override_settings
 
+from campaigns.models import Delivery
 from replies import services
 from replies.models import Attachment, Conversation, InboundMessage, Message
+from rundbrief.mail.addresses import new_token
 from rundbrief.mail.subjects import normalise_subject
-from subscribers.models import ConsentEvent, Subscriber, Suppression, email_hash
-from tests.replies.conftest import ANNA_TOKEN, eml, ingest
+from subscribers.models import Bounce, ConsentEvent, Subscriber, Suppression, email_hash
+from tests.replies.conftest import ANNA_TOKEN, eml, ingest, make_subscriber
 
 Kind = InboundMessage.Kind
 pytestmark = pytest.mark.django_db
@@ -47,6 +49,7 @@ def test_gmail_reply_matched_by_token_lands_in_contact_persons_queue(world):
     assert [h["rule"] for h in inbound.rule_hits] == [
         "matching",
         "bounce",
+        "complaint",
         "auto_reply",
         "unsubscribe_by_reply",
         "human",
@@ -291,6 +294,15 @@ def test_auto_reply_joins_an_existing_conversation_without_making_it_wait(world)
     ],
 )
 def test_bounces_suppress_the_failed_address_without_queue_item(world, name, address):
+    if not Subscriber.objects.filter(email=address).exists():
+        # Only the address of a subscriber we have mailed is ever suppressed.
+        Delivery.objects.create(
+            campaign=world.campaign,
+            subscriber=make_subscriber(address),
+            status="sent",
+            reply_token=new_token(),
+            message_id=f"<{new_token()}@rundbrief.localhost>",
+        )
     inbound = ingest(name)
     assert inbound.kind == Kind.BOUNCE
     suppression = Suppression.objects.get(email_hash=email_hash(address))
@@ -305,6 +317,17 @@ def test_postfix_dsn_marks_the_delivery_bounced_and_records_consent_proof(world)
     assert world.deliveries["anna"].status == "bounced"
     event = ConsentEvent.objects.get(subscriber=world.anna, kind=ConsentEvent.Kind.SUPPRESSED)
     assert event.source == ConsentEvent.Source.EMAIL_REPLY
+
+
+@pytest.mark.parametrize("name", ["bounce_qmail.eml", "bounce_exchange_de.eml"])
+def test_a_bounce_for_an_address_we_do_not_know_is_kept_and_suppresses_nothing(world, name):
+    inbound = ingest(name)
+    assert inbound.kind == Kind.BOUNCE
+    assert not Suppression.objects.exists()
+    bounce = Bounce.objects.get()
+    assert bounce.subscriber is None and bounce.match == Bounce.Match.NONE
+    assert bounce.permanent and bounce.reason == Bounce.Reason.USER_UNKNOWN
+    assert not Conversation.objects.exists()
 
 
 def test_delay_warning_suppresses_nothing(world):
@@ -422,7 +445,8 @@ def test_staff_answer_is_threaded_signed_and_carries_a_fresh_reply_token(world):
     answer.refresh_from_db()
     assert answer.send_status == Message.SendStatus.SENT
     sent = django_mail.outbox[-1]
-    assert sent.from_email == "Anna Berg <newsletter@localhost>"
+    assert sent.extra_headers["From"] == "Anna Berg <newsletter@localhost>"
+    assert sent.from_email == f"bounces+{answer.reply_token}@reply.localhost"  # VERP envelope sender
     assert sent.to == ["anna@example.org"]
     assert sent.extra_headers["In-Reply-To"] == "<CAF=gmail-reply-0001@mail.gmail.com>"
     assert sent.extra_headers["References"].endswith("<CAF=gmail-reply-0001@mail.gmail.com>")

@@ -131,7 +131,7 @@ def test_answer_note_reassign_snooze_close_reopen(client, world, reply):
     answer = Message.objects.get(direction="out")
     assert answer.send_status == Message.SendStatus.SENT
     assert answer.author == world.anna_staff
-    assert django_mail.outbox[-1].from_email == "Anna Berg <newsletter@localhost>"
+    assert django_mail.outbox[-1].message()["From"] == "Anna Berg <newsletter@localhost>"
 
     assert client.post(reverse("replies:reply", args=[reply.pk]), {"text": "  "}).status_code == 400
 
