@@ -41,5 +41,5 @@ class WebhookEndpointForm(forms.Form):
     )
     description = forms.CharField(label=_("Description"), max_length=200, required=False)
     events = forms.MultipleChoiceField(
-        label=_("Events"), choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple
+        label=_("Announced events"), choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple
     )

@@ -7,7 +7,16 @@ from django.db.models import Q, QuerySet
 from api.models import ApiKey, ApiWrite, WebhookDelivery, WebhookEndpoint
 from campaigns.models import Campaign
 from replies.models import Conversation
-from subscribers.models import Subscriber, Suppression, Topic, email_hash, normalise_email
+from subscribers.models import (
+    Attribute,
+    ImportJob,
+    Segment,
+    Subscriber,
+    Suppression,
+    Topic,
+    email_hash,
+    normalise_email,
+)
 
 
 def keys() -> QuerySet[ApiKey]:
@@ -35,6 +44,23 @@ def endpoints_for(event: str) -> list[WebhookEndpoint]:
 
 def topics() -> QuerySet[Topic]:
     return Topic.objects.order_by("pk")
+
+
+def live_topics() -> QuerySet[Topic]:
+    """Topics that can still be subscribed to (not archived)."""
+    return topics().filter(archived_at__isnull=True)
+
+
+def attributes() -> QuerySet[Attribute]:
+    return Attribute.objects.order_by("key")
+
+
+def segments() -> QuerySet[Segment]:
+    return Segment.objects.all()
+
+
+def import_jobs() -> QuerySet[ImportJob]:
+    return ImportJob.objects.select_related("topic").defer("data")
 
 
 def subscribers(

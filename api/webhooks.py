@@ -14,13 +14,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -197,6 +200,30 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
+def refused_address(url: str) -> str | None:
+    """Why the URL's host may not be called, or None.
+
+    Webhooks are requests the server makes where a manager says: without this rule one could
+    point an endpoint at the database, Redis or a cloud metadata service and read the answers in
+    the delivery log. Loopback, private, link-local and reserved addresses are refused unless
+    WEBHOOK_ALLOW_PRIVATE_ADDRESSES (development, tests, receivers in the same network).
+    """
+    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "only http and https URLs"
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        return f"the host does not resolve ({exc.__class__.__name__})"
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0])
+        if not address.is_global:
+            return f"{parts.hostname} is a private, loopback or reserved address ({address})"
+    return None
+
+
 def _claim(delivery_id: int) -> bool:
     """Lease the row for one attempt; False if it is done, or another attempt holds it now."""
     now = timezone.now()
@@ -220,6 +247,8 @@ def deliver(*, delivery_id: int) -> Attempt:
         )
         return Attempt(D.FAILED)
     body = body_of(delivery)
+    if (refusal := refused_address(endpoint.url)) is not None:
+        return _failed(delivery, None, "", f"not sent: {refusal} (WEBHOOK_ALLOW_PRIVATE_ADDRESSES)")
     try:
         secret = secretbox.decrypt(endpoint.secret_encrypted)
     except secretbox.SecretUnreadable as exc:

@@ -447,6 +447,9 @@ WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
 WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
 WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", default=3600)
 WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+# Webhook URLs on loopback, private or reserved addresses are refused (no requests into our own
+# network on a manager's say-so) unless this is set; DEBUG allows them for local receivers.
+WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
 CELERY_BEAT_SCHEDULE["api-requeue-lost-webhook-deliveries"] = {
     "task": "api.tasks.requeue_lost_webhook_deliveries_task",
     "schedule": timedelta(minutes=5),

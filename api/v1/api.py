@@ -7,13 +7,13 @@ shape, naming each bad field by its path (e.g. `prior_consent.date`).
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError
+from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
 
-from api.v1 import campaigns, inbox, subscribers, suppressions
+from api.v1 import audience, campaigns, inbox, subscribers, suppressions
 from api.v1.common import ApiError, RateLimited
 
 DESCRIPTION = """
@@ -37,6 +37,7 @@ api.add_router("/", subscribers.router)
 api.add_router("/", campaigns.router)
 api.add_router("/", inbox.router)
 api.add_router("/", suppressions.router)
+api.add_router("/", audience.router)
 
 
 @api.exception_handler(ApiError)
@@ -56,6 +57,21 @@ def unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRespo
     )
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+@api.exception_handler(HttpError)
+def http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    """django-ninja's own refusals (e.g. a body that is not JSON), in the project's error shape."""
+    if exc.status_code == 400:
+        body = {"error": "malformed_json", "message": _("The request body is not valid JSON.")}
+    else:
+        body = {"error": "http_error", "message": str(exc)}
+    return api.create_response(request, body, status=exc.status_code)
+
+
+@api.exception_handler(Http404)
+def not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return api.create_response(request, {"error": "not_found", "message": _("Not found.")}, status=404)
 
 
 def _field_name(location: tuple) -> str:

@@ -36,6 +36,7 @@ class CampaignOut(Schema):
     from_name: str
     topics: list[str]
     contact_id: int | None
+    segment_id: int | None
     mjml_body: str
     text_body: str
     status: CampaignStatus
@@ -59,6 +60,9 @@ class CampaignIn(Schema):
     contact_id: int | None = Field(
         None, description="Who answers replies (default: the first topic's owner)."
     )
+    segment_id: int | None = Field(
+        None, description="Narrow the topics' audience to this segment (/segments)."
+    )
     mjml_body: str = Field(min_length=1)
     text_body: str = ""
 
@@ -70,6 +74,7 @@ class CampaignPatch(Schema):
     from_name: str | None = Field(None, max_length=200)
     topics: list[str] | None = Field(None, min_length=1)
     contact_id: int | None = None
+    segment_id: int | None = None
     mjml_body: str | None = Field(None, min_length=1)
     text_body: str | None = None
 
@@ -124,6 +129,7 @@ def campaign_out(campaign: Campaign) -> dict:
         "from_name": campaign.from_name,
         "topics": sorted(topic.slug for topic in campaign.topics.all()),
         "contact_id": campaign.contact_id,
+        "segment_id": campaign.segment_id,
         "mjml_body": campaign.mjml_body,
         "text_body": campaign.text_body,
         "status": campaign.status,
@@ -153,7 +159,7 @@ def _render_errors(exc: CampaignRenderError) -> ApiError:
 def _topics(slugs: list[str]) -> list[Topic]:
     wanted = list(dict.fromkeys(slugs))
     found = {
-        topic.slug: topic for topic in selectors.topics().filter(slug__in=wanted).select_related("owner")
+        topic.slug: topic for topic in selectors.live_topics().filter(slug__in=wanted).select_related("owner")
     }
     unknown = [slug for slug in wanted if slug not in found]
     if unknown:
@@ -187,6 +193,11 @@ def _contact(contact_id: int | None, topics: list[Topic]):
 def _save(request: HttpRequest, campaign: Campaign | None, values: dict, contact_id: int | None) -> Campaign:
     topics = _topics(values["topics"])
     contact = _contact(contact_id, topics)
+    segment = None
+    if values.get("segment_id") is not None:
+        segment = selectors.segments().filter(pk=values["segment_id"]).first()
+        if segment is None:
+            raise bad_request("segment_id", "not_found", _("No segment with this id."))
     try:
         compile_campaign(mjml_body=values["mjml_body"], text_body=values["text_body"])
     except CampaignRenderError as exc:
@@ -203,6 +214,7 @@ def _save(request: HttpRequest, campaign: Campaign | None, values: dict, contact
             text_body=values["text_body"],
             contact=contact,
             user=request.api_key.created_by,
+            segment=segment,
         )
     except services.CampaignStateError as exc:
         raise conflict(str(exc)) from exc
@@ -243,6 +255,7 @@ def update_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPat
     current = campaign_out(campaign)
     changes = payload.model_dump(exclude_unset=True)
     values = {name: changes[name] if changes.get(name) is not None else current[name] for name in current}
+    values["segment_id"] = changes.get("segment_id", campaign.segment_id)  # null: no segment
     contact_id = changes.get("contact_id", campaign.contact_id)
     _save(request, campaign, values, contact_id)
     return campaign_out(_campaign_or_404(campaign_id))

@@ -6,6 +6,7 @@ Errors have one shape everywhere (the same as `POST /api/subscribe`):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.http import HttpRequest
@@ -82,6 +83,36 @@ def conflict(message: str) -> ApiError:
     return ApiError(409, "conflict", message)
 
 
+def _nul_in(value: Any, path: str) -> str | None:
+    """The path of the first string holding a NUL character (PostgreSQL text cannot hold one)."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        return None
+    for name, item in items:
+        found = _nul_in(item, f"{path}.{name}" if path else str(name))
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_nul_characters(request: HttpRequest) -> None:
+    """400 naming the field for a NUL character anywhere in the path, the query or the JSON body."""
+    found = "path" if "\x00" in request.path else _nul_in(dict(request.GET.lists()), "")
+    if found is None and request.body:
+        try:
+            found = _nul_in(json.loads(request.body), "")
+        except (ValueError, UnicodeDecodeError):
+            found = None  # not JSON: the operation says so
+    if found is not None:
+        name = ".".join(part for part in found.split(".") if not part.isdigit())  # topics.0 -> topics
+        raise bad_request(name, "nul_character", _("Text must not contain NUL characters."))
+
+
 class Key(HttpBearer):
     """`Authorization: Bearer rb_...` with the given scope; the key lands on `request.api_key`."""
 
@@ -94,6 +125,7 @@ class Key(HttpBearer):
         if key is None:
             return None  # 401
         request.api_key = key  # the write record (api.middleware) names it
+        refuse_nul_characters(request)
         wait = seconds_until_allowed(key)
         if wait:
             raise RateLimited(wait)

@@ -31,6 +31,9 @@ from api.v1.common import (
     page,
     responses,
 )
+from audience import services as audience_services
+from audience.forms import clean_attribute_value
+from rundbrief.events import emit
 from subscribers import importing, services
 from subscribers import selectors as subscriber_selectors
 from subscribers.models import ConsentEvent, Subscriber, Topic
@@ -77,6 +80,9 @@ class SubscriberOut(Schema):
     confirmed_at: datetime | None
     unsubscribed_at: datetime | None
     subscriptions: list[SubscriptionOut]
+    attributes: dict = Field(
+        description="Values of the attributes defined in the audience desk (/attributes)."
+    )
 
 
 class SubscriberPage(Schema):
@@ -119,6 +125,9 @@ class SubscriberPatch(Schema):
     paused_until: date | None = None
     format: Literal["html", "text"] | None = None
     topics: list[str] | None = Field(None, description="The topics wanted; new ones need confirmation.")
+    attributes: dict[str, str | int | float | bool | None] | None = Field(
+        None, description="Attribute values by key (null removes one); the others stay."
+    )
 
 
 class UpdatedOut(Schema):
@@ -175,6 +184,7 @@ def subscriber_out(subscriber: Subscriber) -> dict:
             }
             for s in sorted(subscriber.subscriptions.all(), key=lambda s: s.topic.slug)
         ],
+        "attributes": subscriber.attributes,
     }
 
 
@@ -189,7 +199,7 @@ def _topics(slugs: list[str], field: str = "topics") -> list[Topic]:
     if not slugs:
         raise bad_request(field, "required", _("Please choose at least one topic."))
     wanted = list(dict.fromkeys(slugs))
-    found = {topic.slug: topic for topic in selectors.topics().filter(slug__in=wanted)}
+    found = {topic.slug: topic for topic in selectors.live_topics().filter(slug__in=wanted)}
     unknown = [slug for slug in wanted if slug not in found]
     if unknown:
         raise bad_request(
@@ -302,7 +312,7 @@ def _create_with_prior_consent(request, email, name, language, topics, proof: Pr
         consent_source=proof.source,
     )
     before = selectors.subscribers(email=email).first()
-    confirmed = 0
+    confirmed: list[str] = []
     for topic in topics:
         report = importing.import_rows(rows=[row], topic=topic, source=f"api key {request.api_key.prefix}")
         if report.suppressed:
@@ -310,8 +320,11 @@ def _create_with_prior_consent(request, email, name, language, topics, proof: Pr
                 _("This address is on the suppression list (%(reason)s); only the person can sign up again.")
                 % {"reason": selectors.suppression_reason(email)}
             )
-        confirmed += report.confirmed
+        if report.confirmed:
+            confirmed.append(topic.slug)
     subscriber = selectors.subscribers(email=email).first()
+    if confirmed:  # announced like a confirmation click (CSV imports in the audience desk are not)
+        emit("subscriber.confirmed", subscriber_id=subscriber.pk, topics=confirmed, prior_consent=True)
     status = "confirmed" if confirmed else "unchanged"
     return Status(
         201 if before is None else 202, {"status": status, "subscriber": subscriber_out(subscriber)}
@@ -336,6 +349,9 @@ def get_subscriber(request: HttpRequest, subscriber_id: int):
 )
 def update_subscriber(request: HttpRequest, subscriber_id: int, payload: SubscriberPatch):
     subscriber = _subscriber_or_404(subscriber_id)
+    if payload.attributes:
+        _save_attributes(request, subscriber, payload.attributes)
+        subscriber = _subscriber_or_404(subscriber_id)
     if subscriber.status == Subscriber.Status.UNSUBSCRIBED and payload.topics:
         raise conflict(_("This subscriber has unsubscribed from everything; only they can sign up again."))
     current = [s.topic for s in subscriber.subscriptions.all() if s.status != "unsubscribed"]
@@ -358,6 +374,25 @@ def update_subscriber(request: HttpRequest, subscriber_id: int, payload: Subscri
         "awaiting_confirmation": saved.awaiting,
         "confirmation_mail": saved.confirmation_mail,
     }
+
+
+def _save_attributes(request: HttpRequest, subscriber: Subscriber, raw: dict) -> None:
+    """Through the audience desk's service: checked by the attribute's type, recorded with the key's owner."""
+    defined = {attribute.key: attribute for attribute in selectors.attributes().filter(key__in=list(raw))}
+    values = {}
+    for key, value in raw.items():
+        if key not in defined:
+            raise bad_request(f"attributes.{key}", "unknown_attribute", _("No attribute has this key."))
+        values[key] = _clean(
+            f"attributes.{key}", lambda v, a=defined[key]: clean_attribute_value(a, v), value
+        )
+    audience_services.update_subscriber(
+        subscriber=subscriber,
+        user=request.api_key.created_by,
+        name=subscriber.name,
+        language=subscriber.language,
+        attributes=values,
+    )
 
 
 @router.post(

@@ -10,9 +10,22 @@ from django.contrib.auth.models import Group, User
 from api import keys
 from api.models import Scope
 from tests.campaigns.conftest import smtp_settings, smtp_sink  # noqa: F401
+from tests.replies.conftest import world as reply_world  # noqa: F401
 from tests.subscribers.conftest import commit_hooks, consent, make_subscriber, topics  # noqa: F401
 
 ALL_SCOPES = tuple(Scope.values)
+
+
+@pytest.fixture(autouse=True)
+def _receivers_on_this_machine(settings):
+    """The tests' webhook receivers listen on 127.0.0.1 (test_webhooks checks the refusal)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = True
+
+
+@pytest.fixture(autouse=True)
+def _no_undo_window(settings):
+    """Answers go out at once (eager Celery has no countdown), as in the replies tests."""
+    settings.ANSWER_UNDO_SECONDS = 0
 
 
 @pytest.fixture

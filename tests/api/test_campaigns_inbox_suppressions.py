@@ -94,6 +94,12 @@ def test_test_send_schedule_pause_and_state_conflicts(api_as, owned_topics, make
     # As in the editor (issue 12), a cancelled campaign can be changed and launched again.
     assert api.patch(f"/campaigns/{campaign_id}", {"name": "x"}).status_code == 200
 
+    started = api.post(f"/campaigns/{new_campaign(api).json()['id']}/schedule", {}).json()
+    assert started["status"] in ("sending", "sent")
+    changed = api.patch(f"/campaigns/{started['id']}", {"name": "x"})
+    assert changed.status_code == 409
+    assert changed.json()["message"] == "Only drafts, scheduled and cancelled campaigns can be edited."
+
 
 @pytest.fixture
 def conversation(staff, make_subscriber):

@@ -111,3 +111,9 @@ def test_the_openapi_document_and_docs_page(client, db):
     docs = client.get("/api/v1/docs").content.decode()
     assert "/static/ninja/swagger-ui-bundle.js" in docs
     assert "cdn" not in docs.lower() and "https://" not in docs
+
+
+def test_the_pages_speak_german(manager_client):
+    page = manager_client.get("/integrations/", HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    assert "Integrationen" in page and "Neuer API-Schlüssel" in page and "Testereignis" not in page
+    assert "Abonnent:innen, Themen, Einwilligungsverlauf: lesen" in page

@@ -91,6 +91,8 @@ def test_prior_consent_cannot_readd_a_suppressed_address(api_as, topics, consent
         ({"email": "a@example.org", "topics": ["nope"]}, "topics", "unknown_topics"),
         ({"email": "a@example.org", "topics": ["news"], "language": "fr"}, "language", "literal_error"),
         ({"topics": ["news"]}, "email", "missing"),
+        ({"email": "a@example.org", "name": "x\x00", "topics": ["news"]}, "name", "nul_character"),
+        ({"email": "a@example.org", "topics": ["news", "a\x00"]}, "topics", "nul_character"),
         ({"email": "a@example.org", "topics": "news"}, "topics", "list_type"),
         (
             {
@@ -147,3 +149,20 @@ def test_unsubscribe_erase_and_consent_history(api_as, make_subscriber):
     assert not Subscriber.objects.exists()
     assert Suppression.objects.get().reason == "erased"
     assert api.get(f"/subscribers/{ada.pk}").status_code == 404
+
+
+def test_a_nul_character_in_the_query_is_400_not_a_database_error(api_as):
+    response = api_as().get("/subscribers", q="a\x00b")
+    assert response.status_code == 400
+    assert response.json()["fields"]["q"]["code"] == "nul_character"
+
+
+def test_a_body_that_is_not_json_is_400_in_the_same_shape(api_as, topics):
+    response = api_as().client.post(
+        "/api/v1/subscribers",
+        b"\xff\x12",
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {api_as().secret}",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed_json"

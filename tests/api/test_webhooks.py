@@ -11,10 +11,14 @@ from django.utils import timezone
 
 from api import signing, webhooks
 from api.models import WebhookDelivery, WebhookEndpoint
+from campaigns.services import save_campaign
+from replies.models import Conversation, Message
 from rundbrief.events import EVENTS
 from subscribers import services
 from subscribers.models import ConsentEvent
 from tests.api.receiver import Receiver
+from tests.campaigns.conftest import BODY
+from tests.replies.conftest import ingest, make_staff, simple_reply_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -172,3 +176,78 @@ def test_lost_retries_are_enqueued_again(
         assert webhooks.requeue_lost_retries() == 1
     delivery.refresh_from_db()
     assert delivery.status == "succeeded"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:6379/",
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "ftp://x.org/",
+    ],
+)
+def test_private_addresses_are_refused_unless_allowed(manager, settings, url):
+    settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES = False
+    endpoint = webhooks.create_endpoint(url=url, events=["campaign.sent"], created_by=manager).endpoint
+    delivery = webhooks.send_test_event(endpoint=endpoint)
+    attempt = webhooks.deliver(delivery_id=delivery.pk)
+    assert attempt.status == "retrying"
+    delivery.refresh_from_db()
+    assert delivery.error.startswith("not sent: ") and delivery.response_status is None
+
+
+def test_inbox_and_campaign_events_reach_the_receiver(
+    api_as, endpoint, receiver, make_subscriber, manager, django_capture_on_commit_callbacks, mailoutbox
+):
+    staff = make_staff("anna.berg", display_name="Anna Berg")
+    ada = make_subscriber()
+    conversation = Conversation.objects.create(subscriber=ada, subject="Frage", assignee=staff)
+    Message.objects.create(conversation=conversation, direction="in", from_address=ada.email, text="Hallo?")
+    campaign = save_campaign(
+        name="Herbst", topics=[ada.subscriptions.first().topic], subject="S", mjml_body=BODY, contact=staff
+    )
+    api = api_as()
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/conversations/{conversation.pk}/answer", {"text": "Gern."})
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/conversations/{conversation.pk}/assign", {"assignee_id": staff.pk})
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/conversations/{conversation.pk}/close")
+    with django_capture_on_commit_callbacks(execute=True):
+        api.post(f"/campaigns/{campaign.pk}/schedule", {})
+    types = [r.event["type"] for r in receiver.accepted]
+    assert types[:3] == ["conversation.answered", "conversation.assigned", "conversation.closed"]
+    assert "campaign.started" in types and "campaign.sent" in types
+    closed = receiver.accepted[2].event["data"]["conversation"]
+    assert (closed["id"], closed["status"], closed["assignee"]) == (conversation.pk, "closed", "anna.berg")
+    sent = next(r.event for r in receiver.accepted if r.event["type"] == "campaign.sent")
+    assert sent["data"]["campaign"]["status"] == "sent"
+
+
+def test_a_reply_is_announced(reply_world, receiver, manager):
+    made = webhooks.create_endpoint(url=receiver.url, events=["reply.received"], created_by=manager)
+    receiver.secret = made.secret
+    ingest(simple_reply_bytes(body="Wann kommt der nächste?"))
+    [received] = receiver.accepted
+    data = received.event["data"]
+    assert data["new_conversation"] is True
+    assert data["conversation"]["subscriber_id"] == reply_world.anna.pk
+    assert data["conversation"]["assignee"] == "anna.berg"  # the campaign's contact person
+    assert Message.objects.get(pk=data["message_id"]).stripped_text.startswith("Wann kommt")
+
+
+def test_a_subscriber_created_with_prior_consent_is_announced_as_confirmed(
+    api_as, endpoint, receiver, topics, consent, django_capture_on_commit_callbacks
+):
+    body = {
+        "email": "kim@example.org",
+        "topics": ["news"],
+        "prior_consent": {"date": "2025-01-01", "source": "fair"},
+    }
+    with django_capture_on_commit_callbacks(execute=True):
+        assert api_as().post("/subscribers", body).status_code == 201
+    [received] = receiver.accepted
+    assert received.event["type"] == "subscriber.confirmed"
+    assert received.event["data"]["prior_consent"] is True
+    assert received.event["data"]["subscriber"]["topics"] == ["news"]

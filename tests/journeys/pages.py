@@ -144,6 +144,8 @@ PAGES: list[Page] = [
     Page("audience-segments", "marketer", "/audience/segments/", user="marketer"),
     Page("audience-segment-new", "marketer", "/audience/segments/new/", user="marketer"),
     Page("audience-import", "marketer", "/audience/import/", user="marketer"),
+    # Managers: API keys and webhooks
+    Page("manager-integrations", "manager", "/integrations/", user="manager"),
     # Staff
     Page("staff-inbox", "staff", "/inbox/?queue=all", user="anna"),
     Page("staff-inbox-mine", "staff", "/inbox/", user="anna"),
