@@ -32,10 +32,10 @@ from api.v1.common import (
     responses,
 )
 from audience import services as audience_services
-from audience.forms import clean_attribute_value
 from rundbrief.events import emit
 from subscribers import importing, services
 from subscribers import selectors as subscriber_selectors
+from subscribers.attributes import clean_value
 from subscribers.models import ConsentEvent, Subscriber, Topic
 from subscribers.validation import clean_email, clean_name
 
@@ -383,9 +383,7 @@ def _save_attributes(request: HttpRequest, subscriber: Subscriber, raw: dict) ->
     for key, value in raw.items():
         if key not in defined:
             raise bad_request(f"attributes.{key}", "unknown_attribute", _("No attribute has this key."))
-        values[key] = _clean(
-            f"attributes.{key}", lambda v, a=defined[key]: clean_attribute_value(a, v), value
-        )
+        values[key] = _clean(f"attributes.{key}", lambda v, a=defined[key]: clean_value(a, v), value)
     audience_services.update_subscriber(
         subscriber=subscriber,
         user=request.api_key.created_by,
