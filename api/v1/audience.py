@@ -172,14 +172,16 @@ def create_import(request: HttpRequest, payload: ImportIn):
                 _("Not in the header: %(names)s") % {"names": ", ".join(unknown)},
             )
         job = imports.save_mapping(job=job, mapping=payload.mapping)
-    try:
-        job = imports.launch(job=job)
-    except imports.NotStartable as exc:
-        errors = [str(error) for error in exc.args[0]] if exc.args else []
+    checked = imports.check(job)  # the UI's dry run: a file with bad rows is refused whole
+    if checked.errors:
         raise ApiError(
             400,
             "invalid",
             _("The file has errors; nothing was imported."),
-            {"csv": {"code": "bad_rows", "message": "; ".join(errors[:20])}},
-        ) from exc
+            {"csv": {"code": "bad_rows", "message": "; ".join(str(error) for error in checked.errors[:20])}},
+        )
+    try:
+        job = imports.launch(job=job)
+    except imports.NotStartable as exc:
+        raise conflict(_("This import was started already.")) from exc
     return Status(202, import_out(selectors.import_jobs().get(pk=job.pk)))

