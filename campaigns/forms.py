@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign
 from campaigns.rendering import CampaignRenderError, compile_campaign
+from replies import interface as replies
 from subscribers.models import Topic
 
 
 def contact_choices():
-    """Staff who can answer replies: staff users or members of any group."""
-    User = get_user_model()
-    return (
-        User.objects.filter(Q(is_staff=True) | Q(groups__isnull=False), is_active=True)
-        .distinct()
-        .order_by("username")
+    """People who may answer the replies (Staff or Managers, active) and have a name to sign with:
+    the footer says "<name> will answer you personally", so a bare username or an admin account
+    is no choice."""
+    return replies.assignable_staff().filter(
+        Q(first_name__gt="") | Q(last_name__gt="") | Q(staff_profile__display_name__gt="")
     )
+
+
+class ContactField(forms.ModelChoiceField):
+    def label_from_instance(self, obj) -> str:
+        return replies.staff_display_name(obj)
+
+
+# Which editor field a render problem belongs to (the rest are the body's).
+PROBLEM_FIELDS = {"text": "text_body", "subject": "subject", "preheader": "preheader"}
 
 
 def problems_as_text(exc: CampaignRenderError) -> list[str]:
@@ -31,14 +39,27 @@ def problems_as_text(exc: CampaignRenderError) -> list[str]:
 
 class CampaignForm(forms.ModelForm):
     topics = forms.ModelMultipleChoiceField(
-        queryset=Topic.objects.all(), widget=forms.CheckboxSelectMultiple, label=_("Topics")
+        queryset=Topic.objects.filter(archived_at__isnull=True),
+        widget=forms.CheckboxSelectMultiple,
+        label=_("Topics"),
     )
 
     class Meta:
         model = Campaign
-        fields = ["name", "topics", "subject", "preheader", "from_name", "contact", "mjml_body", "text_body"]
+        fields = [
+            "name",
+            "topics",
+            "segment",
+            "subject",
+            "preheader",
+            "from_name",
+            "contact",
+            "mjml_body",
+            "text_body",
+        ]
         labels = {
             "name": _("Name (internal)"),
+            "segment": _("Only subscribers in the segment"),
             "subject": _("Subject"),
             "preheader": _("Preheader"),
             "from_name": _("Sender name"),
@@ -51,32 +72,38 @@ class CampaignForm(forms.ModelForm):
             "text_body": forms.Textarea(attrs={"rows": 6}),
         }
 
+    contact = ContactField(
+        queryset=None,
+        label=_("Contact person"),
+        help_text=_(
+            "Named in the footer of every mail (“… will answer you personally”) and answers the replies."
+        ),
+        error_messages={
+            "required": _("Choose the contact person: the footer of every mail names who answers replies.")
+        },
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = contact_choices()
-        self.fields["contact"].required = False
-        self.fields["contact"].help_text = _(
-            "Named in the footer of every mail and answers the replies. Empty: the first topic's owner."
+        self.fields["segment"].help_text = _(
+            "Optional: the topics' subscribers are narrowed to those in this segment (the audience desk's "
+            "saved filters)."
         )
 
     def clean(self):
         cleaned = super().clean()
-        topics = sorted(cleaned.get("topics") or [], key=lambda topic: topic.pk)
-        if not cleaned.get("contact") and not (topics and topics[0].owner_id):
-            # Every mail names this person in its footer ("… will answer you personally").
-            self.add_error(
-                "contact",
-                _(
-                    "Choose the contact person: the footer of every mail names who answers replies, "
-                    "and the first topic has no owner to stand in."
-                ),
-            )
         if "mjml_body" in cleaned:
             try:
-                compile_campaign(mjml_body=cleaned["mjml_body"], text_body=cleaned.get("text_body", ""))
+                compile_campaign(
+                    mjml_body=cleaned["mjml_body"],
+                    text_body=cleaned.get("text_body", ""),
+                    subject=cleaned.get("subject", ""),
+                    preheader=cleaned.get("preheader", ""),
+                )
             except CampaignRenderError as exc:
                 for problem in exc.problems:
-                    field = "text_body" if problem.part == "text" else "mjml_body"
+                    field = PROBLEM_FIELDS.get(problem.part, "mjml_body")
                     line = _("Line %(line)s: ") % {"line": problem.line} if problem.line else ""
                     self.add_error(field, f"{line}{problem.message}")
         return cleaned
@@ -87,6 +114,13 @@ class TestSendForm(forms.Form):
         label=_("Send a test to"),
         help_text=_("Up to 10 addresses, separated by commas or spaces."),
         widget=forms.TextInput(attrs={"placeholder": "me@example.org"}),
+    )
+
+    as_subscriber = forms.EmailField(
+        label=_("Rendered as subscriber"),
+        required=False,
+        help_text=_("Their name, language and format, as in the preview. Empty: the sample subscriber."),
+        widget=forms.EmailInput(attrs={"placeholder": _("sample subscriber")}),
     )
 
     def address_list(self) -> list[str]:
@@ -100,3 +134,5 @@ class LaunchForm(forms.Form):
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
         help_text=_("Empty: send now."),
     )
+    # Set by the confirmation step ("Send to N people?"); without it the view only asks.
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)

@@ -23,6 +23,7 @@ __all__ = [
     "deliveries_by_reply_token",
     "deliveries_quoted",
     "delivery_by_reply_token",
+    "deliveries_of_subscriber",
     "mark_bounced",
     "mark_complained",
     "was_mailed",
@@ -87,4 +88,13 @@ def mark_complained(delivery_ids: Iterable[int]) -> int:
 def campaign_topic_ids(campaign_id: int) -> list[int]:
     return list(
         Campaign.topics.through.objects.filter(campaign_id=campaign_id).values_list("topic_id", flat=True)
+    )
+
+
+def deliveries_of_subscriber(subscriber_id: int, limit: int = 20) -> list[Delivery]:
+    """The campaigns one subscriber was sent, newest first (the inbox's customer history)."""
+    return list(
+        Delivery.objects.filter(subscriber_id=subscriber_id)
+        .select_related("campaign")
+        .order_by("-id")[:limit]
     )

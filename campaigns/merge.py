@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from django.template import Context, Template
 from django.template.base import FilterExpression, Node, NodeList, TextNode, Token, Variable, VariableNode
 
-from campaigns.rendering import SAMPLE_VARIABLES, CompiledCampaign
+from campaigns.rendering import HEADLINES, SAMPLE_VARIABLES, CompiledCampaign
 
-# The names MessageFactory.variables() adds per recipient (SAMPLE_VARIABLES mirrors them).
-PER_RECIPIENT = frozenset(SAMPLE_VARIABLES)
+# The names MessageFactory.variables() adds per recipient (SAMPLE_VARIABLES mirrors them), and
+# the subject and preheader rendered from them.
+PER_RECIPIENT = frozenset(SAMPLE_VARIABLES) | frozenset(HEADLINES)
 _MENTION = re.compile(r"\b(?:" + "|".join(sorted(PER_RECIPIENT)) + r")\b")
 
 
@@ -156,14 +157,16 @@ def split_template(template: Template, *, autoescape: bool) -> SplitTemplate:
 
 @dataclass(frozen=True)
 class MergeBodies:
-    """The HTML and text parts of one campaign, split for ESP merge fields.
+    """The HTML and text parts and the subject of one campaign, split for ESP merge fields.
 
     Field keys are short and stable ("v0", "v1", ...): the same expression in the same
-    escaping mode shares a key; the HTML and the text part never share one.
+    escaping mode shares a key (the subject and the text part, both unescaped, share theirs);
+    the HTML and the text part never share one.
     """
 
     html: SplitTemplate
     text: SplitTemplate
+    subject: SplitTemplate
     names: dict[tuple[bool, str], str]  # (autoescape, expression) -> "v<n>"
     constants: dict
 
@@ -173,6 +176,10 @@ class MergeBodies:
     def parts(self) -> tuple[list[str | Slot], list[str | Slot]]:
         """The HTML and text bodies for the active language: static text and merge slots."""
         return self._parts(self.html), self._parts(self.text)
+
+    def subject_parts(self) -> list[str | Slot]:
+        """The subject for the active language: static text and merge slots (before one_line)."""
+        return self._parts(self.subject)
 
     def _parts(self, part: SplitTemplate) -> list[str | Slot]:
         pieces = part.static_parts(self.constants)
@@ -184,6 +191,7 @@ class MergeBodies:
         """One recipient's merge values, for the active language (filters may localise)."""
         data = {**self.constants, **variables}
         values = {self._key(self.text, expr): value for expr, value in self.text.values(data).items()}
+        values |= {self._key(self.subject, expr): value for expr, value in self.subject.values(data).items()}
         if not text_only:
             values |= {self._key(self.html, expr): value for expr, value in self.html.values(data).items()}
         return values
@@ -194,11 +202,12 @@ def split_campaign(compiled: CompiledCampaign) -> MergeBodies | None:
     try:
         html = split_template(compiled.html_template, autoescape=True)
         text = split_template(compiled.text_template, autoescape=False)
+        subject = split_template(compiled.subject_template, autoescape=False)
     except NotBatchable:
         return None
     names: dict[tuple[bool, str], str] = {}
-    for part in (html, text):
+    for part in (html, text, subject):
         for key in part.keys:
             if key is not None:
                 names.setdefault((part.autoescape, key), f"v{len(names)}")
-    return MergeBodies(html=html, text=text, names=names, constants=compiled.constants)
+    return MergeBodies(html=html, text=text, subject=subject, names=names, constants=compiled.constants)

@@ -22,7 +22,8 @@ from django.utils import translation
 from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.models import Campaign
-from campaigns.rendering import CompiledCampaign, RenderedMail, compile_campaign
+from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, compile_campaign
+from dialogue.links import mail_links
 from replies import interface as replies
 from rundbrief.mail.addresses import REPLY, return_path
 from rundbrief.mail.headers import clean_header, encode_header
@@ -40,6 +41,12 @@ class Recipient:
     name: str
     language: str
     text_only: bool
+    # Where the mail goes when that is not the subscriber's own address (a test send).
+    address: str = ""
+
+    @property
+    def to_address(self) -> str:
+        return self.address or self.email
 
 
 def _url_around_token(name: str) -> tuple[str, str]:
@@ -117,6 +124,7 @@ class MessageFactory:
         list_slug: str,
         topic_slugs: tuple[str, ...],
         subject_prefix: str = "",
+        links: dict[str, str] | None = None,
     ):
         self.compiled = compiled
         # Most campaigns use recipient data only as plain {{ … }} values: their static text
@@ -129,7 +137,10 @@ class MessageFactory:
         name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
         self.envelope_from = address
         self.from_header = formataddr((clean_header(from_name or name), address), charset="utf-8")
-        self.subject = subject_prefix + subject
+        # The subject is a template (campaigns.rendering): rendered per recipient, behind this prefix.
+        self.subject_prefix = subject_prefix
+        # A test's footer links (campaigns.testmail) instead of each recipient's signed ones.
+        self.links = links
         self.list_id = f"{encode_header(list_name)} <{list_slug}.{settings.LIST_ID_DOMAIN}>"
         # Gmail's Feedback-ID: campaign:topic:kind:sender, lets complaint rates be told apart.
         self.feedback_id = f"{campaign_id}:{list_slug}:newsletter:rundbrief"
@@ -143,7 +154,6 @@ class MessageFactory:
         }
         self._fixed = (
             f"From: {self.from_header}\r\n"
-            f"Subject: {encode_header(self.subject)}\r\n"
             + "".join(f"{key}: {value}\r\n" for key, value in self.common_headers.items())
             + "MIME-Version: 1.0\r\n"
         ).encode()
@@ -164,13 +174,26 @@ class MessageFactory:
     def variables(self, recipient: Recipient) -> dict:
         # Same URLs as subscribers.tokens.preferences_url/unsubscribe_url, with the reverse()
         # done once per campaign: signed tokens are URL-safe, so splicing them in is exact.
-        preferences = make_token(PREFERENCES, recipient.subscriber_id)
-        unsubscribe = make_token(UNSUBSCRIBE, recipient.subscriber_id, self.topic_slugs, self.campaign_id)
-        return {
-            "subscriber": {"name": recipient.name, "email": recipient.email},
-            "preferences_url": self._preferences_url[0] + preferences + self._preferences_url[1],
-            "unsubscribe_url": self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1],
-        }
+        variables = {"subscriber": {"name": recipient.name, "email": recipient.email}}
+        if self.links is not None:
+            variables |= self.links
+        else:
+            preferences = make_token(PREFERENCES, recipient.subscriber_id)
+            unsubscribe = make_token(UNSUBSCRIBE, recipient.subscriber_id, self.topic_slugs, self.campaign_id)
+            variables["preferences_url"] = self._preferences_url[0] + preferences + self._preferences_url[1]
+            variables["unsubscribe_url"] = self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1]
+            variables |= mail_links(
+                recipient.subscriber_id, self.campaign_id
+            )  # web view, write in the browser
+        # Subject and preheader in the recipient's language, like the bodies that show them.
+        if recipient.language != translation.get_language():
+            with translation.override(recipient.language):
+                return variables | self.compiled.headlines(variables)
+        return variables | self.compiled.headlines(variables)
+
+    def subject(self, variables: dict) -> str:
+        """The Subject header's text for the recipient these variables are for."""
+        return self.subject_prefix + variables["subject"]
 
     def recipient_headers(self, recipient: Recipient, variables: dict) -> dict[str, str]:
         """The headers that differ per recipient (the rest are ``common_headers``)."""
@@ -200,18 +223,21 @@ class MessageFactory:
         values = self._bodies.values(variables, text_only=recipient.text_only)
         text = join_parts(static.text, values.__getitem__)
         text_qp = static.encoded_text(values) or qp.encode(text)
+        headlines = {name: variables[name] for name in HEADLINES}
         if recipient.text_only:
-            return RenderedMail(html="", text=text), text_qp, b""
+            return RenderedMail(html="", text=text, **headlines), text_qp, b""
         html = join_parts(static.html, values.__getitem__)
         html_qp = static.encoded_html(values) or qp.encode(html)
-        return RenderedMail(html=html, text=text), text_qp, html_qp
+        return RenderedMail(html=html, text=text, **headlines), text_qp, html_qp
 
     def build(self, recipient: Recipient) -> OutgoingMail:
         variables = self.variables(recipient)
         rendered, text_qp, html_qp = self._render_encoded(recipient, variables)
         headers = self.recipient_headers(recipient, variables)
+        subject = self.subject(variables)
         varying = (
-            f"To: {formataddr((clean_header(recipient.name), recipient.email), charset='utf-8')}\r\n"
+            f"Subject: {encode_header(subject)}\r\n"
+            f"To: {formataddr((clean_header(recipient.name), recipient.to_address), charset='utf-8')}\r\n"
             f"Date: {formatdate(usegmt=True)}\r\n"
             + "".join(f"{key}: {value}\r\n" for key, value in headers.items())
         ).encode()
@@ -220,11 +246,11 @@ class MessageFactory:
         else:
             body = self._alternative + text_qp + self._html_part + html_qp + self._end
         return OutgoingMail(
-            to_address=recipient.email,
+            to_address=recipient.to_address,
             to_name=recipient.name,
             message_id=recipient.message_id,
             raw=self._fixed + varying + body,
-            subject=self.subject,
+            subject=subject,
             from_header=self.from_header,
             html=rendered.html,
             text=rendered.text,
@@ -240,7 +266,9 @@ def contact_name(campaign: Campaign) -> str:
     return campaign.from_name
 
 
-def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFactory:
+def build_factory(
+    campaign: Campaign, *, subject_prefix: str = "", links: dict[str, str] | None = None
+) -> MessageFactory:
     topics = list(campaign.topics.order_by("pk"))
     compiled = compile_campaign(
         mjml_body=campaign.mjml_body,
@@ -249,6 +277,7 @@ def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFac
         preheader=campaign.preheader,
         contact_name=contact_name(campaign),
         campaign_name=campaign.name,
+        letters_until=campaign.started_at,
     )
     first = topics[0] if topics else None
     return MessageFactory(
@@ -260,6 +289,7 @@ def build_factory(campaign: Campaign, *, subject_prefix: str = "") -> MessageFac
         list_slug=first.slug if first else f"campaign-{campaign.pk}",
         topic_slugs=tuple(t.slug for t in topics),
         subject_prefix=subject_prefix,
+        links=links,
     )
 
 

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from subscribers.models import Subscriber, Topic
+from subscribers.models import Segment, Subscriber, Topic
 
 
 class Campaign(models.Model):
@@ -25,6 +25,16 @@ class Campaign(models.Model):
 
     name = models.CharField(verbose_name=_("name"), max_length=200)
     topics = models.ManyToManyField(Topic, verbose_name=_("topics"), related_name="campaigns")
+    # The audience is the topics' subscribers, narrowed to this segment's when one is set.
+    segment = models.ForeignKey(
+        Segment,
+        verbose_name=_("segment"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="campaigns",
+        help_text=_("Optional: only the topics' subscribers who are in this segment."),
+    )
     subject = models.CharField(verbose_name=_("subject"), max_length=255)
     preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
     from_name = models.CharField(verbose_name=_("sender name"), max_length=200, blank=True)
@@ -138,6 +148,39 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber_id} ({self.status})"
+
+
+class TestSend(models.Model):
+    """One test mail: who sent it to which address, and its reply token, so an answer to a test
+    reaches the marketer who sent it (never a subscriber's conversation)."""
+
+    __test__ = False  # not a pytest test class
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="test_sends"
+    )
+    sent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("sent by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    address = models.EmailField(verbose_name=_("address"), max_length=254)
+    # Whom the test was rendered as: a subscriber's address, or empty for the sample subscriber.
+    rendered_as = models.EmailField(verbose_name=_("rendered as"), max_length=254, blank=True)
+    reply_token = models.CharField(verbose_name=_("reply token"), max_length=40, unique=True)
+    message_id = models.CharField(verbose_name=_("Message-ID"), max_length=255, unique=True)
+    sent_at = models.DateTimeField(verbose_name=_("sent"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("test send")
+        verbose_name_plural = _("test sends")
+        ordering = ["-sent_at"]
+
+    def __str__(self) -> str:
+        return f"test of {self.campaign} → {self.address}"
 
 
 class Acceptance(models.Model):

@@ -13,20 +13,25 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 
-import html2text
+import lxml.html
 from django.conf import settings
 from django.template import Context, Engine, Template, TemplateSyntaxError
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from inscriptis import Inscriptis
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
 from mjml import mjml2html
 from selectolax.lexbor import LexborHTMLParser
 
 from campaigns import footer_guard
+from dialogue.letters import expand_letters
 
 BASE_LAYOUT = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_base.mjml"
 TEXT_FOOTER = Path(settings.BASE_DIR) / "templates" / "emails" / "campaign_footer.txt"
@@ -40,9 +45,12 @@ VARIABLES: dict[str, str] = {
     "subscriber.email": gettext_lazy("The subscriber's address"),
     "contact.name": gettext_lazy("The named person who answers replies"),
     "campaign.name": gettext_lazy("The campaign's name"),
-    "subject": gettext_lazy("The subject line"),
+    "subject": gettext_lazy("The subject line, as this subscriber gets it"),
+    "preheader": gettext_lazy("The preheader, as this subscriber gets it"),
     "preferences_url": gettext_lazy("Link to the subscriber's preference centre"),
     "unsubscribe_url": gettext_lazy("Link to unsubscribe"),
+    "web_url": gettext_lazy("Link to this mail in the browser"),
+    "talk_url": gettext_lazy("Link to write to us in the browser or ask for a call back"),
 }
 
 # Known MJML elements; an unknown mj-* tag would silently pass through MRML as junk HTML.
@@ -136,6 +144,17 @@ class CampaignRenderError(Exception):
 class RenderedMail:
     html: str
     text: str
+    subject: str = ""
+    preheader: str = ""
+
+
+# Rendered per recipient before the bodies, which read them as {{ subject }} and {{ preheader }}.
+HEADLINES = ("subject", "preheader")
+
+
+def one_line(value: str) -> str:
+    """A rendered subject or preheader: one line, whitespace collapsed (no header injection)."""
+    return " ".join(value.split())
 
 
 @dataclass(frozen=True)
@@ -144,7 +163,18 @@ class CompiledCampaign:
 
     html_template: Template
     text_template: Template
+    subject_template: Template
+    preheader_template: Template
     constants: dict
+
+    def headlines(self, variables: dict) -> dict[str, str]:
+        """This recipient's subject and preheader, in the active language: the same engine, the same
+        variables and the same checks as the body (they are plain text: no HTML escaping)."""
+        context = {**self.constants, **variables}
+        return {
+            "subject": one_line(self.subject_template.render(Context(context, autoescape=False))),
+            "preheader": one_line(self.preheader_template.render(Context(context, autoescape=False))),
+        }
 
     def render(
         self, variables: dict, *, language: str | None = None, text_only: bool = False
@@ -154,10 +184,14 @@ class CompiledCampaign:
             with translation.override(language):
                 return self.render(variables, language=language, text_only=text_only)
         # Callers sending many mails activate each language once (switching costs more than rendering).
+        if "subject" not in variables:
+            variables = {**variables, **self.headlines(variables)}
         context = {**self.constants, **variables}
         text = self.text_template.render(Context(context, autoescape=False))
         html = "" if text_only else self.html_template.render(Context(context))
-        return RenderedMail(html=html, text=text)
+        return RenderedMail(
+            html=html, text=text, subject=variables["subject"], preheader=variables["preheader"]
+        )
 
 
 @dataclass(frozen=True)
@@ -295,13 +329,48 @@ def _attach_footer(html: str, footer: str) -> tuple[str, dict]:
     return html[: body_open.end()] + framed + html[body_close:], attributes
 
 
+def _write_link(link: lxml.html.HtmlElement) -> None:
+    """A link as a mail program shows a text part: "words (https://...)" in a sentence, "words:
+    https://..." where the link stands alone (a button), the bare address where the words are it."""
+    href = " ".join((link.get("href") or "").split())
+    if not href or href.startswith("#"):
+        return
+    words = " ".join(link.text_content().split()) or " ".join(
+        " ".join(image.get("alt", "").split()) for image in link.iter("img") if image.get("alt", "").strip()
+    )
+    shown = href.removeprefix("mailto:")
+    if not words:
+        link.text = shown
+        return
+    if not link.text_content().strip():  # an image link: its alt text stands for the words
+        link.text = words
+    if words.rstrip("/") in (href.rstrip("/"), shown.rstrip("/")):
+        return
+    parent = link.getparent()
+    alone = parent is not None and " ".join(parent.text_content().split()) == words
+    link.tail = (f": {shown}" if alone else f" ({shown})") + (link.tail or "")
+
+
 def _html_to_text(html: str) -> str:
-    converter = html2text.HTML2Text()
-    converter.body_width = 0  # no hard wrapping: template tags must stay on one line
-    converter.ignore_images = True
-    converter.ignore_emphasis = False
-    converter.ignore_tables = True  # MJML lays out with tables; the text part wants just the words
-    return converter.handle(html).strip() + "\n"
+    """Plain, readable text (no Markdown: no **bold**, no [words](url)), laid out as a browser
+    would (inscriptis, as for inbound HTML mail); template tags stay as they are, on their lines."""
+    document = lxml.html.document_fromstring(html)
+    for link in document.iter("a"):
+        _write_link(link)
+    for element in document.iter():
+        # MJML lays out with tables and centres with align/style: the text wants the words, in
+        # reading order, at the left margin (columns one after the other, not side by side).
+        if element.tag in _LAYOUT_TAGS:
+            element.tag = "div"
+        for attribute in ("align", "style"):
+            element.attrib.pop(attribute, None)
+    text = Inscriptis(document, ParserConfig(css=CSS_PROFILES["strict"])).get_text()
+    lines = [line.rstrip() for line in text.splitlines()]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip() + "\n"
+
+
+_BLANK_LINES = re.compile(r"\n{3,}")
+_LAYOUT_TAGS = frozenset(["table", "thead", "tbody", "tfoot", "tr", "td", "th"])
 
 
 def _generated_text(source: _Source) -> str:
@@ -319,9 +388,11 @@ def compile_campaign(
     preheader: str = "",
     contact_name: str = "",
     campaign_name: str = "",
+    letters_until: datetime | None = None,
 ) -> CompiledCampaign:
     """Validate and compile a campaign; raises CampaignRenderError listing every problem found."""
     layout, text_footer, html_footer = _layout()
+    mjml_body = expand_letters(mjml_body, until=letters_until)  # <mj-rundbrief-letters> (dialogue)
     source = _split_source(mjml_body)
     checker = _MjmlStructureChecker(line_offset=source.body_first_line - 1)
     checker.feed(source.body)
@@ -330,6 +401,8 @@ def compile_campaign(
     problems += _check_template("template", source.head)
     if text_body.strip():
         problems += _check_template("text", text_body)
+    problems += _check_template("subject", subject)
+    problems += _check_template("preheader", preheader)
     # Nothing in the campaign may reach the footer (footer_guard explains the rules).
     head_first_line = mjml_body.count("\n", 0, mjml_body.find(source.head)) + 1 if source.head else 1
     problems += _guard_problems(
@@ -357,12 +430,16 @@ def compile_campaign(
     except TemplateSyntaxError as exc:  # MJML moved something template-relevant, e.g. inside an attribute
         raise CampaignRenderError([RenderProblem("template", str(exc))]) from exc
     constants = {
-        "subject": subject,
-        "preheader": preheader,
         "contact": {"name": contact_name},
-        "campaign": {"name": campaign_name, "subject": subject},
+        "campaign": {"name": campaign_name},
     }
-    compiled = CompiledCampaign(html_template=html_template, text_template=text_template, constants=constants)
+    compiled = CompiledCampaign(
+        html_template=html_template,
+        text_template=text_template,
+        subject_template=Template(subject, engine=_TEXT_ENGINE),
+        preheader_template=Template(preheader, engine=_TEXT_ENGINE),
+        constants=constants,
+    )
     _render_sample(compiled, body_attributes)
     return compiled
 
@@ -371,6 +448,8 @@ SAMPLE_VARIABLES = {
     "subscriber": {"name": "Alex Sample", "email": "alex@example.org"},
     "preferences_url": "https://example.org/preferences/sample/",
     "unsubscribe_url": "https://example.org/unsubscribe/sample/",
+    "web_url": "https://example.org/web/sample/",
+    "talk_url": "https://example.org/talk/sample/",
 }
 
 

@@ -1,12 +1,14 @@
 """Reads for campaigns: the audience (keyset-paged, counted with reasons) and the stats.
 
 The audience is computed in the database, never as a list in memory: confirmed subscribers
-with an active subscription to any of the campaign's topics, minus the suppressed, those who
+with an active subscription to any of the campaign's topics (narrowed to its segment's, if it
+has one), minus the suppressed, those who
 already have a delivery of this campaign, the paused, and those over their frequency cap.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from audience.filters import AudienceFilter, subscribers_matching
+from campaigns import testmail
 from campaigns.models import Campaign, Delivery
 from replies.interface import campaign_replies
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
@@ -54,6 +58,7 @@ _CANDIDATES = f"""
     WHERE s.status = 'confirmed'
       AND EXISTS (SELECT 1 FROM {_SUBSCRIPTION} sub
                   WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}}))
+      {{segment}}
 """
 # Over the frequency cap: counted only for subscribers who set one (the rest never pay for it).
 _OVER_CAP = f"""
@@ -78,6 +83,7 @@ _COUNT_SQL = f"""
     WHERE s.status = 'confirmed'
       AND EXISTS (SELECT 1 FROM {_SUBSCRIPTION} sub
                   WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}}))
+      {{segment}}
 """
 
 _PAGE_SQL = f"""
@@ -92,6 +98,29 @@ _PAGE_SQL = f"""
     ORDER BY s.id
     LIMIT %(limit)s
 """
+
+
+_PLACEHOLDER = re.compile(r"(?<!%)%s")
+
+
+def _segment_condition(campaign: Campaign, params: dict) -> str:
+    """``AND s.id IN (the segment's subscribers)``, or nothing without a segment.
+
+    The segment's filter is compiled by the ORM (audience.filters) and its positional
+    placeholders renamed into this query's named ones.
+    """
+    if campaign.segment_id is None:
+        return ""
+    spec = AudienceFilter.from_json(campaign.segment.definition)
+    sql, values = subscribers_matching(spec).values("pk").query.sql_with_params()
+    names = iter(range(len(values)))
+
+    def rename(_match: re.Match) -> str:
+        return f"%(segment{next(names)})s"
+
+    sql = _PLACEHOLDER.sub(rename, sql)
+    params.update({f"segment{index}": value for index, value in enumerate(values)})
+    return f"AND s.id IN ({sql})"
 
 
 def _params(campaign: Campaign, topic_ids: list[int], **extra) -> tuple[dict, str]:
@@ -132,8 +161,9 @@ def audience_pages(campaign: Campaign, *, page_size: int) -> Iterator[list[tuple
     last_id = 0
     while True:
         params, placeholders = _params(campaign, topic_ids, after=last_id, limit=page_size)
+        segment = _segment_condition(campaign, params)
         with _no_jit(), connection.cursor() as cursor:
-            cursor.execute(_PAGE_SQL.format(topics=placeholders), params)
+            cursor.execute(_PAGE_SQL.format(topics=placeholders, segment=segment), params)
             page = [(row[0], row[1]) for row in cursor.fetchall()]
         if not page:
             return
@@ -144,8 +174,9 @@ def audience_pages(campaign: Campaign, *, page_size: int) -> Iterator[list[tuple
 def count_audience(campaign: Campaign) -> AudienceCount:
     """One pass over the candidates; each excluded subscriber is counted for its first reason."""
     params, placeholders = _params(campaign, _topic_ids(campaign))
+    segment = _segment_condition(campaign, params)
     with _no_jit(), connection.cursor() as cursor:
-        cursor.execute(_COUNT_SQL.format(topics=placeholders), params)
+        cursor.execute(_COUNT_SQL.format(topics=placeholders, segment=segment), params)
         candidates, *counts = cursor.fetchone()
     excluded = dict(zip(EXCLUSION_REASONS, counts, strict=True))
     recipients = candidates - sum(excluded.values())
@@ -236,6 +267,16 @@ def failed_deliveries(campaign: Campaign, *, limit: int = 50) -> QuerySet[Delive
         .select_related("subscriber")
         .order_by("-updated_at")[:limit]
     )
+
+
+def test_recipient(address: str, *, language: str) -> testmail.TestRecipient:
+    """Whom a preview or test send is rendered as: the subscriber with this address, else the sample
+    (in ``language``), saying so when an address was given."""
+    address = address.strip()
+    subscriber = Subscriber.objects.filter(email__iexact=address).first() if address else None
+    if subscriber is None:
+        return testmail.sample(language, asked_for=address)
+    return testmail.of_subscriber(subscriber)
 
 
 def campaign_bounces(campaign: Campaign, *, limit: int = 50) -> QuerySet[Bounce]:

@@ -17,26 +17,30 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
+from campaigns import testmail
 from campaigns.messages import Recipient, build_factory
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Campaign, Delivery, TestSend
 from campaigns.rendering import compile_campaign
-from campaigns.selectors import audience_pages
+from campaigns.selectors import audience_pages, test_recipient
 from campaigns.sending.ledger import fold_all_acceptances
 from campaigns.sending.loop import finish_if_done
+from campaigns.variables import unknown_variables
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.events import emit
 from rundbrief.mail.addresses import new_token
 from rundbrief.mail.headers import new_message_id
 from rundbrief.mail.refusals import SendError
 from rundbrief.mail.transports import transport_for_settings
-from subscribers.models import Topic
+from subscribers.models import Segment, Topic
 
 logger = logging.getLogger(__name__)
 S = Delivery.Status
 C = Campaign.Status
-EDITABLE = (C.DRAFT, C.SCHEDULED)
+# A cancelled campaign can be edited and launched again: it goes to those it has not reached.
+EDITABLE = (C.DRAFT, C.SCHEDULED, C.CANCELLED)
 MAX_TEST_ADDRESSES = 10
 
 
@@ -56,10 +60,12 @@ def save_campaign(
     text_body: str = "",
     contact: AbstractBaseUser | None = None,
     user: AbstractBaseUser | None = None,
+    segment: Segment | None = None,
 ) -> Campaign:
-    """Create or update a draft. The contact defaults to the first topic's owner."""
+    """Create or update a draft. The contact defaults to the first topic's owner; a segment
+    narrows the topics' audience."""
     if campaign is not None and campaign.status not in EDITABLE:
-        raise CampaignStateError(_("Only drafts and scheduled campaigns can be edited."))
+        raise CampaignStateError(_("Only drafts, scheduled and cancelled campaigns can be edited."))
     topics = list(topics)
     if contact is None and topics:
         contact = sorted(topics, key=lambda t: t.pk)[0].owner
@@ -71,6 +77,7 @@ def save_campaign(
     campaign.mjml_body = mjml_body
     campaign.text_body = text_body
     campaign.contact = contact
+    campaign.segment = segment
     with transaction.atomic():
         campaign.save()
         campaign.topics.set(topics)
@@ -98,22 +105,57 @@ def contact_problem(campaign: Campaign) -> str | None:
 
 
 def _validate_for_sending(campaign: Campaign) -> None:
+    if campaign.status not in EDITABLE:
+        raise CampaignStateError(_("This campaign has already been launched."))
     if not campaign.topics.exists():
         raise CampaignStateError(_("Choose at least one topic before launching."))
     if problem := contact_problem(campaign):
         raise CampaignStateError(problem)
+    if unknown := unknown_variables(
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+    ):
+        raise CampaignStateError(
+            _("The campaign uses variables no mail has; correct them in the editor: %(problems)s")
+            % {"problems": " ".join(problem.message for problem in unknown)}
+        )
     # Raises CampaignRenderError with lines: a broken campaign never starts sending.
-    compile_campaign(mjml_body=campaign.mjml_body, text_body=campaign.text_body)
+    compile_campaign(
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+    )
+
+
+def check_launch(*, campaign: Campaign, at: datetime | None = None, now: datetime | None = None) -> None:
+    """Everything a launch (now, or at ``at``) would refuse, raised before asking "send to N people?".
+
+    A "Send at" time that has passed is refused, never taken as "now": the marketer meant a
+    time, and mail that went out at once cannot be called back.
+    """
+    _validate_for_sending(campaign)
+    now = now or timezone.now()
+    if at is not None and at <= now:
+        raise CampaignStateError(
+            _(
+                "The time to send at (%(at)s) has passed. Choose a time in the future, "
+                "or leave it empty to send now."
+            )
+            % {"at": formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")}
+        )
 
 
 def launch_campaign(*, campaign: Campaign, at: datetime | None = None) -> Campaign:
     """Launch now, or schedule for ``at`` (picked up by the periodic task, never a long ETA)."""
-    if campaign.status not in EDITABLE:
-        raise CampaignStateError(_("This campaign has already been launched."))
-    _validate_for_sending(campaign)
     now = timezone.now()
-    if at is not None and at > now:
-        Campaign.objects.filter(pk=campaign.pk).update(status=C.SCHEDULED, scheduled_at=at, updated_at=now)
+    check_launch(campaign=campaign, at=at, now=now)
+    if at is not None:
+        Campaign.objects.filter(pk=campaign.pk, status__in=EDITABLE).update(
+            status=C.SCHEDULED, scheduled_at=at, finished_at=None, updated_at=now
+        )
     else:
         _start(campaign.pk)
     campaign.refresh_from_db()
@@ -121,12 +163,16 @@ def launch_campaign(*, campaign: Campaign, at: datetime | None = None) -> Campai
 
 
 def _start(campaign_id: int) -> bool:
-    """draft/scheduled → sending, exactly once even if the beat task and a click race."""
+    """draft/scheduled/cancelled → sending, exactly once even if the beat task and a click race.
+
+    A relaunched cancelled campaign queues its audience afresh: those it reached before have a
+    delivery already and are left out (selectors.audience_pages)."""
     started = Campaign.objects.filter(pk=campaign_id, status__in=EDITABLE).update(
-        status=C.SENDING, started_at=timezone.now()
+        status=C.SENDING, started_at=timezone.now(), finished_at=None, queued_all_at=None
     )
     if started:
         _enqueue_queue_deliveries(campaign_id)
+        emit("campaign.started", campaign_id=campaign_id)
     return bool(started)
 
 
@@ -241,6 +287,24 @@ def cancel_campaign(*, campaign: Campaign) -> None:
         Delivery.objects.filter(campaign=campaign, status=S.QUEUED).delete()
 
 
+def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> Campaign:
+    """A new draft with the same content, topics and contact person; any status can be copied."""
+    copy = Campaign(
+        name=(_("%(name)s (copy)") % {"name": campaign.name})[: Campaign._meta.get_field("name").max_length],
+        subject=campaign.subject,
+        preheader=campaign.preheader,
+        from_name=campaign.from_name,
+        mjml_body=campaign.mjml_body,
+        text_body=campaign.text_body,
+        contact=campaign.contact,
+        created_by=user,
+    )
+    with transaction.atomic():
+        copy.save()
+        copy.topics.set(campaign.topics.all())
+    return copy
+
+
 def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:
     """Re-enqueue work a dead worker left behind (run by beat; also by hand after a crash).
 
@@ -273,8 +337,21 @@ class TestSendResult:
     errors: dict[str, str]
 
 
-def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult:
-    """Send the campaign, marked "[TEST]", to a few given addresses, now (no Delivery rows)."""
+def send_test(
+    *,
+    campaign: Campaign,
+    addresses: Sequence[str],
+    as_subscriber: str = "",
+    language: str | None = None,
+    user: AbstractBaseUser | None = None,
+) -> TestSendResult:
+    """Send the campaign, marked "[TEST]", to a few given addresses, now (no Delivery rows).
+
+    Rendered exactly as the preview shows it: as the subscriber with the address ``as_subscriber``
+    (their name, language and format), else as the sample subscriber in ``language``; with the
+    footer links of a test (campaigns.testmail). Each mail's reply token is stored (TestSend), so
+    an answer reaches ``user``, who sent it.
+    """
     addresses = [a.strip() for a in addresses if a.strip()]
     if not addresses:
         raise ValueError(_("Give at least one address."))
@@ -287,7 +364,8 @@ def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult
             raise ValueError(_("Not an email address: %(address)s") % {"address": address}) from exc
     if problem := contact_problem(campaign):
         raise ValueError(problem)
-    factory = build_factory(campaign, subject_prefix="[TEST] ")
+    shown = test_recipient(as_subscriber, language=language or settings.LANGUAGE_CODE)
+    factory = build_factory(campaign, subject_prefix="[TEST] ", links=testmail.links(campaign.pk))
     transport = transport_for_settings()
     sent, errors = [], {}
     try:
@@ -296,11 +374,21 @@ def send_test(*, campaign: Campaign, addresses: Sequence[str]) -> TestSendResult
                 delivery_id=0,
                 message_id=new_message_id(),
                 reply_token=new_token(),
-                subscriber_id=0,
-                email=address,
-                name=address.partition("@")[0],
-                language=settings.LANGUAGE_CODE,
-                text_only=False,
+                subscriber_id=shown.subscriber_id,
+                email=shown.email,
+                name=shown.name,
+                language=shown.language,
+                text_only=shown.text_only,
+                address=address,
+            )
+            # Stored before the hand-over, like a delivery: a reply may come back at once.
+            TestSend.objects.create(
+                campaign=campaign,
+                sent_by=user,
+                address=address,
+                rendered_as=shown.email if shown.found else "",
+                reply_token=recipient.reply_token,
+                message_id=recipient.message_id,
             )
             mail = factory.build(recipient)
             try:

@@ -11,18 +11,20 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import selectors, services
-from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, problems_as_text
+from campaigns import selectors, services, testmail
+from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
 from campaigns.messages import contact_name
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import VARIABLES, CampaignRenderError, compile_campaign
+from campaigns.variables import unknown_variables
 from rundbrief.csp import allows_mail_frames
-from subscribers.models import Subscriber, Topic
-from subscribers.tokens import preferences_url, unsubscribe_url
+from subscribers.models import Topic
 
 
 def marketer_required(view):
@@ -45,7 +47,10 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     if campaign is not None and campaign.status not in services.EDITABLE:
         messages.warning(request, _("This campaign has been launched and can no longer be edited."))
         return redirect("campaigns:detail", campaign.pk)
-    form = CampaignForm(request.POST or None, instance=campaign)
+    initial = {}
+    if campaign is None and request.GET.get("segment", "").isdigit():
+        initial["segment"] = request.GET["segment"]  # "New campaign to this segment" (audience desk)
+    form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         saved = services.save_campaign(
@@ -59,8 +64,16 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
             text_body=data["text_body"],
             contact=data["contact"],
             user=request.user,
+            segment=data.get("segment"),
         )
         messages.success(request, _("Campaign saved."))
+        for problem in unknown_variables(
+            mjml_body=saved.mjml_body,
+            text_body=saved.text_body,
+            subject=saved.subject,
+            preheader=saved.preheader,
+        ):
+            messages.warning(request, problem.message)
         return redirect("campaigns:detail", saved.pk)
     return render(
         request,
@@ -81,29 +94,6 @@ def campaign_edit(request: HttpRequest, pk: int) -> HttpResponse:
     return _editor(request, get_object_or_404(Campaign, pk=pk))
 
 
-def _preview_recipient(request: HttpRequest) -> dict:
-    """The chosen subscriber (by address), else a sample one."""
-    address = request.POST.get("preview_subscriber", "").strip()
-    subscriber = Subscriber.objects.filter(email__iexact=address).first() if address else None
-    if subscriber is None:
-        return {
-            "id": 0,
-            "name": _("Alex Sample"),
-            "email": "alex@example.org",
-            "language": request.LANGUAGE_CODE,
-            "text_only": False,
-            "found": False,
-        }
-    return {
-        "id": subscriber.pk,
-        "name": subscriber.name,
-        "email": subscriber.email,
-        "language": subscriber.language,
-        "text_only": subscriber.format == Subscriber.Format.TEXT,
-        "found": True,
-    }
-
-
 @marketer_required
 @require_POST
 def preview(request: HttpRequest) -> JsonResponse:
@@ -111,11 +101,7 @@ def preview(request: HttpRequest) -> JsonResponse:
     topic_ids = [t for t in request.POST.getlist("topics") if t.isdigit()]
     topics = list(Topic.objects.filter(pk__in=topic_ids).order_by("pk").select_related("owner"))
     contact_id = request.POST.get("contact", "")
-    contact = None
-    if contact_id.isdigit():
-        from django.contrib.auth import get_user_model
-
-        contact = get_user_model().objects.filter(pk=contact_id).first()
+    contact = contact_choices().filter(pk=contact_id).first() if contact_id.isdigit() else None
     if contact is None and topics:
         contact = topics[0].owner
     shell = Campaign(
@@ -134,16 +120,24 @@ def preview(request: HttpRequest) -> JsonResponse:
         )
     except CampaignRenderError as exc:
         return JsonResponse({"html": "", "text": "", "errors": [p.as_dict() for p in exc.problems]})
-    recipient = _preview_recipient(request)
-    slugs = [t.slug for t in topics]
+    warnings = unknown_variables(
+        mjml_body=request.POST.get("mjml_body", ""),
+        text_body=request.POST.get("text_body", ""),
+        subject=request.POST.get("subject", ""),
+        preheader=request.POST.get("preheader", ""),
+    )
+    # Rendered as a test send renders it (services.send_test), so the test is this preview.
+    recipient = selectors.test_recipient(
+        request.POST.get("preview_subscriber", ""), language=request.LANGUAGE_CODE
+    )
+    campaign_id = request.POST.get("campaign_id", "")
     try:
         rendered = compiled.render(
             {
-                "subscriber": {"name": recipient["name"], "email": recipient["email"]},
-                "preferences_url": preferences_url(recipient["id"]),
-                "unsubscribe_url": unsubscribe_url(recipient["id"], slugs),
+                "subscriber": {"name": recipient.name, "email": recipient.email},
+                **testmail.links(int(campaign_id) if campaign_id.isdigit() else None),
             },
-            language=recipient["language"],
+            language=recipient.language,
         )
     except Exception as exc:  # a filter failing on this subscriber's data: show it, never a 500
         return JsonResponse(
@@ -153,11 +147,15 @@ def preview(request: HttpRequest) -> JsonResponse:
         {
             "html": rendered.html,
             "text": rendered.text,
+            "subject": rendered.subject,
+            "preheader": rendered.preheader,
             "errors": [],
+            "warnings": [problem.as_dict() for problem in warnings],
             "recipient": {
-                "email": recipient["email"],
-                "found": recipient["found"],
-                "text_only": recipient["text_only"],
+                "email": recipient.email,
+                "found": recipient.found,
+                "text_only": recipient.text_only,
+                "note": recipient.note,
             },
         }
     )
@@ -169,10 +167,25 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     campaign = get_object_or_404(Campaign.objects.select_related("contact"), pk=pk)
     audience = None
     render_problems: list[str] = []
+    variable_problems: list[str] = []
     if campaign.status in services.EDITABLE:
         audience = selectors.count_audience(campaign)
+        variable_problems = [
+            problem.message
+            for problem in unknown_variables(
+                mjml_body=campaign.mjml_body,
+                text_body=campaign.text_body,
+                subject=campaign.subject,
+                preheader=campaign.preheader,
+            )
+        ]
         try:
-            compile_campaign(mjml_body=campaign.mjml_body, text_body=campaign.text_body)
+            compile_campaign(
+                mjml_body=campaign.mjml_body,
+                text_body=campaign.text_body,
+                subject=campaign.subject,
+                preheader=campaign.preheader,
+            )
         except CampaignRenderError as exc:
             render_problems = problems_as_text(exc)
     return render(
@@ -184,6 +197,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "stats": selectors.campaign_stats(campaign),
             "audience": audience,
             "render_problems": render_problems,
+            "variable_problems": variable_problems,
             "contact_problem": services.contact_problem(campaign)
             if campaign.status in services.EDITABLE
             else None,
@@ -215,7 +229,13 @@ def test_send(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("Give the addresses for the test send."))
         return redirect("campaigns:detail", pk)
     try:
-        result = services.send_test(campaign=campaign, addresses=form.address_list())
+        result = services.send_test(
+            campaign=campaign,
+            addresses=form.address_list(),
+            as_subscriber=form.cleaned_data["as_subscriber"],
+            language=request.LANGUAGE_CODE,
+            user=request.user,
+        )
     except (ValueError, CampaignRenderError) as exc:
         messages.error(request, str(exc))
         return redirect("campaigns:detail", pk)
@@ -228,16 +248,43 @@ def test_send(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("campaigns:detail", pk)
 
 
+@csrf_exempt  # a mail program's one-click POST (RFC 8058) to a test mail's List-Unsubscribe
+@require_http_methods(["GET", "POST"])
+def test_link(request: HttpRequest, token: str) -> HttpResponse:
+    """Where the footer links of a test mail and the preview lead: "this was a test", never a 410."""
+    found = testmail.read_link(token)
+    if found is None:
+        return render(request, "campaigns/test_link.html", {"valid": False}, status=404)
+    campaign_id, kind = found
+    campaign = Campaign.objects.filter(pk=campaign_id).first()
+    return render(request, "campaigns/test_link.html", {"valid": True, "campaign": campaign, "kind": kind})
+
+
+def _confirmation(request: HttpRequest, campaign: Campaign, **context) -> HttpResponse:
+    return render(request, "campaigns/confirm.html", {"campaign": campaign, **context})
+
+
 @marketer_required
 @require_POST
 def launch(request: HttpRequest, pk: int) -> HttpResponse:
+    """Two steps: the posted time is checked and the marketer asked "send to N people?"; then sent."""
     campaign = get_object_or_404(Campaign, pk=pk)
     form = LaunchForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("That is not a valid date and time."))
         return redirect("campaigns:detail", pk)
+    at = form.cleaned_data["at"]
     try:
-        campaign = services.launch_campaign(campaign=campaign, at=form.cleaned_data["at"])
+        if not form.cleaned_data["confirmed"]:
+            services.check_launch(campaign=campaign, at=at)
+            return _confirmation(
+                request,
+                campaign,
+                action="launch",
+                question=launch_question(campaign.name, selectors.count_audience(campaign).recipients, at),
+                at=at,
+            )
+        campaign = services.launch_campaign(campaign=campaign, at=at)
     except services.CampaignStateError as exc:
         messages.error(request, str(exc))
     except CampaignRenderError as exc:
@@ -247,10 +294,65 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
         )
     else:
         if campaign.status == Campaign.Status.SCHEDULED:
-            messages.success(request, _("Campaign scheduled."))
+            messages.success(
+                request,
+                _("Campaign scheduled for %(at)s.")
+                % {"at": formats.date_format(timezone.localtime(campaign.scheduled_at), "DATETIME_FORMAT")},
+            )
         else:
             messages.success(request, _("Campaign launched."))
     return redirect("campaigns:detail", pk)
+
+
+def launch_question(name: str, recipients: int, at) -> str:
+    count = formats.number_format(recipients, force_grouping=True)
+    if at is None:
+        return ngettext(
+            "Send “%(name)s” to %(count)s person now?", "Send “%(name)s” to %(count)s people now?", recipients
+        ) % {"name": name, "count": count}
+    return ngettext(
+        "Send “%(name)s” to %(count)s person at %(at)s?",
+        "Send “%(name)s” to %(count)s people at %(at)s?",
+        recipients,
+    ) % {"name": name, "count": count, "at": formats.date_format(timezone.localtime(at), "DATETIME_FORMAT")}
+
+
+@marketer_required
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    """Asks first; a cancelled campaign can then be edited, launched again or duplicated."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if request.POST.get("confirmed") != "1":
+        stats = selectors.campaign_stats(campaign)
+        return _confirmation(
+            request,
+            campaign,
+            action="cancel",
+            question=_("Cancel “%(name)s”?") % {"name": campaign.name},
+            detail=_(
+                "%(sent)s mails have gone out; %(waiting)s not sent yet will not be sent. "
+                "You can edit the campaign afterwards and launch it again to those it has not reached."
+            )
+            % {
+                "sent": formats.number_format(stats.delivered, force_grouping=True),
+                "waiting": formats.number_format(stats.queued + stats.sending, force_grouping=True),
+            },
+        )
+    try:
+        services.cancel_campaign(campaign=campaign)
+    except services.CampaignStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Campaign cancelled."))
+    return redirect("campaigns:detail", pk)
+
+
+@marketer_required
+@require_POST
+def duplicate(request: HttpRequest, pk: int) -> HttpResponse:
+    copy = services.duplicate_campaign(campaign=get_object_or_404(Campaign, pk=pk), user=request.user)
+    messages.success(request, _("Campaign duplicated: this is the copy, a draft."))
+    return redirect("campaigns:edit", copy.pk)
 
 
 def _state_action(action, success: str):
@@ -271,4 +373,3 @@ def _state_action(action, success: str):
 
 pause = _state_action(services.pause_campaign, gettext_lazy("Campaign paused."))
 resume = _state_action(services.resume_campaign, gettext_lazy("Campaign resumed."))
-cancel = _state_action(services.cancel_campaign, gettext_lazy("Campaign cancelled."))

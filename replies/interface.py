@@ -1,11 +1,41 @@
 """What the replies app offers the campaigns app: the only replies module campaigns imports.
 
-campaigns shows a contact person's name in every mail and counts a campaign's replies; it
+campaigns shows a contact person's name in every mail, offers the people who answer replies
+(assignable_staff) as contact persons, and counts a campaign's replies; it
 does not read replies' models or services for that (an import-linter contract in pyproject.toml).
+
+The dialogue app uses this module too (its own contract): it reads the conversations a staff
+member may see and a conversation's thread, and a reply written in the browser enters the same
+inbound pipeline as a mail (store_web_reply).
 """
 
 from __future__ import annotations
 
-from replies.selectors import CampaignReplies, campaign_replies, staff_display_name
+from replies.models import Conversation, InboundMessage, Message
+from replies.selectors import (
+    CampaignReplies,
+    assignable_staff,
+    campaign_replies,
+    staff_display_name,
+    visible_conversations,
+)
+from replies.services import store_inbound
 
-__all__ = ["CampaignReplies", "campaign_replies", "staff_display_name"]
+
+def store_web_reply(raw: bytes) -> InboundMessage:
+    """A subscriber's reply from the browser, as a message for the inbound pipeline (stored, then
+    processed like a mail: threaded by its reply token, routed the same way)."""
+    return store_inbound(raw, source=InboundMessage.Source.WEB)
+
+
+__all__ = [
+    "CampaignReplies",
+    "Conversation",
+    "InboundMessage",
+    "Message",
+    "assignable_staff",
+    "campaign_replies",
+    "staff_display_name",
+    "store_web_reply",
+    "visible_conversations",
+]

@@ -9,13 +9,15 @@ explain it.
 
 from __future__ import annotations
 
+import datetime
 import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.utils import translation
+from django.db.models.functions import Lower
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from replies.reasons import render
@@ -25,6 +27,15 @@ from rundbrief import secretbox
 class Team(models.Model):
     name = models.CharField(_("name"), max_length=120, unique=True)
     description = models.TextField(_("description"), blank=True)
+    # Service level: the first answer is due within this many business minutes (none: no target).
+    sla_minutes = models.PositiveIntegerField(
+        _("first answer within (business minutes)"), null=True, blank=True
+    )
+    business_days = models.CharField(
+        _("business days"), max_length=7, default="12345", help_text=_("ISO weekdays, 1 = Monday.")
+    )
+    business_start = models.TimeField(_("business hours from"), default=datetime.time(9, 0))
+    business_end = models.TimeField(_("business hours until"), default=datetime.time(17, 0))
 
     class Meta:
         ordering = ["name"]
@@ -60,6 +71,14 @@ class StaffProfile(models.Model):
     notify_by_email = models.BooleanField(
         _("notify by mail"), default=True, help_text=_("Send a mail when a new reply arrives in my queue.")
     )
+    away_from = models.DateField(_("away from"), null=True, blank=True)
+    away_until = models.DateField(_("away until"), null=True, blank=True)
+    notify_on_mention = models.BooleanField(
+        _("mail me when I am mentioned"), default=True, help_text=_("An internal note names me (@name).")
+    )
+    notify_on_follow = models.BooleanField(
+        _("mail me about conversations I follow"), default=True, help_text=_("A new reply arrives in one.")
+    )
     # Round robin within a team: the member assigned longest ago goes next.
     last_assigned_at = models.DateTimeField(null=True, blank=True, editable=False)
 
@@ -69,6 +88,28 @@ class StaffProfile(models.Model):
 
     def __str__(self) -> str:
         return self.display_name or self.user.get_username()
+
+    @property
+    def is_away_now(self) -> bool:
+        """Away by the switch, or today is within the away dates (either end may be open)."""
+        return self.is_away or away_today(self.away_from, self.away_until)
+
+    @staticmethod
+    def present_filter() -> models.Q:
+        """The profiles of people not away today (the same rule as is_away_now), for a queryset."""
+        today = timezone.localdate()
+        dated = models.Q(away_from__isnull=False) | models.Q(away_until__isnull=False)
+        within = (models.Q(away_from__isnull=True) | models.Q(away_from__lte=today)) & (
+            models.Q(away_until__isnull=True) | models.Q(away_until__gte=today)
+        )
+        return models.Q(is_away=False) & ~(dated & within)
+
+
+def away_today(away_from: datetime.date | None, away_until: datetime.date | None) -> bool:
+    if away_from is None and away_until is None:
+        return False
+    today = timezone.localdate()
+    return (away_from is None or away_from <= today) and (away_until is None or today <= away_until)
 
 
 class InboundMessage(models.Model):
@@ -80,6 +121,7 @@ class InboundMessage(models.Model):
         WEBHOOK = "webhook", _("ESP webhook")
         PIPE = "pipe", _("MTA pipe (ingest_email)")
         IMAP = "imap", _("IMAP mailbox (run_imap_intake)")
+        WEB = "web", _("Written in the browser (dialogue)")
 
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")
@@ -134,6 +176,12 @@ class InboundMessage(models.Model):
         lines = [line for line in self.error.strip().splitlines() if line.strip()]
         return lines[-1] if lines else ""
 
+    @property
+    def deciding_hit(self) -> dict:
+        """The line of the decision record whose rule decided the kind (its reasons say why)."""
+        hits = [line for line in self.rule_hits or [] if line.get("hit") and line.get("rule") != "matching"]
+        return hits[-1] if hits else {}
+
 
 class Conversation(models.Model):
     """One subscriber's replies about one campaign (or one thread), with our answers."""
@@ -181,6 +229,10 @@ class Conversation(models.Model):
     waiting_since = models.DateTimeField(null=True, blank=True, db_index=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    tags = models.ManyToManyField("Tag", blank=True, related_name="conversations", verbose_name=_("tags"))
+    followers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="followed_conversations", through="Follow"
+    )
 
     class Meta:
         ordering = ["waiting_since", "id"]
@@ -188,7 +240,9 @@ class Conversation(models.Model):
         verbose_name_plural = _("conversations")
         permissions = [("view_all_conversations", _("Can see every conversation (managers)"))]
         indexes = [
-            models.Index(fields=["assignee", "status", "waiting_since"], name="conversation_queue_idx")
+            models.Index(fields=["assignee", "status", "waiting_since"], name="conversation_queue_idx"),
+            # Search results and the closed queue: newest activity first, keyset-paged.
+            models.Index(fields=["last_message_at", "id"], name="conversation_activity_idx"),
         ]
 
     def __str__(self) -> str:
@@ -239,6 +293,8 @@ class Message(models.Model):
     )
     from_address = models.CharField(max_length=998, blank=True)
     to_address = models.CharField(max_length=998, blank=True)
+    # Our answers: further recipients (one address a line).
+    cc = models.TextField(blank=True)
     subject = models.CharField(max_length=998, blank=True)
     text = models.TextField(blank=True, help_text=_("The full text, quotes included."))
     stripped_text = models.TextField(blank=True, help_text=_("Without the quoted history and signature."))
@@ -259,6 +315,8 @@ class Message(models.Model):
     # The sweeper re-enqueues answers left queued/sending long after this (their worker died).
     send_status_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # The undo window: a queued answer is not sent before this (its author may take it back).
+    send_after = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -293,6 +351,14 @@ class ConversationEvent(models.Model):
         CLOSED = "closed", _("Closed")
         REOPENED = "reopened", _("Reopened")
         SNOOZED = "snoozed", _("Snoozed")
+        TAGGED = "tagged", _("Tag added")
+        UNTAGGED = "untagged", _("Tag removed")
+        LINKED = "linked", _("Linked to a subscriber")
+        MERGED = "merged", _("Merged")
+        MOVED = "moved", _("Message moved")
+        FOLLOWED = "followed", _("Followed")
+        UNFOLLOWED = "unfollowed", _("No longer followed")
+        UNDONE = "undone", _("Answer taken back")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -305,6 +371,8 @@ class ConversationEvent(models.Model):
     text = models.TextField(blank=True)
     # An assignment by routing: its reasons as codes (replies.reasons); text is a staff note.
     reasons = models.JSONField(default=list, blank=True)
+    # A note: the colleagues it mentions (@name), who are notified.
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -312,6 +380,82 @@ class ConversationEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.conversation_id}"
+
+
+class Tag(models.Model):
+    """A label on conversations, set by hand (or by a routing rule)."""
+
+    name = models.CharField(_("name"), max_length=60)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+        constraints = [models.UniqueConstraint(Lower("name"), name="tag_name_once")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Follow(models.Model):
+    """Someone follows a conversation: new replies in it reach them too."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="follows")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="follows")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["conversation", "user"], name="follow_once")]
+
+    def __str__(self) -> str:
+        return f"{self.user} follows #{self.conversation_id}"
+
+
+class SavedReply(models.Model):
+    """A text staff answer with often: their own, their team's, or shared with everyone.
+
+    The body may use {{ subscriber_name }}, {{ campaign }} and {{ staff_name }} (replies.saved_replies).
+    """
+
+    class Scope(models.TextChoices):
+        PERSONAL = "personal", _("Only me")
+        TEAM = "team", _("My team")
+        SHARED = "shared", _("Everyone")
+
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("text"))
+    scope = models.CharField(_("who may use it"), max_length=8, choices=Scope.choices, default=Scope.PERSONAL)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="saved_replies",
+        verbose_name=_("owner"),
+    )
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="saved_replies",
+        verbose_name=_("team"),
+    )
+    usage_count = models.PositiveIntegerField(_("used"), default=0)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        verbose_name = _("saved reply")
+        verbose_name_plural = _("saved replies")
+
+    def __str__(self) -> str:
+        return self.title
+
+    def clean(self) -> None:
+        if self.scope == self.Scope.TEAM and not self.team_id:
+            raise ValidationError({"team": _("Choose the team this saved reply is for.")})
 
 
 class RoutingRule(models.Model):

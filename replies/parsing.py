@@ -4,17 +4,27 @@ Stdlib `email` with policy.default (but parsing each header once). Real mail has
 charsets, unknown encodings and malformed headers: every access here falls back to a
 lossy-but-readable value instead of raising. Text prefers text/plain and falls back to the HTML
 as plain text (nh3 drops scripts, styles and non-web links, inscriptis lays it out); quotes
-and signatures are stripped with mail-parser-reply (German and English); HTML for display is
-sanitised with nh3.
+and signatures are stripped by replies.quotes; HTML for display is sanitised with nh3.
+
+Hostile mail is bounded here, while the raw bytes stay stored as they came: a header value
+is parsed from its first HEADER_VALUE_MAX_CHARS characters (References and In-Reply-To keep
+their first and last Message-IDs, as RFC 5322 asks of a trimmed References), the lists taken
+from headers are capped (MAX_REFERENCES, MAX_RECIPIENTS), MIME nesting deeper than
+MAX_MIME_DEPTH (or parts beyond MAX_MIME_PARTS) is kept as readable text instead of being
+parsed (the stdlib parser recurses once per level and raised RecursionError at ~1,000), and
+at most MAX_ATTACHMENTS attachments are taken. Every text value comes out of here through
+rundbrief.mail.text.safe_text (no NUL, no lone surrogates), so it fits its column.
 """
 
 from __future__ import annotations
 
-import email
+import binascii
+import logging
 import re
 from dataclasses import dataclass, field
+from email.feedparser import FeedParser
 from email.headerregistry import HeaderRegistry
-from email.message import Message
+from email.message import EmailMessage, Message
 from email.policy import EmailPolicy
 from email.utils import getaddresses, parseaddr
 from functools import cached_property, lru_cache
@@ -24,11 +34,31 @@ import nh3
 from inscriptis import Inscriptis
 from inscriptis.css_profiles import CSS_PROFILES
 from inscriptis.model.config import ParserConfig
-from mailparser_reply import EmailReplyParser
 
-REPLY_LANGUAGES = ["de", "en"]
+from replies.quotes import strip_quotes_and_signature
+from rundbrief.mail.text import safe_text
+
+logger = logging.getLogger(__name__)
+
 _MSGID = re.compile(r"<[^<>\s]+>")
 _LINESEP = re.compile(r"\n|\r")
+
+# Bounds of what is parsed out of one message (the raw bytes are always stored whole). The
+# stdlib header parser is superlinear: 50,000 References took 9 s, 5,000 recipients 3 s.
+HEADER_VALUE_MAX_CHARS = 8192
+MAX_REFERENCES = 50  # the first and the 49 last: the thread's root and the nearest ancestors
+MAX_RECIPIENTS = 100
+MAX_MIME_DEPTH = 50
+MAX_MIME_PARTS = 1000
+MAX_ATTACHMENTS = 100
+# The text and HTML kept for the inbox (the whole message stays downloadable as it came), and
+# how much of the text quote stripping reads (mail-parser-reply took 30 s for 24 MB of text).
+MAX_TEXT_CHARS = 1_000_000
+MAX_STRIP_CHARS = 100_000
+_FEED_CHARS = 1 << 16
+# Parsed header values shorter than this are cached (a cache of big ones would hold megabytes).
+_CACHED_VALUE_MAX_CHARS = 1024
+_TRIMMED_IDS = ("references", "in-reply-to")
 
 
 @dataclass
@@ -55,13 +85,16 @@ class ParsedMail:
     def header(self, name: str) -> str:
         return safe_header(self.message, name)
 
+    def header_all(self, name: str) -> list[str]:
+        return safe_header_all(self.message, name)
+
     @property
     def content_type(self) -> str:
         return self.message.get_content_type()
 
     @cached_property
     def stripped_text(self) -> str:
-        return strip_quotes_and_signature(self.text)
+        return strip_quotes_and_signature(self.text[:MAX_STRIP_CHARS])
 
 
 class _HeaderRegistry(HeaderRegistry):
@@ -98,33 +131,109 @@ class _CachingPolicy(EmailPolicy):
     def header_fetch_parse(self, name: str, value: str) -> object:
         if hasattr(value, "name"):
             return value
-        return _parsed_header(name, _LINESEP.sub("", value))  # as the stdlib does
+        value = bounded_value(name, _LINESEP.sub("", value))  # unfolded as the stdlib does
+        if len(value) > _CACHED_VALUE_MAX_CHARS:
+            return _REGISTRY(name, value)
+        return _parsed_header(name, value)
 
 
 POLICY = _CachingPolicy(header_factory=_REGISTRY)
 
 
-def parse_bytes(raw: bytes) -> Message:
-    return email.message_from_bytes(raw, policy=POLICY)
+def bounded_value(name: str, value: str) -> str:
+    """A header value cut to HEADER_VALUE_MAX_CHARS: at a list separator or a space where
+    there is one; References/In-Reply-To keep their first and last Message-IDs."""
+    if len(value) <= HEADER_VALUE_MAX_CHARS:
+        return value
+    if name.lower() in _TRIMMED_IDS:
+        ids = message_ids(value)
+        kept = ids[:1] + ids[1:][-(MAX_REFERENCES - 1) :]
+        bounded = " ".join(kept)
+        if len(bounded) <= HEADER_VALUE_MAX_CHARS:
+            return bounded
+    cut = value[:HEADER_VALUE_MAX_CHARS]
+    for separator in (",", " "):
+        at = cut.rfind(separator)
+        if at > HEADER_VALUE_MAX_CHARS // 2:
+            return cut[:at]
+    return cut
+
+
+class _OpaquePart(EmailMessage):
+    """A MIME part past MAX_MIME_DEPTH or MAX_MIME_PARTS: its content, structure included, is
+    kept as plain text (readable in the raw message view) instead of being parsed further."""
+
+    def get_content_type(self) -> str:
+        return "text/plain"
+
+    def get_content_maintype(self) -> str:
+        return "text"
+
+    def get_content_subtype(self) -> str:
+        return "plain"
+
+    def get_filename(self, failobj: object = None) -> object:
+        return failobj
+
+    def get_content_disposition(self) -> str | None:
+        return "inline"
+
+
+class _BoundedFeedParser(FeedParser):
+    """The stdlib parser, but parts nested deeper than MAX_MIME_DEPTH (or beyond MAX_MIME_PARTS)
+    are not parsed as MIME: the stdlib recurses once per level (RecursionError at ~1,000), and
+    resumes every level's generator for each line (time grows with depth times length)."""
+
+    def __init__(self) -> None:
+        self.parts = 0
+        super().__init__(_factory=self._make_part, policy=POLICY)
+        self.parts = 0  # FeedParser made one part to try the factory
+        self.flattened = False
+
+    def _make_part(self, policy: EmailPolicy) -> Message:
+        depth = len(getattr(self, "_msgstack", ()))  # the parent chain of the part being made
+        self.parts += 1
+        if depth >= MAX_MIME_DEPTH or self.parts > MAX_MIME_PARTS:
+            self.flattened = True
+            return _OpaquePart(policy=policy)
+        return EmailMessage(policy=policy)
+
+
+def parse_bytes(raw: bytes | bytearray) -> Message:
+    parser = _BoundedFeedParser()
+    # As email.message_from_bytes does: bytes that are not ASCII travel as surrogate escapes;
+    # in pieces, so that the parser never holds a second copy of the whole message.
+    for start in range(0, len(raw), _FEED_CHARS):
+        parser.feed(raw[start : start + _FEED_CHARS].decode("ascii", errors="surrogateescape"))
+    message = parser.close()
+    if parser.flattened:
+        logger.warning(
+            "MIME structure beyond %d levels or %d parts kept as text", MAX_MIME_DEPTH, MAX_MIME_PARTS
+        )
+    return message
 
 
 def safe_header(message: Message, name: str) -> str:
-    """A header as text; a header the parser chokes on comes back unparsed instead of raising."""
+    """A header as safe text; a header the parser chokes on comes back unparsed instead of raising."""
     try:
         value = message.get(name)
-        return "" if value is None else str(value).strip()
+        return "" if value is None else safe_text(str(value).strip())
     except Exception:  # noqa: BLE001 - malformed headers must never stop processing
         for key, value in message.raw_items():
             if key.lower() == name.lower():
-                return str(value).strip()
+                return safe_text(bounded_value(name, str(value)).strip())
         return ""
 
 
 def safe_header_all(message: Message, name: str) -> list[str]:
     try:
-        return [str(v).strip() for v in message.get_all(name, [])]
+        return [safe_text(str(v).strip()) for v in message.get_all(name, [])]
     except Exception:  # noqa: BLE001
-        return [str(v).strip() for k, v in message.raw_items() if k.lower() == name.lower()]
+        return [
+            safe_text(bounded_value(name, str(v)).strip())
+            for k, v in message.raw_items()
+            if k.lower() == name.lower()
+        ]
 
 
 def message_ids(value: str) -> list[str]:
@@ -132,33 +241,73 @@ def message_ids(value: str) -> list[str]:
     return _MSGID.findall(value or "")
 
 
-def addresses(values: list[str]) -> list[str]:
-    found = []
+def addresses(values: list[str], limit: int = MAX_RECIPIENTS) -> list[str]:
+    """The distinct addresses in address headers, in order, at most `limit`."""
+    found: dict[str, None] = {}
     for _name, addr in getaddresses(values):
         addr = addr.strip().lower()
-        if "@" in addr and addr not in found:
-            found.append(addr)
-    return found
+        if "@" in addr:
+            found[addr] = None
+            if len(found) >= limit:
+                break
+    return list(found)
+
+
+def trimmed_ids(ids: list[str], limit: int = MAX_REFERENCES) -> list[str]:
+    """The first and the last Message-IDs of a References list, at most `limit` in all."""
+    return ids if len(ids) <= limit else ids[:1] + ids[-(limit - 1) :]
+
+
+_WIDE_CHARSETS = re.compile(r"^(utf|ucs)-?(16|32|2|4)", re.I)
 
 
 def part_text(part: Message) -> str:
-    """The decoded text of a MIME part; unknown or lying charsets are decoded leniently."""
+    """The decoded text of a MIME part, safe for a text column (no NUL, no lone surrogates);
+    unknown or lying charsets are decoded leniently."""
+    return safe_text(_decoded_text(part))
+
+
+def _decoded_text(part: Message) -> str:
+    charset = part.get_content_charset() or "utf-8"
+    if _WIDE_CHARSETS.match(charset):
+        return _wide_text(part, charset)
     try:
         content = part.get_content()
         if isinstance(content, str):
             return content
     except Exception:  # noqa: BLE001 - LookupError, UnicodeError, malformed base64 ...
         pass
+    return _decode_payload(part, charset)
+
+
+def _decode_payload(part: Message, charset: str) -> str:
     payload = part.get_payload(decode=True) or b""
     if isinstance(payload, str):
         return payload
-    charset = part.get_content_charset() or "utf-8"
     for candidate in (charset, "utf-8"):
         try:
             return payload.decode(candidate)
         except (LookupError, UnicodeDecodeError):
             continue
     return payload.decode("utf-8", errors="replace")
+
+
+def _wide_text(part: Message, charset: str) -> str:
+    """A part labelled UTF-16/32: real UTF-16 text of any script with spaces or line breaks
+    has NUL bytes; bytes without one that are valid UTF-8 are UTF-8 under a wrong label
+    (decoded as UTF-16 they are CJK-looking noise and lone surrogates)."""
+    payload = part.get_payload(decode=True) or b""
+    if isinstance(payload, str):
+        return payload
+    if b"\x00" not in payload:
+        try:
+            return payload.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    try:
+        return payload.decode(charset, errors="replace")
+    except LookupError:
+        return payload.decode("utf-8", errors="replace")
 
 
 # Links that stay in the text of an HTML-only mail; javascript:, data:, file: ... keep only their words.
@@ -221,57 +370,85 @@ def sanitise_html(html: str) -> str:
     )
 
 
-def strip_quotes_and_signature(text: str) -> str:
-    """The new part of a reply, without the quoted history and signature."""
-    if not text.strip():
-        return ""
-    try:
-        replies = EmailReplyParser(languages=REPLY_LANGUAGES).read(text).replies
-    except Exception:  # noqa: BLE001 - the library's regexes must never cost us a message
-        return text.strip()
-    if not replies:
-        return text.strip()
-    body = replies[0].body or replies[0].content
-    # Lines still starting with ">" are quoted history the header detection missed.
-    lines = [line for line in body.splitlines() if not line.lstrip().startswith(">")]
-    return "\n".join(lines).strip() or text.strip()
-
-
 def _walk_bodies(message: Message) -> tuple[str, str, list[ParsedAttachment]]:
     text, html, attachments = "", "", []
     for part in message.walk():
         if part.is_multipart():
             continue
-        content_type = part.get_content_type()
+        content_type = safe_text(part.get_content_type(), 255)
         try:
             disposition = part.get_content_disposition()
             filename = part.get_filename()
         except Exception:  # noqa: BLE001
             disposition, filename = None, None
         if disposition == "attachment" or (filename and not content_type.startswith("text/")):
-            payload = part.get_payload(decode=True) or b""
-            if isinstance(payload, str):
-                payload = payload.encode()
-            attachments.append(ParsedAttachment(filename or "attachment", content_type, payload))
+            if len(attachments) >= MAX_ATTACHMENTS:
+                continue  # kept in the raw message
+            payload = _attachment_bytes(part)
+            name = safe_text(filename or "", 255).strip() or "attachment"
+            attachments.append(ParsedAttachment(name, content_type, payload))
+            _let_go(part)
         elif content_type == "text/plain" and not text:
-            text = part_text(part)
+            _keep_only_the_start(part)
+            text = part_text(part)[:MAX_TEXT_CHARS]
+            _let_go(part)
         elif content_type == "text/html" and not html:
-            html = part_text(part)
+            _keep_only_the_start(part)
+            html = part_text(part)[:MAX_TEXT_CHARS]
+            _let_go(part)
         elif content_type in ("message/delivery-status", "text/rfc822-headers"):
             continue
     return text, html, attachments
 
 
-def parse_mail(raw: bytes, envelope_to: list[str] | tuple[str, ...] = ()) -> ParsedMail:
+_BIG_PAYLOAD_CHARS = 1 << 20
+
+
+def _keep_only_the_start(part: Message) -> None:
+    """Cut a text part's encoded payload to what can decode to MAX_TEXT_CHARS characters
+    (four bytes per character at most), at a line break: decoding 24 MB of text to keep the
+    first million characters held it three times over."""
+    payload = part.get_payload()
+    limit = MAX_TEXT_CHARS * 4
+    if isinstance(payload, str) and len(payload) > limit + _BIG_PAYLOAD_CHARS:
+        cut = payload.rfind("\n", 0, limit)
+        part.set_payload(payload[: cut + 1 if cut > 0 else limit])
+
+
+def _attachment_bytes(part: Message) -> bytes:
+    """A leaf part's decoded content. Base64 is decoded in one C call (the stdlib first splits
+    the text into lines and joins them again: three more copies of a 24 MB attachment)."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and part.get("Content-Transfer-Encoding", "").strip().lower() == "base64":
+        try:
+            return binascii.a2b_base64(payload)
+        except (binascii.Error, ValueError):  # bad padding, non-ASCII: the stdlib is more lenient
+            pass
+    decoded = part.get_payload(decode=True) or b""
+    return decoded.encode("utf-8", "surrogateescape") if isinstance(decoded, str) else decoded
+
+
+def _let_go(part: Message) -> None:
+    """Empty a big leaf part once its content is taken out (into the text, the HTML or an
+    attachment): the parsed tree keeps headers and structure for the rules, and a worker does
+    not hold a 24 MB body twice. The whole message stays stored as it came."""
+    payload = part.get_payload()
+    if isinstance(payload, str) and len(payload) > _BIG_PAYLOAD_CHARS:
+        part.set_payload("")
+
+
+def parse_mail(raw: bytes | bytearray, envelope_to: list[str] | tuple[str, ...] = ()) -> ParsedMail:
     message = parse_bytes(raw)
     text, html, attachments = _walk_bodies(message)
+    text, html = text[:MAX_TEXT_CHARS], html[:MAX_TEXT_CHARS]
     if not text.strip() and html:
-        text = html_to_text(html)
+        text = safe_text(html_to_text(html))
     from_name, from_address = parseaddr(safe_header(message, "From"))
-    recipient_headers = []
+    # The envelope first: it names the reply address even when the headers list thousands.
+    recipient_headers = [safe_text(address, 998) for address in envelope_to][:MAX_RECIPIENTS]
     for name in ("To", "Cc", "Delivered-To", "X-Original-To", "Envelope-To"):
-        recipient_headers.extend(safe_header_all(message, name))
-    recipients = addresses(recipient_headers + list(envelope_to))
+        recipient_headers.extend(safe_header_all(message, name)[:MAX_RECIPIENTS])
+    recipients = addresses(recipient_headers)
     msgid = message_ids(safe_header(message, "Message-ID"))
     return ParsedMail(
         message=message,
@@ -280,8 +457,8 @@ def parse_mail(raw: bytes, envelope_to: list[str] | tuple[str, ...] = ()) -> Par
         from_address=from_address.strip().lower(),
         from_name=from_name.strip(),
         recipients=recipients,
-        in_reply_to=message_ids(safe_header(message, "In-Reply-To")),
-        references=message_ids(" ".join(safe_header_all(message, "References"))),
+        in_reply_to=trimmed_ids(message_ids(safe_header(message, "In-Reply-To"))),
+        references=trimmed_ids(message_ids(" ".join(safe_header_all(message, "References")))),
         text=text.replace("\r\n", "\n"),
         html=html,
         attachments=attachments,

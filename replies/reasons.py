@@ -73,6 +73,19 @@ TEXTS = {
     "delay_warning": _("delay warning"),
     "auto_header": _("header %(header)s: %(value)s"),
     "auto_subject": _("subject looks automatic: “%(subject)s”"),
+    # pipeline/auto_reply.py
+    "auto_subject_weak": _("subject “%(subject)s” may be automatic, but a person could write it too"),
+    "auto_list_not_reply": _("header %(header)s: %(value)s on a mail that answers nothing"),
+    "auto_list_reply": _(
+        "header %(header)s: %(value)s, but the mail answers another (a person writing through a list)"
+    ),
+    "auto_weak_together": _(
+        "signs that mail people write carries too, but from two different sources together"
+    ),
+    "auto_weak_only": _(
+        "only signs that mail people write carries too (Exchange puts X-Auto-Response-Suppress on "
+        "ordinary mail): treated as a human reply"
+    ),
     "says_unsubscribe": _("the reply only says “%(text)s”"),
     "unsubscribe_unmatched": _("looks like an unsubscribe request, but no subscriber matched"),
     "human": _("no automatic rule matched"),

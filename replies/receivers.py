@@ -3,6 +3,11 @@
 The anymail webhook view validates (WEBHOOK_SECRET basic auth, the ESP's signature) and
 parses; this receiver only stores and enqueues, because ESPs retry after a few seconds.
 A storage failure raises, so the view answers 500 and the ESP retries later.
+
+ESPs post the same payload again when they think we did not get it (a timeout, a 5xx).
+Serialising anymail's message object makes new MIME boundaries each time, so the dedupe
+key comes from the parsed message (services.content_key: stable header fields and each
+part's decoded content), not from the serialised bytes: a replay is recognised.
 """
 
 from __future__ import annotations
@@ -31,11 +36,17 @@ def store_anymail_inbound(sender: type, event: AnymailInboundEvent, esp_name: st
     except Exception:  # noqa: BLE001 - a header the serialiser refuses must not lose the mail
         raw = message.as_string().encode("utf-8", "surrogateescape")
     try:
+        key = services.content_key(message)
+    except Exception:  # noqa: BLE001 - a part the parser cannot decode: the serialised bytes decide
+        logger.warning("%s inbound message: no content key, deduplicating by its bytes", esp_name)
+        key = None
+    try:
         services.store_inbound(
             raw,
             source=InboundMessage.Source.WEBHOOK,
             envelope_from=message.envelope_sender or "",
             envelope_to=envelope_to,
+            key=key,
         )
     except services.RejectedMessage as exc:
         # Retrying cannot help: say so loudly in the log instead of making the ESP loop.

@@ -90,7 +90,7 @@ def with_deputy(decision: Decision) -> Decision:
     user, hops, notes = decision.user, 0, []
     while user is not None and hops < MAX_DEPUTY_HOPS:
         profile = _profile(user)
-        if not profile or not profile.is_away:
+        if not profile or not profile.is_away_now:
             break
         if not profile.deputy_id:
             notes.append(reason("away_no_deputy", name=staff_display_name(user)))
@@ -167,7 +167,7 @@ def routing_rule_matches(rule: RoutingRule, data: RoutingInput) -> bool:
 
 def _next_member(team: Team) -> StaffProfile | None:
     return (
-        StaffProfile.objects.filter(teams=team, is_away=False, user__is_active=True)
+        StaffProfile.objects.filter(StaffProfile.present_filter(), teams=team, user__is_active=True)
         .select_related("user")
         .order_by(F("last_assigned_at").asc(nulls_first=True), "id")
         .first()

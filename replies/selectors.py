@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, F, Q, QuerySet, TextField
+from django.db.models import Count, F, Max, Q, QuerySet, TextField
 from django.db.models.functions import Cast, Coalesce, Lower
 from django.utils import timezone
 
 from replies.models import Conversation, InboundMessage, Message, StaffProfile, Team
+from replies.pagination import Order
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,15 @@ def can_see_all(user: AbstractBaseUser) -> bool:
 
 
 def visible_conversations(user: AbstractBaseUser) -> QuerySet[Conversation]:
-    """Staff see their own, their teams' and the unassigned conversations; managers see all."""
-    conversations = Conversation.objects.all()
+    """Staff see their own, their teams' and the unassigned conversations; managers see all.
+
+    Except what a subscriber kept for their contact person (dialogue.models.ConversationWish,
+    reached by its relation name, no import): only the assignee reads it, and a manager who
+    recorded an override for it (dialogue.models.ReaderOverride, with the reason).
+    """
+    overridden = Conversation.objects.filter(reader_overrides__manager=user).values("pk")
+    readable = ~Q(dialogue_wish__readers="contact") | Q(assignee=user) | Q(pk__in=overridden)
+    conversations = Conversation.objects.filter(readable)
     if can_see_all(user):
         return conversations
     team_ids = list(Team.objects.filter(members__user=user).values_list("id", flat=True))
@@ -87,8 +96,21 @@ def _waiting(conversations: QuerySet[Conversation]) -> QuerySet[Conversation]:
     )
 
 
+def waiting_conversations() -> QuerySet[Conversation]:
+    """Every conversation waiting for an answer (the backlog)."""
+    return _waiting(Conversation.objects.filter(waiting_since__isnull=False))
+
+
+def queue_order(name: str) -> Order:
+    """Closed: newest activity first; every other queue: oldest waiting first (answered ones last)."""
+    return Order("last_message_at", descending=True) if name == "closed" else Order("waiting_since")
+
+
+INBOUND_ORDER = Order("received_at", descending=True)
+
+
 def queue(user: AbstractBaseUser, name: str) -> QuerySet[Conversation]:
-    """One queue of the inbox, oldest waiting first (answered conversations after those waiting)."""
+    """One queue of the inbox (unpaged; replies.pagination pages it in queue_order(name))."""
     visible = visible_conversations(user)
     if name == "mine":
         result = _waiting(visible.filter(assignee=user))
@@ -161,3 +183,100 @@ def thread(conversation: Conversation) -> list:
     items = [("message", m.created_at, m) for m in messages] + [("event", e.created_at, e) for e in events]
     items.sort(key=lambda item: item[1])
     return items
+
+
+@dataclass(frozen=True)
+class ConsentLine:
+    kind: str
+    source: str
+    at: object  # the latest of the events this line stands for
+    count: int
+
+
+def consent_lines(subscriber: object, limit: int = 5) -> list[ConsentLine]:
+    """The subscriber's consent history for the sidebar, newest first, one line per kind and
+    source: the same event recorded more than once (a confirmation link clicked twice, a
+    preference saved twice) is one line with its count, not two identical lines."""
+    lines: dict[tuple[str, str], ConsentLine] = {}
+    for event in subscriber.consent_events.order_by("-created_at", "-id")[:200]:
+        key = (event.get_kind_display(), event.get_source_display())
+        if key in lines:
+            line = lines[key]
+            lines[key] = ConsentLine(line.kind, line.source, line.at, line.count + 1)
+        elif len(lines) < limit:
+            lines[key] = ConsentLine(key[0], key[1], event.created_at, 1)
+    return list(lines.values())
+
+
+def thread_version(conversation: Conversation) -> str:
+    """A fingerprint of everything the thread shows: changes when a reply, answer, note or
+    assignment arrives or an answer's send state moves on (the live view re-renders then)."""
+    messages = conversation.messages.aggregate(
+        count=Count("pk"), last=Max("pk"), status_at=Max("send_status_at")
+    )
+    events = conversation.events.aggregate(count=Count("pk"), last=Max("pk"))
+    current = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .values_list("status", "assignee_id", "snoozed_until")
+        .first()
+    )
+    status_at = messages["status_at"].timestamp() if messages["status_at"] else 0
+    state = (
+        f"{messages['count']}.{messages['last']}.{status_at:.3f}.{events['count']}.{events['last']}.{current}"
+    )
+    return hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def last_answer_id(conversation: Conversation) -> int:
+    """The newest answer in the conversation (0: none): what a composer saw when it was loaded."""
+    return (
+        conversation.messages.filter(direction=Message.Direction.OUTBOUND).aggregate(last=Max("pk"))["last"]
+        or 0
+    )
+
+
+def answers_since(conversation: Conversation, answer_id: int, *, exclude_author_id: int) -> list[Message]:
+    """Answers by somebody else written after the composer was loaded (a possible double answer)."""
+    return list(
+        conversation.messages.filter(direction=Message.Direction.OUTBOUND, pk__gt=answer_id)
+        .exclude(author_id=exclude_author_id)
+        .select_related("author")
+        .order_by("pk")
+    )
+
+
+def other_conversations(user: AbstractBaseUser, conversation: Conversation) -> list[Conversation]:
+    """The same subscriber's (or unknown sender's) other conversations this person sees: where
+    a merge or a moved message can go, and the customer history in the sidebar."""
+    others = visible_conversations(user).exclude(pk=conversation.pk)
+    if conversation.subscriber_id:
+        others = others.filter(subscriber_id=conversation.subscriber_id)
+    elif conversation.contact_address:
+        others = others.filter(subscriber__isnull=True, contact_address__iexact=conversation.contact_address)
+    else:
+        return []
+    return list(
+        others.select_related("campaign", "assignee")
+        .prefetch_related("tags")
+        .order_by("-last_message_at", "-id")[:50]
+    )
+
+
+def is_following(user: AbstractBaseUser, conversation: Conversation) -> bool:
+    return conversation.follows.filter(user=user).exists()
+
+
+def next_waiting(user: AbstractBaseUser, current: Conversation) -> Conversation | None:
+    """Where "next conversation" goes: the oldest waiting one in their own queue, else their
+    teams', else the unassigned (never the one they are on)."""
+    for name in ("mine", "team", "unassigned"):
+        found = (
+            queue(user, name)
+            .exclude(pk=current.pk)
+            .filter(waiting_since__isnull=False)
+            .order_by("waiting_since", "id")
+            .first()
+        )
+        if found is not None:
+            return found
+    return None

@@ -5,6 +5,10 @@ It answers 250 only after the raw message is committed to the database; a tempor
 size limit (aiosmtpd enforces data_size_limit, also for SIZE= in MAIL FROM); 554 for
 input that is not an email at all. The database work runs in a thread pool, never on
 the event loop.
+
+Lines of any length are accepted (up to the size limit): RFC 5321's 1,000-character limit
+binds senders, and real mail breaks it; `ingest_email` takes the same message, so the
+receiver must too (aiosmtpd's default answers "500 Line too long" and the mail is lost).
 """
 
 from __future__ import annotations
@@ -97,6 +101,26 @@ class InboundHandler:
         self.executor.shutdown(wait=True)
 
 
+class _LongLines:
+    """aiosmtpd's SMTP/LMTP with its line length limit (1,001 bytes) raised to `line_length_limit`.
+
+    aiosmtpd reads with an asyncio StreamReader whose limit is this value, so it also bounds
+    what one connection buffers; data_size_limit still bounds the message.
+    """
+
+    def __init__(self, *args: object, line_length_limit: int, **kwargs: object) -> None:
+        self.line_length_limit = line_length_limit  # read by SMTP.__init__ for its StreamReader
+        super().__init__(*args, **kwargs)
+
+
+class LongLineSMTP(_LongLines, SMTP):
+    pass
+
+
+class LongLineLMTP(_LongLines, LMTP):
+    pass
+
+
 class InboundController(Controller):
     """aiosmtpd's threaded controller, building an SMTP or LMTP server around our handler."""
 
@@ -104,6 +128,8 @@ class InboundController(Controller):
         self, handler: InboundHandler, *, host: str, port: int, max_bytes: int | None = None
     ) -> None:
         limit = max_bytes if max_bytes is not None else settings.INBOUND_MAX_MESSAGE_BYTES
+        # A line may be as long as the whole message (plus its CRLF), and no longer.
+        self.line_length_limit = max(SMTP.line_length_limit, limit + 2)
         super().__init__(
             handler,
             hostname=host,
@@ -114,8 +140,8 @@ class InboundController(Controller):
         )
 
     def factory(self) -> SMTP:
-        server_class = LMTP if self.handler.lmtp else SMTP
-        return server_class(self.handler, **self.SMTP_kwargs)
+        server_class = LongLineLMTP if self.handler.lmtp else LongLineSMTP
+        return server_class(self.handler, line_length_limit=self.line_length_limit, **self.SMTP_kwargs)
 
     def stop(self, no_assert: bool = False) -> None:
         super().stop(no_assert=no_assert)

@@ -7,18 +7,23 @@ decision loop enqueue them by these names after their commit (rundbrief.effects)
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 
 from replies import services
 from replies.models import ConversationEvent, InboundMessage, Message
+from replies.services import collaboration
 
 
-@shared_task
+# A drain hands over to a fresh task after DRAIN_MAX_SECONDS; one that runs past the hard limit
+# is stuck in one message: Celery kills its process, the claim counts against the message
+# (INBOUND_MAX_ATTEMPTS), and the sweeper's next drain goes on without it.
+@shared_task(time_limit=settings.INBOUND_TASK_TIME_LIMIT_SECONDS)
 def drain_inbound_task() -> int:
     """Process every received message, in batches (queued by storing, see services.schedule_drain)."""
     return services.drain_inbound()
 
 
-@shared_task
+@shared_task(time_limit=settings.INBOUND_TASK_TIME_LIMIT_SECONDS)
 def requeue_stale_inbound_task() -> int:
     return services.requeue_stale_inbound()
 
@@ -26,7 +31,15 @@ def requeue_stale_inbound_task() -> int:
 @shared_task
 def notify_assignee_task(message_id: int) -> bool:
     message = Message.objects.select_related("conversation__assignee").filter(pk=message_id).first()
+    if message is not None:
+        collaboration.notify_followers(message=message)  # who follows the conversation hears of it too
     return bool(message) and services.notify_assignee(message=message)
+
+
+@shared_task
+def notify_mentioned_task(event_id: int) -> int:
+    event = ConversationEvent.objects.select_related("conversation", "actor").filter(pk=event_id).first()
+    return collaboration.notify_mentioned(event=event) if event else 0
 
 
 @shared_task

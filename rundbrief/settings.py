@@ -56,6 +56,8 @@ INSTALLED_APPS = [
     "subscribers",
     "campaigns",
     "replies",
+    "audience",
+    "dialogue",
 ]
 
 MIDDLEWARE = [
@@ -237,6 +239,10 @@ SEND_BATCH_SIZE = env.int("SEND_BATCH_SIZE", default=500)
 SMTP_CONNECTIONS = env.int("SMTP_CONNECTIONS", default=4)
 LIST_ID_DOMAIN = env.str("LIST_ID_DOMAIN", default="rundbrief.localhost")
 SEND_MAX_ATTEMPTS = env.int("SEND_MAX_ATTEMPTS", default=5)  # transient failures before "failed"
+# The staff inbox: a queued answer waits this long before it goes out, so its author can undo it.
+ANSWER_UNDO_SECONDS = env.int("ANSWER_UNDO_SECONDS", default=10)
+# Attachments of one staff answer together (the ESP or relay may allow less).
+ANSWER_MAX_ATTACHMENT_BYTES = env.int("ANSWER_MAX_ATTACHMENT_BYTES", default=10 * 1024 * 1024)
 SEND_RETRY_BASE_SECONDS = env.int("SEND_RETRY_BASE_SECONDS", default=30)  # backoff doubles per attempt
 SEND_RETRY_MAX_SECONDS = env.int("SEND_RETRY_MAX_SECONDS", default=900)
 # Deliveries queued/sending longer than this are re-enqueued by the recovery task (worker died).
@@ -256,6 +262,13 @@ INBOUND_REQUEUE_AFTER_MINUTES = env.int("INBOUND_REQUEUE_AFTER_MINUTES", default
 # A message claimed this many times without finishing (its worker died on it: segfault, OOM
 # killer) is marked failed on its next claim instead of being processed again.
 INBOUND_MAX_ATTEMPTS = max(1, env.int("INBOUND_MAX_ATTEMPTS", default=3))
+# Inbound mail bigger than this is processed alone, never in a batch (its parse holds no
+# batch's transaction and locks, and the worker holds one big message at a time).
+INBOUND_LARGE_MESSAGE_BYTES = env.int("INBOUND_LARGE_MESSAGE_BYTES", default=1024 * 1024)
+# Hard time limit of the inbound tasks: a drain stuck in one message this long is killed
+# (the claim counts against the message, see INBOUND_MAX_ATTEMPTS); a healthy drain hands
+# over to a fresh task after 60 s.
+INBOUND_TASK_TIME_LIMIT_SECONDS = env.int("INBOUND_TASK_TIME_LIMIT_SECONDS", default=300)
 CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
     "task": "replies.tasks.requeue_stale_inbound_task",
     "schedule": timedelta(minutes=5),
@@ -263,6 +276,13 @@ CELERY_BEAT_SCHEDULE["replies-requeue-stale-inbound"] = {
 CELERY_BEAT_SCHEDULE["replies-requeue-stuck-answers"] = {
     "task": "replies.tasks.requeue_stuck_staff_answers_task",
     "schedule": timedelta(minutes=5),
+}
+# --- Dialogue (dialogue/) -------------------------------------------------------------
+# A call-back request's phone number is deleted this many days after its conversation closed.
+CALLBACK_RETENTION_DAYS = env.int("CALLBACK_RETENTION_DAYS", default=30)
+CELERY_BEAT_SCHEDULE["dialogue-purge-callbacks"] = {
+    "task": "dialogue.tasks.purge_callbacks_task",
+    "schedule": timedelta(hours=1),
 }
 
 # --- Auth, i18n, static ---------------------------------------------------------------
@@ -411,3 +431,18 @@ OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Rundbrief")
 # (django-ratelimit syntax); past that the login form says how long to wait.
 LOGIN_FAILURES_PER_ACCOUNT = env.str("LOGIN_FAILURES_PER_ACCOUNT", default="10/15m")
 LOGIN_FAILURES_PER_IP = env.str("LOGIN_FAILURES_PER_IP", default="50/15m")
+
+# --- REST API and webhooks out (the `api` app) -------------------------------------------
+# (one block, so it merges apart from the rest; every variable is in the README's table)
+INSTALLED_APPS += ["ninja", "api"]  # "ninja": its Swagger UI from our static files (no CDN)
+# Every write made with an API key is recorded with the key (api.models.ApiWrite).
+MIDDLEWARE.append("api.middleware.record_api_writes")
+WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=8)
+WEBHOOK_RETRY_BASE_SECONDS = env.int("WEBHOOK_RETRY_BASE_SECONDS", default=30)
+WEBHOOK_RETRY_MAX_SECONDS = env.int("WEBHOOK_RETRY_MAX_SECONDS", default=3600)
+WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", default=20)
+CELERY_BEAT_SCHEDULE["api-requeue-lost-webhook-deliveries"] = {
+    "task": "api.tasks.requeue_lost_webhook_deliveries_task",
+    "schedule": timedelta(minutes=5),
+}

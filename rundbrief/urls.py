@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from api.v1.api import api as v1_api
 from rundbrief import errors, health, views
 from rundbrief.accounts import views as account_views
 
@@ -25,7 +26,11 @@ urlpatterns = [
     path("", include("subscribers.urls")),
     path("campaigns/", include("campaigns.urls")),
     path("inbox/", include("replies.urls")),
+    path("audience/", include("audience.urls")),
+    path("", include("dialogue.urls")),
     path("webhooks/", include("rundbrief.webhook_urls")),
+    path("api/v1/", v1_api.urls),
+    path("", include("api.urls")),
 ]
 if settings.MAILBOX_ENABLED:
     urlpatterns.append(path("dev/mailbox/", include("rundbrief.mailbox.urls")))

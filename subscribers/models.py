@@ -44,6 +44,9 @@ class Topic(models.Model):
         help_text=_("The named staff member who answers replies about this topic."),
     )
     created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    # An archived topic is no longer offered (signup, API, preference centre, new campaigns);
+    # its subscriptions and history stay.
+    archived_at = models.DateTimeField(verbose_name=_("archived"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("topic")
@@ -107,11 +110,24 @@ class Subscriber(models.Model):
     confirmation_due_at = models.DateTimeField(
         verbose_name=_("confirmation mail due"), null=True, blank=True, db_index=True
     )
+    # Values of the fields marketers defined (Attribute), by key; empty until one is defined.
+    # On PostgreSQL a GIN index serves the audience desk's "attribute is ..." filters
+    # (created in migration 0007, which SQLite skips).
+    attributes = models.JSONField(verbose_name=_("attributes"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("subscriber")
         verbose_name_plural = _("subscribers")
         constraints = [models.UniqueConstraint(Lower("email"), name="subscriber_email_ci_unique")]
+        indexes = [
+            # The audience desk sorts by these; the id makes each a keyset (subscribers may share a name).
+            models.Index(fields=["name", "id"], name="subscriber_name_idx"),
+            models.Index(fields=["confirmed_at", "id"], name="subscriber_confirmed_idx"),
+            # Filters by status or language, newest first, without walking the whole id index.
+            models.Index(fields=["status", "id"], name="subscriber_status_id_idx"),
+            models.Index(fields=["language", "id"], name="subscriber_language_id_idx"),
+        ]
+        permissions = [("use_audience_desk", _("Can use the audience desk"))]
 
     def __str__(self) -> str:
         return self.email
@@ -376,3 +392,144 @@ class ConsentText(models.Model):
 
     def __str__(self) -> str:
         return f"{self.version} ({self.language})"
+
+
+class Attribute(models.Model):
+    """A field marketers define on subscribers (minimal data: none exists until defined)."""
+
+    class Kind(models.TextChoices):
+        TEXT = "text", _("Text")
+        NUMBER = "number", _("Number")
+        DATE = "date", _("Date")
+        CHOICE = "choice", _("Choice")
+        YES_NO = "yes_no", _("Yes/no")
+
+    key = models.SlugField(
+        verbose_name=_("key"),
+        max_length=50,
+        unique=True,
+        help_text=_("Used in the API, imports and exports; cannot be changed later."),
+    )
+    label_en = models.CharField(verbose_name=_("label (English)"), max_length=100)
+    label_de = models.CharField(verbose_name=_("label (German)"), max_length=100)
+    kind = models.CharField(verbose_name=_("type"), max_length=8, choices=Kind.choices)
+    choices = models.JSONField(
+        verbose_name=_("choices"), default=list, blank=True, help_text=_("Only for the type Choice.")
+    )
+    is_public = models.BooleanField(
+        verbose_name=_("public"),
+        default=False,
+        help_text=_("Public fields may be asked for on the signup page and in the API."),
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("attribute")
+        verbose_name_plural = _("attributes")
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return self.key
+
+    def label(self, language: str) -> str:
+        return self.label_de if language == "de" else self.label_en
+
+
+class Segment(models.Model):
+    """A saved filter over subscribers (audience.filters); a campaign may be narrowed by one."""
+
+    name = models.CharField(verbose_name=_("name"), max_length=200)
+    definition = models.JSONField(verbose_name=_("filter"), default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("created by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SubscriberChange(models.Model):
+    """Who changed what on a subscriber in the audience desk (erased with the subscriber)."""
+
+    subscriber = models.ForeignKey(
+        Subscriber, verbose_name=_("subscriber"), on_delete=models.CASCADE, related_name="changes"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("changed by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    # {field: [old, new]}; attribute fields are named "attributes.<key>".
+    changes = models.JSONField(verbose_name=_("changes"), default=dict)
+    created_at = models.DateTimeField(verbose_name=_("time"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("subscriber change")
+        verbose_name_plural = _("subscriber changes")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.subscriber_id}: {', '.join(self.changes)}"
+
+
+class ImportJob(models.Model):
+    """A CSV import started in the audience desk, run by a task; its progress is polled."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Being prepared")
+        WAITING = "waiting", _("Waiting")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    topic = models.ForeignKey(Topic, verbose_name=_("topic"), on_delete=models.PROTECT, related_name="+")
+    source = models.CharField(verbose_name=_("source"), max_length=200)
+    # The file as uploaded (UTF-8 text); its columns are mapped to the import's when it runs.
+    data = models.TextField(verbose_name=_("data"))
+    filename = models.CharField(verbose_name=_("file name"), max_length=255, blank=True)
+    status = models.CharField(
+        verbose_name=_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT
+    )
+    # The columns of the uploaded file as named in its header, and what each is imported as.
+    columns = models.JSONField(verbose_name=_("columns"), default=list)
+    mapping = models.JSONField(verbose_name=_("column mapping"), default=dict, blank=True)
+    total = models.PositiveIntegerField(verbose_name=_("rows"), default=0)
+    done = models.PositiveIntegerField(verbose_name=_("rows done"), default=0)
+    report = models.JSONField(verbose_name=_("report"), default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("started by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(verbose_name=_("started"), auto_now_add=True)
+    finished_at = models.DateTimeField(verbose_name=_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("import")
+        verbose_name_plural = _("imports")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import {self.pk} ({self.status})"
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.done / self.total) if self.total else (100 if self.status == "done" else 0)

@@ -47,7 +47,8 @@ def consent_text(*, version: str, language: str) -> ConsentText | None:
 
 
 def public_topics() -> QuerySet[Topic]:
-    return Topic.objects.filter(is_public=True).order_by("name")
+    """Offered on the signup page and in the API: public and not archived."""
+    return Topic.objects.filter(is_public=True, archived_at__isnull=True).order_by("name")
 
 
 def public_topics_by_slug(slugs: Iterable[str]) -> tuple[list[Topic], list[str]]:
@@ -60,7 +61,7 @@ def public_topics_by_slug(slugs: Iterable[str]) -> tuple[list[Topic], list[str]]
 def preference_topics(subscriber: Subscriber) -> QuerySet[Topic]:
     """What the preference centre offers: public topics plus any the subscriber already has."""
     return Topic.objects.filter(
-        Q(is_public=True) | Q(pk__in=subscriber.subscriptions.values("topic_id"))
+        Q(is_public=True, archived_at__isnull=True) | Q(pk__in=subscriber.subscriptions.values("topic_id"))
     ).order_by("name")
 
 

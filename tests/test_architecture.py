@@ -18,7 +18,7 @@ from importlinter import configuration
 from importlinter.application.use_cases import lint_imports
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("rundbrief", "subscribers", "campaigns", "replies")
+PACKAGES = ("rundbrief", "subscribers", "campaigns", "replies", "api", "audience", "dialogue")
 
 
 def test_the_import_linter_contracts_are_kept():

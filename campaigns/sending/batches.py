@@ -11,6 +11,7 @@ together just before the call, like SMTP's before the final ".".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from email.utils import formataddr
 
@@ -41,7 +42,9 @@ class BatchPlan:
     factory: MessageFactory
     syntax: BatchSyntax
     bodies: MergeBodies
-    _parts: dict[str, tuple[list[str | Slot], list[str | Slot]] | None] = field(default_factory=dict)
+    _parts: dict[str, tuple[list[str | Slot], list[str | Slot], list[str | Slot]] | None] = field(
+        default_factory=dict
+    )
 
     @property
     def max_recipients(self) -> int:
@@ -50,13 +53,15 @@ class BatchPlan:
     def _reserved(self, *texts: str) -> bool:
         return any(fragment in text for text in texts for fragment in self.syntax.reserved)
 
-    def parts(self) -> tuple[list[str | Slot], list[str | Slot]] | None:
-        """The bodies for the active language, rendered once; None if static text uses the ESP's syntax."""
+    def parts(self) -> tuple[list[str | Slot], list[str | Slot], list[str | Slot]] | None:
+        """The bodies and the subject for the active language, rendered once; None if static text
+        uses the ESP's syntax."""
         language = translation.get_language()
         if language not in self._parts:
             html, text = self.bodies.parts()
-            static = [part for part in (*html, *text) if isinstance(part, str)]
-            self._parts[language] = None if self._reserved(*static) else (html, text)
+            subject = [self.factory.subject_prefix, *_one_line_pieces(self.bodies.subject_parts())]
+            static = [part for part in (*html, *text, *subject) if isinstance(part, str)]
+            self._parts[language] = None if self._reserved(*static) else (html, text, subject)
         return self._parts[language]
 
     def entry(self, recipient: Recipient) -> BatchEntry | None:
@@ -72,8 +77,12 @@ class BatchPlan:
         headers = self.factory.recipient_headers(recipient, variables)
         if self.syntax.repeat_global_headers:
             headers = {**self.factory.common_headers, **headers}
+        html, text, subject = parts
+        # The subject the ESP will put together must be the one this recipient's own mail has
+        # (a value with a line break or surrounding spaces would differ once on one line).
+        if join_parts(subject, values.__getitem__) != self.factory.subject(variables):
+            return None
         # The mail the ESP will produce must hold no text the ESP would read as its own syntax.
-        html, text = parts
         personalised = [join_parts(text, values.__getitem__), recipient.name, recipient.email]
         if not recipient.text_only:
             personalised.append(join_parts(html, values.__getitem__))
@@ -83,9 +92,9 @@ class BatchPlan:
 
     def message(self, entries: list[BatchEntry], *, text_only: bool) -> EmailMultiAlternatives:
         """One anymail message for entries of one language and format (parts() is not None)."""
-        html, text = self.parts()
+        html, text, subject = self.parts()
         message = EmailMultiAlternatives(
-            subject=self.factory.subject,
+            subject=join_parts(subject, self.syntax.marker),
             body=join_parts(text, self.syntax.marker),
             from_email=self.factory.from_header,
             to=[formataddr((clean_header(e.recipient.name), e.recipient.email)) for e in entries],
@@ -111,9 +120,20 @@ def batch_plan(factory: MessageFactory, transport: Transport) -> BatchPlan | Non
     if bodies is None:
         return None
     plan = BatchPlan(factory=factory, syntax=syntax, bodies=bodies)
-    if plan._reserved(factory.subject, factory.from_header, *factory.common_headers.values()):
+    if plan._reserved(factory.from_header, *factory.common_headers.values()):
         return None
     return plan
+
+
+def _one_line_pieces(parts: list[str | Slot]) -> list[str | Slot]:
+    """The subject's static pieces as rendering.one_line leaves them: runs of whitespace made one
+    space, none at either end. Values go in as they are (BatchPlan.entry checks the result)."""
+    pieces = [re.sub(r"\s+", " ", part) if isinstance(part, str) else part for part in parts]
+    if pieces and isinstance(pieces[0], str):
+        pieces[0] = pieces[0].lstrip()
+    if pieces and isinstance(pieces[-1], str):
+        pieces[-1] = pieces[-1].rstrip()
+    return pieces
 
 
 # The batch plan of each cached factory, per configured ESP (None: per-message sends).

@@ -28,6 +28,7 @@ from campaigns.ratelimit import bucket_for
 from campaigns.sending import ledger
 from campaigns.sending.batches import plan_for, send_chunk_batched
 from campaigns.sending.run import SendResult, SendRun
+from rundbrief.events import emit
 from rundbrief.mail.refusals import PermanentSendError, SendError
 from rundbrief.mail.transports import transport_for_settings
 from rundbrief.mail.transports.base import OutgoingMail, Transport
@@ -185,8 +186,11 @@ def _build(factory: MessageFactory, recipient: Recipient) -> OutgoingMail:
 def finish_if_done(campaign_id: int) -> bool:
     """A sending campaign whose rows are all created and none is queued or sending is sent."""
     pending = Delivery.objects.filter(campaign_id=OuterRef("pk"), status__in=[S.QUEUED, S.SENDING])
-    return bool(
+    finished = bool(
         Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.SENDING, queued_all_at__isnull=False)
         .exclude(Exists(pending))
         .update(status=Campaign.Status.SENT, finished_at=timezone.now())
     )
+    if finished:
+        emit("campaign.sent", campaign_id=campaign_id)
+    return finished

@@ -22,9 +22,10 @@ from replies.matching import Prefetched, match_mail
 from replies.models import InboundMessage
 from replies.parsing import ParsedMail
 from replies.pipeline import handlers
+from replies.pipeline.auto_reply import AutoReplyRule
 from replies.pipeline.bounce_rules import BounceRule, ComplaintRule
 from replies.pipeline.context import Context, Outcome, RuleHit
-from replies.pipeline.rules import AutoReplyRule, HumanRule, Rule, UnsubscribeRule
+from replies.pipeline.rules import HumanRule, Rule, UnsubscribeRule
 from replies.threads import PrefetchedConversations
 from rundbrief.effects import after_commit
 

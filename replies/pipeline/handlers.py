@@ -24,6 +24,7 @@ from replies.routing import RoutingInput, decide, record_decision
 from replies.selectors import wants_reply_notifications
 from replies.threads import find_conversation, open_conversation
 from rundbrief.effects import Enqueue
+from rundbrief.events import emit
 from rundbrief.mail.addresses import REPLY, verp
 from subscribers import services as subscriber_services
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, email_hash
@@ -139,6 +140,7 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> Outcome:
             reasons=conversation.routing_reasons,
         )
     message = add_message(conversation, inbound, ctx, InboundMessage.Kind.HUMAN)
+    emit("reply.received", conversation_id=conversation.pk, message_id=message.pk, new_conversation=is_new)
     outcome = Outcome(actions=actions)
     if wants_reply_notifications(conversation.assignee):
         outcome.effects.append(Enqueue("replies.tasks.notify_assignee_task", (message.pk,)))

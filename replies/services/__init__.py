@@ -22,6 +22,8 @@ from replies.services.answers import (
     resend_staff_answer,
     send_staff_answer,
     staff_answer_email,
+    take_back,
+    undo_window,
 )
 from replies.services.automatic import notify_assignee, notify_reassigned, send_unsubscribe_confirmation
 from replies.services.batches import (
@@ -29,6 +31,7 @@ from replies.services.batches import (
     PROCESSED_FIELDS,
     BatchLookups,
     process_inbound,
+    process_large,
     process_received_batch,
     process_retry,
 )
@@ -37,6 +40,7 @@ from replies.services.conversations import add_note, close, erase_conversations,
 from replies.services.drains import (
     DRAIN_LINGER_SECONDS,
     DRAIN_MAX_BATCHES,
+    DRAIN_MAX_SECONDS,
     DRAIN_PENDING_KEY,
     DRAIN_PENDING_SECONDS,
     drain_inbound,
@@ -49,7 +53,9 @@ from replies.services.inbound import (
     MessageTooLarge,
     RejectedMessage,
     StorageUnavailable,
+    content_key,
     dedupe_key,
+    split_message,
     store_inbound,
 )
 
@@ -59,13 +65,16 @@ __all__ = [
     "RejectedMessage",
     "MessageTooLarge",
     "StorageUnavailable",
+    "content_key",
     "dedupe_key",
+    "split_message",
     "store_inbound",
     # drains
     "DRAIN_PENDING_KEY",
     "DRAIN_LINGER_SECONDS",
     "DRAIN_PENDING_SECONDS",
     "DRAIN_MAX_BATCHES",
+    "DRAIN_MAX_SECONDS",
     "schedule_drain",
     "drain_inbound",
     "reprocess_inbound",
@@ -75,6 +84,7 @@ __all__ = [
     "PROCESSED_FIELDS",
     "BatchLookups",
     "process_inbound",
+    "process_large",
     "process_received_batch",
     "process_retry",
     # claims
@@ -90,6 +100,8 @@ __all__ = [
     "can_resend",
     "resend_staff_answer",
     "requeue_stuck_staff_answers",
+    "take_back",
+    "undo_window",
     # conversations
     "add_note",
     "reassign",

@@ -5,19 +5,21 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
-from email.utils import formataddr
+from email.utils import formataddr, parseaddr
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.mail import EmailMessage
 from django.db import transaction
-from django.db.models import F
-from django.utils import timezone
+from django.db.models import F, Q
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext as _
 
-from replies.models import Conversation, Message
+from dialogue.links import answer_links_text
+from replies.models import Attachment, Conversation, ConversationEvent, Message
 from replies.selectors import can_see_all, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.events import emit
 from rundbrief.mail.addresses import REPLY, new_token, set_return_path
 from rundbrief.mail.headers import new_message_id, sender_address
 from rundbrief.mail.refusals import SendError, TransientSendError, may_retry, retry_delay
@@ -41,10 +43,34 @@ def _last_inbound(conversation: Conversation) -> Message | None:
     )
 
 
-def _quote(message: Message) -> str:
+def subscriber_language(conversation: Conversation) -> str:
+    """The language the subscriber reads (their preference; the site's default for unknown senders)."""
+    if conversation.subscriber_id and conversation.subscriber.language:
+        return conversation.subscriber.language
+    return settings.LANGUAGE_CODE
+
+
+def recipient_name(conversation: Conversation, last: Message | None) -> str:
+    """How we address them: the subscriber's name, else the name their mail client sent."""
+    if conversation.subscriber_id and conversation.subscriber.name:
+        return conversation.subscriber.name
+    return parseaddr(last.from_address)[0] if last is not None else ""
+
+
+def quote_line(message: Message, *, name: str, language: str) -> str:
+    """'On <date>, <name> wrote:' in the subscriber's language, with the date in its format."""
+    with translation.override(language):
+        when = formats.date_format(timezone.localtime(message.created_at), "DATETIME_FORMAT")
+        return _("On %(date)s, %(name)s wrote:") % {
+            "date": when,
+            "name": name or parseaddr(message.from_address)[1] or message.from_address,
+        }
+
+
+def _quote(message: Message, *, name: str, language: str) -> str:
     text = message.stripped_text or message.text
     quoted = "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
-    return f"{message.from_address}:\n{quoted}"
+    return f"{quote_line(message, name=name, language=language)}\n{quoted}"
 
 
 # Sending our answers: stored at once ("queued"), sent by replies.tasks.send_staff_answer_task.
@@ -57,12 +83,25 @@ def _quote(message: Message) -> str:
 STAFF_ANSWER_STUCK_AFTER = timedelta(minutes=10)
 
 
-def queue_staff_answer(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> Message:
+def undo_window() -> timedelta:
+    """How long a queued answer waits before it goes out, so its author can take it back."""
+    return timedelta(seconds=settings.ANSWER_UNDO_SECONDS)
+
+
+def queue_staff_answer(
+    *,
+    conversation: Conversation,
+    author: AbstractBaseUser,
+    text: str,
+    cc: list[str] | None = None,
+    attachments: list | None = None,
+) -> Message:
     """Store an answer under the staff member's name, threaded to the subscriber's last mail.
 
     The answer is recorded at once as "queued" (with its Message-ID, In-Reply-To and
-    References, a fresh reply token, the author's name and signature) and the conversation
-    counts as answered; a task sends it after the commit (see send_staff_answer).
+    References, a fresh reply token, the author's name and signature, its CC addresses and
+    attached files) and the conversation counts as answered; a task sends it after the commit
+    and after the undo window (ANSWER_UNDO_SECONDS; see send_staff_answer and take_back).
     """
     recipient = conversation.subscriber.email if conversation.subscriber_id else conversation.contact_address
     if not recipient:
@@ -82,16 +121,19 @@ def queue_staff_answer(*, conversation: Conversation, author: AbstractBaseUser, 
     except Exception:  # noqa: BLE001 - no profile: no signature
         signature = ""
     body = text + (f"\n\n-- \n{signature}" if signature else "")
+    name = recipient_name(conversation, last)
+    body += answer_links_text(conversation)  # continue in the browser, ask for a call back (dialogue)
     if last is not None:
-        body += "\n\n" + _quote(last)
+        body += "\n\n" + _quote(last, name=name, language=subscriber_language(conversation))
     now = timezone.now()
+    send_after = now + undo_window() if settings.ANSWER_UNDO_SECONDS else None
     with transaction.atomic():
         answer = Message.objects.create(
             conversation=conversation,
             direction=Message.Direction.OUTBOUND,
             author=author,
             from_address=formataddr((staff_display_name(author), sender_address())),
-            to_address=recipient,
+            to_address=formataddr((name, recipient)) if name else recipient,
             subject=reply_subject(
                 (last.subject if last else conversation.subject).strip() or _("Your message")
             ),
@@ -103,16 +145,49 @@ def queue_staff_answer(*, conversation: Conversation, author: AbstractBaseUser, 
             reply_token=new_token(),
             send_status=Message.SendStatus.QUEUED,
             send_status_at=now,
+            send_after=send_after,
+            cc="\n".join(cc or []),
         )
+        for upload in attachments or []:
+            attachment = Attachment(
+                message=answer,
+                filename=upload.name[:255],
+                content_type=(getattr(upload, "content_type", "") or "application/octet-stream")[:255],
+                size=upload.size,
+            )
+            attachment.file.save(upload.name, upload, save=False)
+            attachment.save()
         Conversation.objects.filter(pk=conversation.pk).update(waiting_since=None, last_message_at=now)
-        _enqueue_send(answer.pk)
+        _enqueue_send(answer.pk, countdown=settings.ANSWER_UNDO_SECONDS or None)
     conversation.refresh_from_db()
     return answer
 
 
-def _enqueue_send(message_id: int) -> None:
+def _enqueue_send(message_id: int, countdown: float | None = None) -> None:
     """Queue the sending task after the commit; if the broker is down the sweeper does it later."""
-    after_commit(Enqueue(SEND_TASK, (message_id,), best_effort=True))
+    after_commit(Enqueue(SEND_TASK, (message_id,), countdown=countdown, best_effort=True))
+
+
+def take_back(*, answer: Message, actor: AbstractBaseUser) -> str | None:
+    """Undo: the author takes a queued answer back within the undo window. It is deleted (a
+    conditional DELETE: the sending task cannot have claimed it), the conversation waits again,
+    and the act is recorded; returns the answer's text for the composer, or None if too late."""
+    if answer.author_id != actor.pk:
+        return None
+    files = [attachment.file for attachment in answer.attachments.all()]
+    with transaction.atomic():
+        deleted, _rows = Message.objects.filter(
+            pk=answer.pk, send_status=Message.SendStatus.QUEUED, send_after__gt=timezone.now()
+        ).delete()
+        if not deleted:
+            return None
+        for file in files:
+            file.delete(save=False)
+        ConversationEvent.objects.create(
+            conversation_id=answer.conversation_id, kind=ConversationEvent.Kind.UNDONE, actor=actor
+        )
+        _waiting_again(answer)
+    return answer.stripped_text
 
 
 def staff_answer_email(answer: Message) -> EmailMessage:
@@ -121,16 +196,20 @@ def staff_answer_email(answer: Message) -> EmailMessage:
     if answer.in_reply_to:
         headers["In-Reply-To"] = answer.in_reply_to
         headers["References"] = answer.references
-    message = EmailMessage(
+    mail = EmailMessage(
         subject=answer.subject,
         body=answer.text,
         from_email=answer.from_address,
         to=[answer.to_address],
+        cc=[address for address in answer.cc.splitlines() if address.strip()],
         reply_to=[REPLY.address(answer.reply_token)],
         headers=headers,
     )
-    set_return_path(message, answer.reply_token)  # a bounce of the answer names the answer
-    return message
+    for attachment in answer.attachments.all():
+        with attachment.file.open("rb") as handle:
+            mail.attach(attachment.filename, handle.read(), attachment.content_type or None)
+    set_return_path(mail, answer.reply_token)  # a bounce of the answer names the answer
+    return mail
 
 
 @dataclass(frozen=True)
@@ -149,13 +228,22 @@ def send_staff_answer(*, message_id: int) -> SendOutcome:
     last temporary one, marks it failed with the reason.
     """
     now = timezone.now()
-    claimed = Message.objects.filter(
-        pk=message_id, direction=Message.Direction.OUTBOUND, send_status=Message.SendStatus.QUEUED
-    ).update(send_status=Message.SendStatus.SENDING, send_status_at=now, send_attempts=F("send_attempts") + 1)
+    claimed = (
+        Message.objects.filter(
+            pk=message_id, direction=Message.Direction.OUTBOUND, send_status=Message.SendStatus.QUEUED
+        )
+        .filter(Q(send_after__isnull=True) | Q(send_after__lte=now))
+        .update(
+            send_status=Message.SendStatus.SENDING, send_status_at=now, send_attempts=F("send_attempts") + 1
+        )
+    )
     answer = Message.objects.filter(pk=message_id).first()
     if answer is None:
-        return SendOutcome("")
+        return SendOutcome("")  # taken back (undo) or erased
     if not claimed:
+        if answer.send_status == Message.SendStatus.QUEUED and answer.send_after and answer.send_after > now:
+            # Still in its undo window (a task that ran early): try again when it ends.
+            return SendOutcome(answer.send_status, retry_in=(answer.send_after - now).total_seconds())
         return SendOutcome(answer.send_status)
     try:
         send_message(staff_answer_email(answer))
@@ -168,6 +256,7 @@ def send_staff_answer(*, message_id: int) -> SendOutcome:
         send_status_at=timezone.now(),
         send_error="",
     )
+    emit("conversation.answered", conversation_id=answer.conversation_id, message_id=answer.pk)
     return SendOutcome(Message.SendStatus.SENT)
 
 

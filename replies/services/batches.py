@@ -22,6 +22,7 @@ from replies.parsing import ParsedMail, parse_mail
 from replies.pipeline import chain
 from replies.services.claims import Claim, _claim, _release, claim_limit_error
 from replies.threads import PrefetchedConversations
+from rundbrief.mail.text import safe_json, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def _process_locked(
     """
     lookups = lookups or BatchLookups()
     if mail is None:
-        mail = parse_mail(bytes(inbound.raw), inbound.envelope_to)
+        mail = parse_mail(_raw_of(inbound), inbound.envelope_to)
     chain.decide(inbound, mail, deliveries=lookups.deliveries, conversations=lookups.conversations)
     inbound.status = InboundMessage.Status.PROCESSED
     inbound.processed_at = timezone.now()
@@ -92,7 +93,7 @@ def _save_processed(batch: list[InboundMessage]) -> None:
         return
     # One array per column, in the order of PROCESSED_FIELDS (as in the SQL).
     columns = {name: [getattr(inbound, name) for inbound in batch] for name in PROCESSED_FIELDS}
-    columns["rule_hits"] = [json.dumps(hits) for hits in columns["rule_hits"]]
+    columns["rule_hits"] = [json.dumps(safe_json(hits)) for hits in columns["rule_hits"]]
     params = [[inbound.pk for inbound in batch], *columns.values()]
     with connection.cursor() as cursor:
         cursor.execute(_SAVE_PROCESSED_SQL.format(table=InboundMessage._meta.db_table), params)
@@ -103,7 +104,7 @@ def _mark_failed(inbound_id: int) -> None:
     logger.exception("processing inbound message #%s failed", inbound_id)
     InboundMessage.objects.filter(pk=inbound_id).update(
         status=InboundMessage.Status.FAILED,
-        error=traceback.format_exc()[-10000:],
+        error=safe_text(traceback.format_exc()[-10000:]),
     )
 
 
@@ -121,13 +122,26 @@ def process_inbound(*, inbound_id: int) -> InboundMessage:
 def process_received_batch(*, limit: int = PROCESS_BATCH_SIZE) -> int:
     """Claim up to `limit` fresh received messages and process them in one transaction; returns the count.
 
+    Only messages up to INBOUND_LARGE_MESSAGE_BYTES: a big one is processed alone
+    (process_large), so it holds no batch's transaction and row locks while it is parsed.
+
     The batch first runs in one savepoint, without one per message (two round trips per
     message fewer). If any message crashes, that work is rolled back and the batch is
     redone with a savepoint per message: a crash then rolls back that message's work only
     and marks it failed (with its error, in the same commit); the others go on. Messages
     claimed by a concurrent batch are skipped, so two workers never process one message.
     """
-    return _claim_and_process("m.attempts = 0", [], limit=limit)
+    return _claim_and_process(
+        "m.attempts = 0 AND m.size <= %s", [settings.INBOUND_LARGE_MESSAGE_BYTES], limit=limit
+    )
+
+
+def process_large() -> bool:
+    """Claim one fresh message over INBOUND_LARGE_MESSAGE_BYTES and process it alone, in its own
+    transaction; False when there is none. Its memory and time are its own, not a batch's."""
+    return bool(
+        _claim_and_process("m.attempts = 0 AND m.size > %s", [settings.INBOUND_LARGE_MESSAGE_BYTES], limit=1)
+    )
 
 
 def process_retry() -> bool:
@@ -165,9 +179,12 @@ def _process_claimed(claims: list[Claim]) -> None:
         return
     with transaction.atomic():
         _relax_commit()
+        # The raw bytes are read once, parsed, and let go: the rows (kept to the end of the
+        # batch) do not carry them, so a worker never holds more than one message's bytes.
         batch = list(
             InboundMessage.objects.select_for_update()
             .filter(pk__in=ids, status=InboundMessage.Status.RECEIVED)
+            .defer("raw")
             .order_by("id")
         )
         mails = {inbound.pk: _parse_or_none(inbound) for inbound in batch}
@@ -177,7 +194,9 @@ def _process_claimed(claims: list[Claim]) -> None:
 
 def _reload(batch: list[InboundMessage]) -> list[InboundMessage]:
     """Fresh copies of rows still locked by this transaction (the failed pass changed the instances)."""
-    return list(InboundMessage.objects.filter(pk__in=[inbound.pk for inbound in batch]).order_by("id"))
+    return list(
+        InboundMessage.objects.filter(pk__in=[inbound.pk for inbound in batch]).defer("raw").order_by("id")
+    )
 
 
 def _process_all_or_nothing(batch: list[InboundMessage], mails: dict[int, ParsedMail | None]) -> bool:
@@ -208,9 +227,43 @@ def _process_one_by_one(batch: list[InboundMessage], mails: dict[int, ParsedMail
             lookups = None  # unsubscribes and bounces change subscribers and deliveries
 
 
+RAW_READ_CHUNK_BYTES = 4 * 1024 * 1024
+
+_RAW_CHUNK_SQL = "SELECT substring(raw FROM %s FOR %s) FROM {table} WHERE id = %s"
+
+
+def _raw_of(inbound: InboundMessage) -> bytes | bytearray:
+    """The raw bytes of a row read without them (read now, not kept on the row).
+
+    On PostgreSQL in pieces of RAW_READ_CHUNK_BYTES: the driver receives bytea as hex text
+    and decodes it, so reading 25 MB at once took ~150 MB for a moment; in pieces the
+    worker holds the bytes once, plus one piece.
+    """
+    size = inbound.size
+    if connection.vendor != "postgresql" or not size or size <= RAW_READ_CHUNK_BYTES:
+        raw = InboundMessage.objects.filter(pk=inbound.pk).values_list("raw", flat=True).first()
+        return bytes(raw or b"")
+    buffer = bytearray(size)  # filled in place: no growing, no final copy
+    filled = 0
+    sql = _RAW_CHUNK_SQL.format(table=InboundMessage._meta.db_table)
+    with connection.cursor() as cursor:
+        while True:
+            cursor.execute(sql, [filled + 1, RAW_READ_CHUNK_BYTES, inbound.pk])
+            row = cursor.fetchone()
+            length = len(row[0]) if row and row[0] is not None else 0
+            if length:
+                buffer[filled : filled + length] = row[0]
+                filled += length
+            del row
+            if length < RAW_READ_CHUNK_BYTES or filled >= len(buffer):
+                break
+    del buffer[filled:]  # a size that was wrong: keep what is there
+    return buffer
+
+
 def _parse_or_none(inbound: InboundMessage) -> ParsedMail | None:
     try:
-        return parse_mail(bytes(inbound.raw), inbound.envelope_to)
+        return parse_mail(_raw_of(inbound), inbound.envelope_to)
     except Exception:  # noqa: BLE001 - parsed again in the message's own savepoint, failing there
         return None
 

@@ -12,16 +12,22 @@ from django.utils.translation import gettext as _
 from replies.models import Conversation, ConversationEvent, InboundMessage, Message
 from replies.reasons import as_json, reason
 from replies.selectors import staff_display_name
+from replies.services.collaboration import record_mentions
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.events import emit
 
 
 def add_note(*, conversation: Conversation, author: AbstractBaseUser, text: str) -> ConversationEvent:
+    """An internal note; colleagues it mentions (@name) are recorded with it and notified."""
     text = text.strip()
     if not text:
         raise ValueError(_("The note is empty."))
-    return ConversationEvent.objects.create(
-        conversation=conversation, kind=ConversationEvent.Kind.NOTE, actor=author, text=text
-    )
+    with transaction.atomic():
+        event = ConversationEvent.objects.create(
+            conversation=conversation, kind=ConversationEvent.Kind.NOTE, actor=author, text=text
+        )
+        record_mentions(event=event)
+    return event
 
 
 def reassign(
@@ -39,6 +45,7 @@ def reassign(
             assignee=assignee,
             text=note.strip(),
         )
+        emit("conversation.assigned", conversation_id=conversation.pk, assignee_id=assignee and assignee.pk)
         if assignee is not None and assignee != actor:
             after_commit(Enqueue("replies.tasks.notify_reassigned_task", (event.pk,)))
     conversation.refresh_from_db()
@@ -47,6 +54,7 @@ def reassign(
 
 def close(*, conversation: Conversation, actor: AbstractBaseUser) -> None:
     _set_status(conversation, actor, Conversation.Status.CLOSED, ConversationEvent.Kind.CLOSED)
+    emit("conversation.closed", conversation_id=conversation.pk)
 
 
 def reopen(*, conversation: Conversation, actor: AbstractBaseUser) -> None:

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from replies.models import InboundMessage
-from replies.services.batches import PROCESS_BATCH_SIZE, process_received_batch, process_retry
+from replies.services.batches import PROCESS_BATCH_SIZE, process_large, process_received_batch, process_retry
 from rundbrief import effects
 
 logger = logging.getLogger(__name__)
@@ -30,6 +30,9 @@ DRAIN_PENDING_KEY = "replies:inbound-drain-pending"
 DRAIN_LINGER_SECONDS = 0.25
 DRAIN_PENDING_SECONDS = 2  # a lost drain (worker killed) only delays the next one this long
 DRAIN_MAX_BATCHES = 100  # then hand over to a fresh task: tasks stay short
+# ... and after this long, whatever is left (a task's time limit, INBOUND_TASK_TIME_LIMIT_SECONDS,
+# then only ends a drain stuck in one message, never a healthy one that had much to do).
+DRAIN_MAX_SECONDS = 60
 
 
 _own_drain_queued_at = [-1.0]  # monotonic time this process last queued a drain
@@ -73,27 +76,34 @@ def _forget_pending_drain() -> None:
 def drain_inbound(*, batch_size: int = PROCESS_BATCH_SIZE, max_batches: int = DRAIN_MAX_BATCHES) -> int:
     """Process received messages until none is left; returns how many were claimed.
 
-    Fresh messages (never claimed) go first, in batches; then messages claimed before
-    whose claim never finished (their worker died), one at a time: see `process_retry`.
+    Fresh messages (never claimed) go first, in batches, with one big one (over
+    INBOUND_LARGE_MESSAGE_BYTES, processed alone) after each batch; then messages claimed
+    before whose claim never finished (their worker died), one at a time: see
+    `process_retry`. After DRAIN_MAX_BATCHES rounds or DRAIN_MAX_SECONDS a fresh task goes on.
     The pending flag goes first: a message committed from now on either is claimed by one
     of these batches or queues a drain of its own, so none is left waiting.
     """
     _forget_pending_drain()
+    deadline = time.monotonic() + DRAIN_MAX_SECONDS
     total = 0
     for _batch in range(max_batches):
         claimed = process_received_batch(limit=batch_size)
-        total += claimed
-        if claimed < batch_size:
+        large = process_large()  # one big message between batches: neither kind starves the other
+        total += claimed + large
+        if claimed < batch_size and not large:
             break  # rows skipped as locked belong to a concurrent drain
+        if time.monotonic() > deadline:
+            break
     else:
         schedule_drain()  # more is waiting: a fresh task goes on with it
         return total
     for _retry in range(max_batches):
-        if not process_retry():
+        if time.monotonic() > deadline:
             break
+        if not process_retry():
+            return total
         total += 1
-    else:
-        schedule_drain()
+    schedule_drain()
     return total
 
 

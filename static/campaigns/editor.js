@@ -7,19 +7,28 @@
   const text = document.getElementById("preview-text");
   const errors = document.getElementById("preview-errors");
   const state = document.getElementById("preview-state");
+  const subject = document.getElementById("preview-subject");
+  const preheader = document.getElementById("preview-preheader");
   let timer = null;
   let latest = 0;
 
-  function showErrors(list) {
-    errors.replaceChildren();
-    errors.hidden = list.length === 0;
+  const warnings = document.getElementById("preview-warnings");
+  const fallback = document.getElementById("preview-fallback");
+
+  function showProblems(target, list) {
+    target.replaceChildren();
+    target.hidden = list.length === 0;
     for (const problem of list) {
       const item = document.createElement("li");
-      const line = errors.dataset.lineLabel || "Line";
+      const line = target.dataset.lineLabel || "Line";
       const where = problem.line ? line + " " + problem.line + " (" + problem.part + "): " : "(" + problem.part + ") ";
       item.textContent = where + problem.message;
-      errors.appendChild(item);
+      target.appendChild(item);
     }
+  }
+
+  function showErrors(list) {
+    showProblems(errors, list);
   }
 
   async function refresh() {
@@ -39,6 +48,11 @@
       if (data.errors.length === 0) {
         frame.srcdoc = data.html;
         text.textContent = data.text;
+        subject.textContent = data.subject;
+        preheader.textContent = data.preheader;
+        showProblems(warnings, data.warnings || []);
+        fallback.textContent = data.recipient.note || "";
+        fallback.hidden = !data.recipient.note;
       }
       state.textContent = "";
     } catch (error) {

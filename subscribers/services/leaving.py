@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from rundbrief.events import emit
 from subscribers import signals
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression, email_hash
 from subscribers.services.consent import check_source, record_event
@@ -67,6 +68,7 @@ def unsubscribe(
             user_agent=user_agent,
             details={"scope": "topics" if topic_slugs else "everything", **(details or {})},
         )
+        emit("subscriber.unsubscribed", subscriber_id=subscriber.pk, topics=ended, everything=not topic_slugs)
 
 
 def suppress_address(*, email: str, reason: str, source: str, details: dict | None = None) -> None:
@@ -90,6 +92,8 @@ def suppress_address(*, email: str, reason: str, source: str, details: dict | No
             suppression.details = {**suppression.details, **(details or {})}
             suppression.save(update_fields=["reason", "details"])
         subscriber = Subscriber.objects.filter(email_hash=address_hash).first()
+        if reason == Suppression.Reason.HARD_BOUNCE:
+            emit("delivery.hard_bounce", subscriber_id=subscriber and subscriber.pk, email_hash=address_hash)
         if subscriber is not None:
             record_event(
                 kind=ConsentEvent.Kind.SUPPRESSED,
@@ -114,6 +118,7 @@ def erase(*, subscriber: Subscriber, source: str) -> str:
         address_hash = subscriber.email_hash
         signals.subscriber_erasing.send(sender=Subscriber, subscriber=subscriber, email_hash=address_hash)
         ConsentEvent.objects.filter(Q(subscriber=subscriber) | Q(email_hash=address_hash)).delete()
+        emit("subscriber.erased", subscriber_id=subscriber.pk, email_hash=address_hash)
         Bounce.objects.filter(Q(subscriber=subscriber) | Q(address_hash=address_hash)).delete()
         subscriber.delete()  # subscriptions cascade
         Suppression.objects.update_or_create(

@@ -25,6 +25,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from rundbrief.events import emit
 from subscribers import mailboxes, mails, queue, selectors
 from subscribers.models import (
     ConsentEvent,
@@ -380,6 +381,7 @@ def confirm(
             user_agent=user_agent,
             details=details,
         )
+        emit("subscriber.confirmed", subscriber_id=subscriber.pk, topics=slugs)
     return Confirmation(subscriber=subscriber, confirmed_slugs=slugs)
 
 

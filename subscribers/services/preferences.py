@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from rundbrief.events import emit
 from subscribers.models import ConsentEvent, Subscriber, Subscription, Topic
 from subscribers.services.consent import record_event
 from subscribers.services.optin import (
@@ -103,6 +104,7 @@ def update_preferences(
                 user_agent=user_agent,
                 details=changes,
             )
+            emit("subscriber.preferences_changed", subscriber_id=subscriber.pk, changed=sorted(changes))
     return PreferencesSaved(
         awaiting=awaiting, confirmation_mail=mail, confirmation_due_at=subscriber.confirmation_due_at
     )
@@ -128,4 +130,5 @@ def set_mail_language(
             user_agent=user_agent,
             details={"language": [old, language]},
         )
+        emit("subscriber.preferences_changed", subscriber_id=subscriber.pk, changed=["language"])
     return True

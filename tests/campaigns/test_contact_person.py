@@ -11,12 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.models import Group, User
 from django.urls import reverse
 from django.utils import timezone
 
 from campaigns import services
 from campaigns.forms import CampaignForm
 from campaigns.models import Campaign
+from replies.models import StaffProfile
 from subscribers.models import Topic
 
 from .conftest import BODY, make_subscriber
@@ -38,18 +40,28 @@ def legacy(ownerless_topic, marketer) -> Campaign:
     return campaign
 
 
-def test_the_editor_asks_for_a_contact_person_when_no_topic_owner_can_stand_in(
-    ownerless_topic, topic, marketer
-):
-    data = {"name": "N", "subject": "S", "mjml_body": BODY, "topics": [ownerless_topic.pk]}
+def test_the_editor_requires_a_contact_person_from_those_who_answer_by_name(ownerless_topic, topic, marketer):
+    staff, _ = Group.objects.get_or_create(name="Staff")
+    managers, _ = Group.objects.get_or_create(name="Managers")
+    lena = User.objects.create_user("lena", first_name="Lena", last_name="Fischer")
+    lena.groups.add(staff)
+    clara = User.objects.create_user("clara")
+    StaffProfile.objects.create(user=clara, display_name="Clara V.")
+    clara.groups.add(managers)
+    User.objects.create_user("nameless").groups.add(staff)  # no name to sign the footer with
+    User.objects.create_superuser("admin", "admin@example.org", "pw", first_name="Ad", last_name="Min")
+    User.objects.create_user("gone", first_name="Gone", is_active=False).groups.add(staff)
+
+    form = CampaignForm()
+    assert [label for _pk, label in form.fields["contact"].choices][1:] == ["Clara V.", "Lena Fischer"]
+    data = {"name": "N", "subject": "S", "mjml_body": BODY, "topics": [topic.pk]}
     form = CampaignForm(data)
     assert not form.is_valid()
     assert form.errors["contact"] == [
-        "Choose the contact person: the footer of every mail names who answers replies, "
-        "and the first topic has no owner to stand in."
+        "Choose the contact person: the footer of every mail names who answers replies."
     ]
-    assert CampaignForm({**data, "topics": [topic.pk]}).is_valid()  # the owner of "news" stands in
-    assert CampaignForm({**data, "contact": marketer.pk}).is_valid()
+    assert not CampaignForm({**data, "contact": marketer.pk}).is_valid()  # a marketer without a name
+    assert CampaignForm({**data, "contact": lena.pk}).is_valid()
 
 
 def test_a_campaign_without_a_contact_person_cannot_be_launched_or_tested(legacy, owner):

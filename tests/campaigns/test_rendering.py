@@ -89,3 +89,26 @@ def test_esp_backend_gets_per_recipient_headers(campaign, topic, settings):
     assert message.extra_headers["Message-ID"] == delivery.message_id
     assert message.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert delivery.status == Delivery.Status.SENT and delivery.esp_message_id == "0"
+
+
+def test_generated_text_part_is_plain_text_with_the_links_written_out():
+    body = (
+        "<mj-section><mj-column><mj-text><h1>Winter news</h1><p><b>Hello</b> {{ subscriber.name }}, read the "
+        '<a href="https://example.org/winter">winter issue</a> or <a href="https://example.org/x">'
+        "https://example.org/x</a>.</p></mj-text>"
+        '<mj-button href="https://example.org/read">Read the winter issue</mj-button>'
+        '<mj-image src="https://example.org/i.png" alt="Our shop" href="https://example.org/shop"/>'
+        "</mj-column><mj-column><mj-text>Second column</mj-text></mj-column></mj-section>"
+    )
+    text = (
+        compile_campaign(mjml_body=body, contact_name="Anna")
+        .render(
+            {"subscriber": {"name": "Eva", "email": "e@x"}, "preferences_url": "p", "unsubscribe_url": "u"}
+        )
+        .text
+    )
+    assert text.startswith(
+        "Winter news\n\nHello Eva, read the winter issue (https://example.org/winter) or https://example.org/x.\n\n"
+        "Read the winter issue: https://example.org/read\nOur shop: https://example.org/shop\nSecond column\n"
+    )
+    assert "](" not in text and "**" not in text and "#" not in text

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
 from campaigns.models import Campaign
@@ -53,10 +53,17 @@ def test_preview_reports_errors_with_lines_never_500(client_marketer):
     }
 
 
-def test_create_validates_then_saves_with_contact_default(client_marketer, topic, owner):
+def test_create_validates_then_saves_with_the_chosen_contact(client_marketer, topic, owner):
+    owner.groups.add(Group.objects.get_or_create(name="Staff")[0])
     url = reverse("campaigns:create")
     assert client_marketer.get(url).status_code == 200
-    form = {"name": "Herbst", "topics": [topic.pk], "subject": "Hi", "mjml_body": "<mj-section><mj-colum>"}
+    form = {
+        "name": "Herbst",
+        "topics": [topic.pk],
+        "subject": "Hi",
+        "contact": owner.pk,
+        "mjml_body": "<mj-section><mj-colum>",
+    }
     response = client_marketer.post(url, form)
     assert response.status_code == 200 and "Unknown MJML element" in response.content.decode()
     response = client_marketer.post(url, {**form, "mjml_body": BODY})
@@ -74,7 +81,7 @@ def test_detail_shows_audience_then_test_send_and_launch(client_marketer, campai
     client_marketer.post(reverse("campaigns:test_send", args=[campaign.pk]), {"addresses": "me@example.org"})
     assert CapturedMail.objects.get().subject == "[TEST] Neues im Herbst"
 
-    client_marketer.post(reverse("campaigns:launch", args=[campaign.pk]), {"at": ""})
+    client_marketer.post(reverse("campaigns:launch", args=[campaign.pk]), {"at": "", "confirmed": "1"})
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.SENT
     progress = client_marketer.get(reverse("campaigns:progress", args=[campaign.pk])).json()

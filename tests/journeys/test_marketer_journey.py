@@ -45,6 +45,7 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     page.fill("input[name=subject]", SUBJECT)
     page.fill("input[name=preheader]", "Three stories from the workshop")
     page.fill("input[name=from_name]", "Rundbrief")
+    page.get_by_label("Contact person").select_option(label="Anna Berger")  # people who answer, by name
     page.fill("textarea[name=mjml_body]", GOOD_MJML)
 
     # Live preview for a chosen subscriber: HTML in the sandboxed iframe, text beside it.
@@ -82,6 +83,9 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     # Launch, then watch the progress bar reach 100 % (the page polls the progress JSON).
     page.goto(campaign_url)
     page.locator("#launch").get_by_role("button", name="Launch").click()
+    # First the question naming the audience size; nothing has gone out yet.
+    expect(page.locator("h1")).to_have_text("Send “Autumn issue” to 4 people now?")
+    page.locator("[data-confirm=launch]").click()
     expect(page.locator(".message.success")).to_contain_text("Campaign launched.")
     expect(page.locator("[data-stat=sent]")).to_have_text("4", timeout=45_000)
     expect(page.locator("[data-stat=progress_percent]")).to_have_text("100")

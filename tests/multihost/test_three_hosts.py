@@ -312,7 +312,7 @@ def test_campaign_reply_routing_and_answer_across_three_hosts(network):
         marketer.log_in("marketer")
         _status, listing, _ = marketer.request("/campaigns/")
         campaign_id = re.search(r'href="/campaigns/(\d+)/"', listing).group(1)
-        status, _body, _ = marketer.request(f"/campaigns/{campaign_id}/launch/", {"at": ""})
+        status, _body, _ = marketer.request(f"/campaigns/{campaign_id}/launch/", {"at": "", "confirmed": "1"})
         assert status == 302
         newsletters = waited(
             lambda: (

@@ -100,6 +100,12 @@ def _fast_passwords(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_undo_window(settings):
+    """Answers go out at once (eager Celery has no countdown); the undo tests set a window."""
+    settings.ANSWER_UNDO_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 

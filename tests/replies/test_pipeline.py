@@ -246,7 +246,7 @@ AUTO_HEADERS = [
     ("X-Autorespond: yes", "Re: Hello"),
     ("Precedence: junk", "Re: Hello"),
     ("Precedence: auto_reply", "Re: Hello"),
-    ("X-Auto-Response-Suppress: OOF", "Re: Hello"),
+    ("X-Auto-Response-Suppress: OOF", "Out of Office: Hello"),  # alone it is no evidence (test_auto_reply.py)
     ("X-Mailer: x", "Out of Office: Hello"),
     ("X-Mailer: x", "Automatische Antwort: Hallo"),
     ("X-Mailer: x", "AW: Abwesenheitsnotiz"),

@@ -63,12 +63,27 @@ def test_page_shows_all_data_and_the_consent_history(client, subscriber, prefs):
         "Pat",
         "News",
         "Events",
-        "192.0.2.8",
         "Opt-in confirmed",
         "data.json",
     ]:
         assert expected in page
     assert response["Content-Language"] == "en"
+
+
+def test_a_forwarded_link_shows_no_network_address_or_browser(client, subscriber, prefs):
+    """Whoever holds the link (a forwarded newsletter) sees the history, not where each consent came from;
+    that proof is in the download, whose link goes only to the subscriber's address."""
+    services.record_event(
+        kind=ConsentEvent.Kind.PREFERENCES_CHANGED,
+        source=ConsentEvent.Source.PREFERENCE_CENTRE,
+        subscriber=subscriber,
+        ip="198.51.100.77",
+        user_agent="SecretBrowser/9.1",
+    )
+    page = client.get(prefs).content.decode()
+    assert "Opt-in confirmed" in page
+    for hidden in ("192.0.2.8", "198.51.100.77", "SecretBrowser"):
+        assert hidden not in page
 
 
 @pytest.mark.usefixtures("frozen_clock")  # compares values signed or dated at two moments

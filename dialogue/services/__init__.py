@@ -1,0 +1,1 @@
+"""Writes of the dialogue app, one module per job (keyword-only, typed)."""

@@ -1,0 +1,173 @@
+"""Search across the conversations a person may see: subscriber address and name, subject,
+message text (the full text, so the stripped text too), internal notes, tags and campaign.
+
+On PostgreSQL: full-text search with the German and the English configuration at once (a
+subscriber may write either; "Heizungen" finds "Heizung", "pumps" finds "pump"), through GIN
+expression indexes (migration 0007_inbox) whose expressions are the ones below, character for
+character: change one, change the other, or the index is no longer used. Elsewhere (SQLite,
+`make run` on a bare machine): case-insensitive substring matching on the same fields.
+
+Results are the newest activity first, keyset-paginated (replies.pagination).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import connection
+from django.db.models import BooleanField, Q, QuerySet
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+
+from replies import selectors
+from replies.models import Conversation, ConversationEvent, Message, Tag
+from replies.pagination import Order
+from subscribers.models import Subscriber, email_hash
+
+# Newest activity first.
+ORDER = Order("last_message_at", descending=True)
+
+# The indexed documents (migration 0007_inbox creates the GIN indexes on exactly these).
+# Messages, the big table, keep their vector in a stored generated column (search_vector, on
+# PostgreSQL only, unknown to the model): a phrase query rechecks rows, and recomputing two
+# to_tsvector()s per candidate row made a phrase search over a million messages take seconds.
+MESSAGE_DOCUMENT = (
+    "left(coalesce(subject, '') || ' ' || coalesce(from_address, '') || ' ' || coalesce(text, ''), 200000)"
+)
+NOTE_DOCUMENT = "left(coalesce(text, ''), 200000)"
+CONVERSATION_DOCUMENT = "coalesce(subject, '') || ' ' || coalesce(contact_address, '')"
+# Subscribers' names: words as they are (a name has no stem), "simple" configuration.
+NAME_VECTOR = "to_tsvector('simple'::regconfig, coalesce(name, ''))"
+NAME_QUERY = "websearch_to_tsquery('simple'::regconfig, %s)"
+
+
+def vector(document: str) -> str:
+    return f"(to_tsvector('german'::regconfig, {document}) || to_tsvector('english'::regconfig, {document}))"
+
+
+QUERY = "(websearch_to_tsquery('german'::regconfig, %s) || websearch_to_tsquery('english'::regconfig, %s))"
+
+STATUSES = ("open", "snoozed", "closed")
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str = ""
+    assignee: str = ""  # a user id, or "none"
+    team: int | None = None
+    tag: int | None = None
+    campaign: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(
+            [self.status, self.assignee, self.team, self.tag, self.campaign, self.date_from, self.date_to]
+        )
+
+
+def uses_full_text() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def _raw(condition: str, *params: str) -> RawSQL:
+    return RawSQL(condition, params, output_field=BooleanField())
+
+
+def _full_text(query: str) -> list[QuerySet]:
+    return [
+        Message.objects.filter(_raw(f"search_vector @@ {QUERY}", query, query)).values("conversation_id"),
+        ConversationEvent.objects.filter(
+            _raw(f"{vector(NOTE_DOCUMENT)} @@ {QUERY}", query, query), kind=ConversationEvent.Kind.NOTE
+        ).values("conversation_id"),
+        Conversation.objects.filter(_raw(f"{vector(CONVERSATION_DOCUMENT)} @@ {QUERY}", query, query)).values(
+            "pk"
+        ),
+        Conversation.objects.filter(
+            subscriber_id__in=Subscriber.objects.filter(_raw(f"{NAME_VECTOR} @@ {NAME_QUERY}", query)).values(
+                "pk"
+            )
+        ).values("pk"),
+    ]
+
+
+def _substrings(query: str) -> list[QuerySet]:
+    return [
+        Message.objects.filter(
+            Q(text__icontains=query)
+            | Q(stripped_text__icontains=query)
+            | Q(subject__icontains=query)
+            | Q(from_address__icontains=query)
+        ).values("conversation_id"),
+        ConversationEvent.objects.filter(kind=ConversationEvent.Kind.NOTE, text__icontains=query).values(
+            "conversation_id"
+        ),
+        Conversation.objects.filter(
+            Q(subject__icontains=query)
+            | Q(contact_address__icontains=query)
+            | Q(subscriber__name__icontains=query)
+            | Q(subscriber__email__icontains=query)
+        ).values("pk"),
+    ]
+
+
+def _matching(query: str) -> QuerySet:
+    """The ids of every conversation the words match, in any of the searched fields: one UNION,
+    each part answered by its own index, before any conversation row is read."""
+    parts = _full_text(query) if uses_full_text() else _substrings(query)
+    if "@" in query:  # a whole address: the subscriber by their address's hash (indexed)
+        parts.append(
+            Conversation.objects.filter(
+                subscriber_id__in=Subscriber.objects.filter(email_hash=email_hash(query)).values("pk")
+            ).values("pk")
+        )
+    # Tags and campaigns: small tables.
+    parts.append(Tag.objects.filter(name__iexact=query.lstrip("#")).values("conversations"))
+    parts.append(Conversation.objects.filter(campaign__name__icontains=query).values("pk"))
+    parts = [part.order_by() for part in parts]
+    return parts[0].union(*parts[1:])
+
+
+def _filtered(conversations: QuerySet[Conversation], filters: Filters) -> QuerySet[Conversation]:
+    if filters.status in STATUSES:
+        conversations = conversations.filter(status=filters.status)
+    if filters.assignee == "none":
+        conversations = conversations.filter(assignee__isnull=True)
+    elif filters.assignee.isdigit():
+        conversations = conversations.filter(assignee_id=int(filters.assignee))
+    if filters.team:
+        conversations = conversations.filter(team_id=filters.team)
+    if filters.tag:
+        conversations = conversations.filter(
+            pk__in=Tag.objects.filter(pk=filters.tag).values("conversations")
+        )
+    if filters.campaign:
+        conversations = conversations.filter(campaign_id=filters.campaign)
+    tz = timezone.get_current_timezone()
+    if filters.date_from:
+        conversations = conversations.filter(
+            last_message_at__gte=datetime.combine(filters.date_from, time.min, tzinfo=tz)
+        )
+    if filters.date_to:
+        conversations = conversations.filter(
+            last_message_at__lt=datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=tz)
+        )
+    return conversations
+
+
+def search(user: AbstractBaseUser, query: str, filters: Filters | None = None) -> QuerySet[Conversation]:
+    """The conversations this person may see that match the words and the filters (unordered:
+    replies.pagination orders and pages it). No words and no filters: nothing."""
+    query = query.strip()[:200]
+    filters = filters or Filters()
+    if not query and not filters.any:
+        return Conversation.objects.none()
+    conversations = selectors.visible_conversations(user)
+    if query:
+        # Compiled once: the page runs two queries (count, page) with this subquery in both.
+        sql, params = _matching(query).query.sql_with_params()
+        conversations = conversations.filter(pk__in=RawSQL(sql, params))
+    return _filtered(conversations, filters).select_related("subscriber", "campaign", "assignee", "team")
