@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
 from django.core import mail as django_mail
 from django.test import TestCase
 from django.urls import reverse
@@ -399,3 +400,34 @@ def test_the_mta_pipe_takes_a_bounce_for_the_verp_address(world):
     inbound = InboundMessage.objects.get()
     assert (inbound.kind, inbound.match_method) == (Kind.BOUNCE, InboundMessage.MatchMethod.VERP)
     assert Suppression.objects.get().email_hash == world.juergen.email_hash
+
+
+def test_the_subscribers_page_in_the_audience_desk_shows_their_bounces_and_score(client, world):
+    address = verp().address(ANNA_TOKEN)
+    ingest_to(dsn(to=address, recipient="anna@example.org", status="4.2.2", action="delayed"), address)
+    desk = make_staff("maria.marketing", group="Marketers", display_name="Maria")
+    desk.user_permissions.add(Permission.objects.get(codename="use_audience_desk"))
+    client.force_login(desk)
+    html = client.get(reverse("audience:subscriber", args=[world.anna.pk])).content.decode()
+    assert 'id="bounces"' in html and "Mailbox full" in html and "4.2.2" in html
+    assert '<b id="bounce-score">0.5</b>' in html
+
+
+def test_a_bounce_of_a_forward_that_quotes_our_mail_suppresses_nobody(world):
+    delivery = world.deliveries["anna"]
+    forwarded = (
+        "From: Anna Beispiel <anna@example.org>\r\nTo: colleague@elsewhere.example\r\n"
+        f"Message-ID: {delivery.message_id}\r\nSubject: Fwd: Unser Rundbrief\r\n\r\nFYI\r\n"
+    )
+    ingest(dsn(to="anna@example.org", recipient="colleague@elsewhere.example", original=forwarded))
+    assert not Suppression.objects.exists()
+    assert Bounce.objects.get().match == "none"
+
+
+def test_a_double_bounce_is_read_at_its_own_level_only(world):
+    inner = dsn(to="newsletter@localhost", recipient="anna@example.org").decode()
+    inner = inner.replace('boundary="B"', 'boundary="C"').replace("--B", "--C")
+    inbound = ingest(dsn(to="bounces@localhost", recipient="postmaster-gone@mx.example.net", original=inner))
+    assert inbound.kind == Kind.BOUNCE
+    assert not Suppression.objects.exists()
+    assert set(Bounce.objects.values_list("address", flat=True)) == {"postmaster-gone@mx.example.net"}
