@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
+from django.db import connection
 from django.db.models import DecimalField, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
@@ -107,6 +108,13 @@ def _number(raw: str) -> Decimal | None:
         return None
 
 
+def _equals(qs: QuerySet[Subscriber], key: str, value: object) -> QuerySet[Subscriber]:
+    """On PostgreSQL JSON containment (served by the GIN index); SQLite has no containment."""
+    if connection.vendor == "postgresql":
+        return qs.filter(attributes__contains={key: value})
+    return qs.filter(**{f"attributes__{key}": value})
+
+
 def _filter_attribute(
     qs: QuerySet[Subscriber], condition: AttributeCondition, definition: Attribute
 ) -> QuerySet[Subscriber]:
@@ -114,13 +122,13 @@ def _filter_attribute(
     key, kind = definition.key, definition.kind
     if condition.value:
         if kind == Attribute.Kind.YES_NO:
-            qs = qs.filter(attributes__contains={key: condition.value in ("yes", "true", "1")})
+            qs = _equals(qs, key, condition.value in ("yes", "true", "1"))
         elif kind == Attribute.Kind.NUMBER:
             number = _number(condition.value)
             if number is not None:
-                qs = qs.filter(attributes__contains={key: int(number) if number % 1 == 0 else float(number)})
+                qs = _equals(qs, key, int(number) if number % 1 == 0 else float(number))
         else:
-            qs = qs.filter(attributes__contains={key: condition.value})
+            qs = _equals(qs, key, condition.value)
     if kind == Attribute.Kind.NUMBER and (condition.minimum or condition.maximum):
         alias = f"attribute_{key.replace('-', '_')}"
         qs = qs.alias(

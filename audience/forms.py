@@ -8,22 +8,19 @@ from datetime import date
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from audience.filters import SUPPRESSION_ANY, SUPPRESSION_NONE, AttributeCondition, AudienceFilter
 from audience.selectors import DEFAULT_SORT, SORTS
-from campaigns.forms import contact_choices
+from campaigns.forms import ContactField, contact_choices
 from campaigns.models import Campaign
+from subscribers import attributes
 from subscribers.models import Attribute, ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from subscribers.validation import clean_name
 
 ANY = [("", _("Any"))]
-YES_NO = [("yes", _("Yes")), ("no", _("No"))]
-
-
-def _attribute_label(attribute: Attribute) -> str:
-    return attribute.label((get_language() or "en")[:2])
+YES_NO = attributes.YES_NO
+_attribute_label = attributes.label
 
 
 class FilterForm(forms.Form):
@@ -36,7 +33,10 @@ class FilterForm(forms.Form):
     topic = forms.ModelChoiceField(label=_("Topic"), queryset=Topic.objects.order_by("name"), required=False)
     topic_status = forms.ChoiceField(
         label=_("State in the topic"),
-        choices=Subscription.Status.choices,
+        # Active first: a bound form without this value shows (and submits) the first choice.
+        choices=sorted(
+            Subscription.Status.choices, key=lambda choice: choice[0] != Subscription.Status.ACTIVE
+        ),
         initial=Subscription.Status.ACTIVE,
         required=False,
     )
@@ -180,57 +180,6 @@ class SortForm(forms.Form):
     )
 
 
-def clean_attribute_value(attribute: Attribute, raw) -> object:
-    """A value typed for storage in Subscriber.attributes (JSON); None means "not set"."""
-    if raw in (None, ""):
-        return None
-    if attribute.kind == Attribute.Kind.NUMBER:
-        number = raw if not isinstance(raw, str) else forms.DecimalField().clean(raw)
-        return int(number) if number == int(number) else float(number)
-    if attribute.kind == Attribute.Kind.DATE:
-        return (raw if isinstance(raw, date) else forms.DateField().clean(raw)).isoformat()
-    if attribute.kind == Attribute.Kind.YES_NO:
-        if isinstance(raw, bool):
-            return raw
-        if raw in ("yes", "true", "1", "on"):
-            return True
-        if raw in ("no", "false", "0"):
-            return False
-        raise ValidationError(_("Choose yes or no."))
-    if attribute.kind == Attribute.Kind.CHOICE:
-        if raw not in attribute.choices:
-            raise ValidationError(_("Choose one of: %(choices)s") % {"choices": ", ".join(attribute.choices)})
-        return raw
-    value = str(raw).strip()
-    if len(value) > 500:
-        raise ValidationError(_("At most 500 characters."))
-    return value or None
-
-
-def attribute_field(attribute: Attribute, *, required: bool = False) -> forms.Field:
-    """The form field for one attribute, in the page's language (desk and preference centre)."""
-    label = _attribute_label(attribute)
-    if attribute.kind == Attribute.Kind.NUMBER:
-        return forms.DecimalField(label=label, required=required)
-    if attribute.kind == Attribute.Kind.DATE:
-        return forms.DateField(label=label, required=required, widget=forms.DateInput(attrs={"type": "date"}))
-    if attribute.kind == Attribute.Kind.CHOICE:
-        return forms.ChoiceField(
-            label=label, required=required, choices=[("", "—")] + [(c, c) for c in attribute.choices]
-        )
-    if attribute.kind == Attribute.Kind.YES_NO:
-        return forms.ChoiceField(label=label, required=required, choices=[("", "—")] + YES_NO)
-    return forms.CharField(label=label, required=required, max_length=500)
-
-
-def attribute_initial(attribute: Attribute, value) -> object:
-    if value is None:
-        return ""
-    if attribute.kind == Attribute.Kind.YES_NO:
-        return "yes" if value else "no"
-    return value
-
-
 class SubscriberForm(forms.Form):
     name = forms.CharField(label=_("Name"), required=False, max_length=200)
     language = forms.ChoiceField(label=_("Language"), choices=settings.LANGUAGES)
@@ -241,9 +190,9 @@ class SubscriberForm(forms.Form):
         if not self.is_bound:
             self.initial = {"name": subscriber.name, "language": subscriber.language}
         for attribute in self.attributes:
-            self.fields[f"attr_{attribute.key}"] = attribute_field(attribute)
+            self.fields[f"attr_{attribute.key}"] = attributes.form_field(attribute)
             if not self.is_bound:
-                self.initial[f"attr_{attribute.key}"] = attribute_initial(
+                self.initial[f"attr_{attribute.key}"] = attributes.initial(
                     attribute, subscriber.attributes.get(attribute.key)
                 )
 
@@ -256,7 +205,7 @@ class SubscriberForm(forms.Form):
         for attribute in self.attributes:
             name = f"attr_{attribute.key}"
             try:
-                values[attribute.key] = clean_attribute_value(attribute, data.get(name))
+                values[attribute.key] = attributes.clean_value(attribute, data.get(name))
             except ValidationError as exc:
                 self.add_error(name, exc)
         data["attribute_values"] = values
@@ -264,6 +213,9 @@ class SubscriberForm(forms.Form):
 
 
 class TopicForm(forms.ModelForm):
+    # Shown by the name they answer under, like the campaign editor's contact person.
+    owner = ContactField(queryset=None, required=False, label=_("Owner (answers replies)"))
+
     def clean_slug(self) -> str:
         slug = self.cleaned_data.get("slug") or ""
         if slug and not self.instance.pk and Topic.objects.filter(slug=slug).exists():
@@ -342,8 +294,10 @@ class BulkActionForm(forms.Form):
         initial="selected",
         widget=forms.RadioSelect,
     )
-    selected = forms.TypedMultipleChoiceField(coerce=int, required=False, choices=[])
-    topic = forms.ModelChoiceField(
+    # The ids of the checked rows (read in clean_selected: any id, narrowed to the filter's result).
+    selected = forms.Field(required=False, widget=forms.MultipleHiddenInput)
+    # Not "topic": the filter's own fields travel in the same POST.
+    target_topic = forms.ModelChoiceField(
         label=_("Topic"), queryset=Topic.objects.filter(archived_at__isnull=True), required=False
     )
     confirmation = forms.CharField(label=_("Type ERASE to confirm"), required=False)
@@ -354,8 +308,8 @@ class BulkActionForm(forms.Form):
     def clean(self):
         data = super().clean()
         action = data.get("action")
-        if action in (self.ADD, self.REMOVE) and not data.get("topic"):
-            self.add_error("topic", _("Choose the topic."))
+        if action in (self.ADD, self.REMOVE) and not data.get("target_topic"):
+            self.add_error("target_topic", _("Choose the topic."))
         if action == self.ERASE and (data.get("confirmation") or "").strip() != "ERASE":
             self.add_error("confirmation", _("Type ERASE in capitals to erase these subscribers."))
         if data.get("scope") == "selected" and not data.get("selected"):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
@@ -29,6 +30,8 @@ IGNORE = ""
 MAX_BYTES = 50 * 1024 * 1024
 PREVIEW_ROWS = 5
 PROGRESS_SECONDS = 3600
+# An upload that was never started holds addresses nobody consented to us keeping: a day.
+DRAFT_MAX_AGE = timedelta(days=1)
 # Header names that map themselves (any case, spaces or dashes for underscores).
 ALIASES = {
     "e-mail": "email",
@@ -137,20 +140,19 @@ def save_mapping(*, job: ImportJob, mapping: dict[str, str]) -> ImportJob:
 
 
 class NotStartable(Exception):
-    """The file has bad rows, or the import was started already."""
+    """The import was started already."""
 
 
 def launch(*, job: ImportJob) -> ImportJob:
-    """Queue the import if every row is good (else NotStartable with the dry run's errors)."""
-    result = check(job)
-    if result.errors:
-        raise NotStartable(result.errors)
+    """Queue the import. The task checks every row first (the dry run's check, done once more
+    where the rows are imported); with any bad row it imports nothing and lists them all."""
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().get(pk=job.pk)
         if job.status != ImportJob.Status.DRAFT:
-            raise NotStartable([])
+            raise NotStartable(job.pk)
         job.status = ImportJob.Status.WAITING
-        job.total = result.rows
+        # Until the task has parsed the file: its lines, for the progress bar.
+        job.total = max(sum(1 for line in job.data.splitlines() if line.strip()) - 1, 0)
         job.save(update_fields=["status", "total"])
         after_commit(Enqueue("audience.tasks.run_import_task", (job.pk,)))
     return job
@@ -182,11 +184,15 @@ def run(*, job_id: int) -> ImportJob:
 
     try:
         rows = importing.parse(mapped_text(job.data, job.mapping))
+        if len(rows) != job.total:
+            job.total = len(rows)
+            job.save(update_fields=["total"])
         report = importing.import_rows(
             rows=rows, topic=job.topic, source=job.source, progress=report_progress
         )
     except importing.ImportInvalid as exc:
-        job.status, job.report = ImportJob.Status.FAILED, {"errors": [str(error) for error in exc.errors]}
+        job.status = ImportJob.Status.FAILED
+        job.report = {"errors": [{"line": error.line, "message": error.message} for error in exc.errors]}
     except Exception as exc:
         job.status, job.report = ImportJob.Status.FAILED, {"error": exc.__class__.__name__}
         job.finished_at = timezone.now()
@@ -206,3 +212,12 @@ def run(*, job_id: int) -> ImportJob:
     job.save(update_fields=["status", "done", "report", "finished_at", "data"])
     cache.delete(_progress_key(job.pk))
     return job
+
+
+def purge_drafts(*, now: datetime | None = None) -> int:
+    """Delete imports prepared but never started, older than DRAFT_MAX_AGE (with their file)."""
+    cutoff = (now or timezone.now()) - DRAFT_MAX_AGE
+    deleted, _by_model = ImportJob.objects.filter(
+        status=ImportJob.Status.DRAFT, created_at__lt=cutoff
+    ).delete()
+    return deleted

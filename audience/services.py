@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.text import slugify
@@ -136,16 +136,28 @@ def save_attribute(
 
 
 def delete_attribute(*, attribute: Attribute) -> int:
-    """The field and every value stored for it go (minimal data). Returns how many values."""
+    """The field and every value stored for it go (minimal data). Returns how many values.
+
+    On PostgreSQL one UPDATE removes the key from every subscriber holding it (``attributes - key``);
+    elsewhere the holders are rewritten a chunk at a time.
+    """
     key = attribute.key
     with transaction.atomic():
-        holders = Subscriber.objects.filter(attributes__has_key=key)
-        removed = 0
-        for chunk in _id_chunks(holders):
-            for subscriber in Subscriber.objects.filter(pk__in=chunk).select_for_update():
-                subscriber.attributes.pop(key, None)
-                subscriber.save(update_fields=["attributes"])
-                removed += 1
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {Subscriber._meta.db_table} SET attributes = attributes - %s "
+                    "WHERE jsonb_exists(attributes, %s)",
+                    [key, key],
+                )
+                removed = cursor.rowcount
+        else:
+            removed = 0
+            for chunk in _id_chunks(Subscriber.objects.filter(attributes__has_key=key)):
+                for subscriber in Subscriber.objects.filter(pk__in=chunk).select_for_update():
+                    subscriber.attributes.pop(key, None)
+                    subscriber.save(update_fields=["attributes"])
+                    removed += 1
         attribute.delete()
     return removed
 

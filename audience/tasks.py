@@ -10,3 +10,8 @@ from audience import imports
 @shared_task(name="audience.tasks.run_import_task")
 def run_import_task(job_id: int) -> None:
     imports.run(job_id=job_id)
+
+
+@shared_task(name="audience.tasks.purge_import_drafts_task")
+def purge_import_drafts_task() -> int:
+    return imports.purge_drafts()

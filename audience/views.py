@@ -8,6 +8,8 @@ shown here.
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -50,7 +52,15 @@ def _filter_from(data: QueryDict) -> tuple[FilterForm, AudienceFilter]:
 def _filter_query(data: QueryDict) -> str:
     """The request's filter as a query string, without paging (for links and forms)."""
     kept = data.copy()
-    for name in ("cursor", "csrfmiddlewaretoken", "action", "scope", "selected", "confirmation"):
+    for name in (
+        "cursor",
+        "csrfmiddlewaretoken",
+        "action",
+        "scope",
+        "selected",
+        "confirmation",
+        "target_topic",
+    ):
         kept.pop(name, None)
     return kept.urlencode()
 
@@ -126,7 +136,7 @@ def bulk_action(request: HttpRequest) -> HttpResponse:
         result = services.erase_subscribers(subscribers=chosen, user=request.user)
         messages.success(request, _("%(count)s subscribers erased.") % {"count": result.changed})
         return redirect(back)
-    topic = form.cleaned_data["topic"]
+    topic = form.cleaned_data["target_topic"]
     if action == BulkActionForm.ADD:
         result = services.add_to_topic(subscribers=chosen, topic=topic, user=request.user)
         messages.success(
@@ -410,16 +420,10 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         job = imports.save_mapping(job=job, mapping=form.mapping())
         if request.POST.get("action") == "start":
-            try:
+            with suppress(imports.NotStartable):  # started meanwhile (another tab): its progress is shown
                 imports.launch(job=job)
-            except imports.NotStartable as exc:
-                result = imports.Check(rows=0, with_consent=0, errors=exc.args[0])
-                if not result.errors:
-                    return redirect("audience:import", pk)
-            else:
-                return redirect("audience:import", pk)
-        else:
-            result = imports.check(job)
+            return redirect("audience:import", pk)
+        result = imports.check(job)
     header, rows = imports.preview(job.data, job.mapping)
     return render(
         request,

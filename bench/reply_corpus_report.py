@@ -3,11 +3,12 @@
 Scores every case of tests/replies/corpus/ (tests/replies/reply_corpus.py): human replies
 that reach a queue, auto-replies recognised, replies whose whole answer survives quote
 stripping, replies whose quoted history is removed. The same cases and the same scoring run
-against the code of ``--before`` (default ``main``, exported with ``git archive`` into a
-temporary directory, nothing of this checkout touched) and against this checkout, each in a
-process of its own. No database: only parsing, the recognition chain and stripping run.
+against the code of ``--before`` (default: the commit before the corpus was added, the code as
+it was before issue #9's reply work; ``--before main`` compares with main; exported with
+``git archive`` into a temporary directory, nothing of this checkout touched) and against this
+checkout, each in a process of its own. No database: only parsing, the recognition chain and stripping run.
 
-    .venv/bin/python bench/reply_corpus_report.py [--before main] [--failures]
+    .venv/bin/python bench/reply_corpus_report.py [--before REF] [--failures]
 """
 
 from __future__ import annotations
@@ -53,32 +54,50 @@ def export(ref: str, into: Path) -> None:
         tar.extractall(into, filter="data")
 
 
+def commit_before_corpus() -> str:
+    """The code as it was before issue #9's work: the parent of the commit that added the corpus."""
+    added = subprocess.run(
+        ["git", "log", "--diff-filter=A", "--format=%h", "--", "tests/replies/corpus/README.md"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return f"{added[-1]}^"
+
+
 def figures_of(code: Path) -> dict:
     # Run in ``code``: Celery's Django fix-up puts the working directory first on sys.path.
     out = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--code", str(code)],
         cwd=code,
-        check=True,
         capture_output=True,
         text=True,
-    ).stdout
-    return json.loads(out.strip().splitlines()[-1])
+    )
+    if out.returncode:
+        raise SystemExit(f"scoring the code in {code} failed:\n{out.stderr}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--before", default="main", help="git ref whose code gives the 'before' figures")
+    parser.add_argument(
+        "--before",
+        default=None,
+        help="git ref whose code gives the 'before' figures (default: the commit before the corpus came)",
+    )
     parser.add_argument("--failures", action="store_true", help="list every case that misses a bar")
     parser.add_argument("--code", help=argparse.SUPPRESS)  # internal: score with the code in this directory
     args = parser.parse_args()
     if args.code:
         print(json.dumps(run_here(Path(args.code))))
         return
+    before_ref = args.before or commit_before_corpus()
     with tempfile.TemporaryDirectory(prefix="rb-before-") as tmp:
-        export(args.before, Path(tmp))
+        export(before_ref, Path(tmp))
         before = figures_of(Path(tmp))
     after = figures_of(ROOT)
-    for label, result in ((f"before ({args.before})", before), ("after (this checkout)", after)):
+    for label, result in ((f"before ({before_ref})", before), ("after (this checkout)", after)):
         print(label)
         for line in result["lines"]:
             print("  " + line)

@@ -24,6 +24,7 @@ __all__ = [
     "deliveries_quoted",
     "delivery_by_reply_token",
     "deliveries_of_subscriber",
+    "campaign_ids_named",
     "mark_bounced",
     "mark_complained",
     "was_mailed",
@@ -98,3 +99,8 @@ def deliveries_of_subscriber(subscriber_id: int, limit: int = 20) -> list[Delive
         .select_related("campaign")
         .order_by("-id")[:limit]
     )
+
+
+def campaign_ids_named(text: str, limit: int = 200) -> list[int]:
+    """Campaigns whose name contains the text (the inbox search; a small table)."""
+    return list(Campaign.objects.filter(name__icontains=text).values_list("pk", flat=True)[:limit])

@@ -10,10 +10,14 @@ from subscribers.models import Topic
 
 
 class ProposeLetterForm(forms.Form):
-    message = forms.TypedChoiceField(label=_("From the reply"), coerce=int)
+    # The reply's words are content, not interface text (translate="no" for translation tools).
+    message = forms.TypedChoiceField(
+        label=_("From the reply"), coerce=int, widget=forms.Select(attrs={"translate": "no"})
+    )
     text = forms.CharField(
         label=_("Excerpt to publish"),
-        widget=forms.Textarea(attrs={"rows": 5}),
+        # Its own id: the staff answer on the same conversation page is id_text.
+        widget=forms.Textarea(attrs={"rows": 5, "id": "id_letter_text"}),
         help_text=_("You may shorten it (mark left-out parts with …), but not change or add words."),
     )
     signature_kind = forms.ChoiceField(
@@ -28,6 +32,8 @@ class ProposeLetterForm(forms.Form):
     topic = forms.ModelChoiceField(label=_("Topic"), queryset=Topic.objects.filter(is_public=True))
 
     def __init__(self, *args, messages=(), **kwargs):
+        # Its own ids: the conversation page has the answer form's "text" field too.
+        kwargs.setdefault("auto_id", "letter_%s")
         super().__init__(*args, **kwargs)
         self.fields["message"].choices = [
             (m.pk, f"{m.created_at:%Y-%m-%d %H:%M} · {(m.stripped_text or m.text)[:60]}") for m in messages

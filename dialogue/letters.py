@@ -89,3 +89,15 @@ def expand_letters(mjml_body: str, *, until: datetime | None = None) -> str:
         return _section(letters) if letters else ""
 
     return _COMPONENT.sub(replace, mjml_body)
+
+
+def letters_in(mjml_body: str, *, until: datetime | None) -> list[ReaderLetter]:
+    """The letters an issue carries (its components, in order): what a reply about "the letter
+    from K. M." refers to."""
+    found: list[ReaderLetter] = []
+    for match in _COMPONENT.finditer(mjml_body):
+        attributes = _attributes(match["attrs"])
+        found += letters_for(
+            topic_slug=attributes.get("topic", ""), count=_count(attributes.get("count")), until=until
+        )
+    return found

@@ -216,7 +216,10 @@ class ReaderOverride(models.Model):
         related_name="reader_overrides",
     )
     manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL, verbose_name=_("manager"), on_delete=models.CASCADE, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("manager who opened it"),
+        on_delete=models.CASCADE,
+        related_name="+",
     )
     reason = models.TextField(verbose_name=_("reason"))
     created_at = models.DateTimeField(verbose_name=_("time"), auto_now_add=True)

@@ -181,7 +181,7 @@ def _chart(replies: list[Message]) -> Chart:
     per_day = Counter(timezone.localdate(message.created_at) for message in replies)
     return Chart(
         caption=_("Replies per day"),
-        x_label=_("Day"),
+        x_label=_("Date"),
         series=[_("Replies")],
         rows=[(day.isoformat(), [count]) for day, count in sorted(per_day.items())],
         kind="bar",

@@ -8,7 +8,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from campaigns.models import Campaign, Delivery
 from dialogue.models import ArchiveRemoval, CallbackRequest, ConversationWish, ReaderLetter, ReaderOverride
-from replies.interface import Conversation, Message
+from replies.interface import Attachment, Conversation, Message
 from subscribers.models import Subscriber, Topic
 
 
@@ -196,3 +196,9 @@ def restricted_for(user) -> QuerySet[Conversation]:
 
 def overrides_of(conversation_id: int) -> QuerySet[ReaderOverride]:
     return ReaderOverride.objects.filter(conversation_id=conversation_id).select_related("manager")
+
+
+def attachment_in(conversation: Conversation, attachment_id: int) -> Attachment | None:
+    """An attachment of a message the subscriber sees in this conversation (dialogue.selectors.thread)."""
+    shown = [message.pk for message in thread(conversation)]
+    return Attachment.objects.filter(pk=attachment_id, message_id__in=shown).first()

@@ -17,6 +17,11 @@ urlpatterns = [
     path("talk/<str:token>/", conversations.about_mail, name="about_mail"),
     path("conversations/<str:token>/", conversations.conversation, name="conversation"),
     path("conversations/<str:token>/download/", conversations.download, name="conversation_download"),
+    path(
+        "conversations/<str:token>/attachments/<int:pk>/",
+        conversations.attachment,
+        name="conversation_attachment",
+    ),
     path("dialogue/restricted/", staff.restricted, name="restricted"),
     path("dialogue/campaigns/<int:pk>/report/", staff.campaign_report, name="report"),
     path("dialogue/reply-rates/", staff.reply_rates, name="reply_rates"),

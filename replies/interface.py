@@ -11,7 +11,7 @@ inbound pipeline as a mail (store_web_reply).
 
 from __future__ import annotations
 
-from replies.models import Conversation, InboundMessage, Message
+from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.selectors import (
     CampaignReplies,
     assignable_staff,
@@ -29,6 +29,7 @@ def store_web_reply(raw: bytes) -> InboundMessage:
 
 
 __all__ = [
+    "Attachment",
     "CampaignReplies",
     "Conversation",
     "InboundMessage",

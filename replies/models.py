@@ -241,8 +241,9 @@ class Conversation(models.Model):
         permissions = [("view_all_conversations", _("Can see every conversation (managers)"))]
         indexes = [
             models.Index(fields=["assignee", "status", "waiting_since"], name="conversation_queue_idx"),
-            # Search results and the closed queue: newest activity first, keyset-paged.
-            models.Index(fields=["last_message_at", "id"], name="conversation_activity_idx"),
+            # Search results and the closed queue, newest activity first (last_message_at DESC
+            # NULLS LAST, id DESC): on PostgreSQL only, created by migration 0010 (SQLite cannot
+            # index NULLS LAST; `make run` does without).
         ]
 
     def __str__(self) -> str:

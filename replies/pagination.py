@@ -25,7 +25,7 @@ class Order:
 @dataclass(frozen=True)
 class Page:
     items: list
-    total: int
+    total: int | None  # None: not counted (a search matching very many, replies.search)
     next_cursor: str  # empty on the last page
     first: bool  # no cursor was given: this is the first page
 
@@ -67,13 +67,15 @@ def after(queryset: QuerySet, order: Order, cursor: str) -> QuerySet:
     )
 
 
-def page(queryset: QuerySet, order: Order, cursor: str = "", size: int = PAGE_SIZE) -> Page:
+def page(
+    queryset: QuerySet, order: Order, cursor: str = "", size: int = PAGE_SIZE, count: bool = True
+) -> Page:
     """One page of the ordered queryset, its total count (without any cap) and the next cursor.
 
     Two steps: the page's ids and sort values first (no joins for select_related: a search
     matching thousands of rows sorts narrow tuples), then the page's rows with everything
     the queryset selects."""
-    total = queryset.count()
+    total = queryset.count() if count else None
     keys = list(ordered(after(queryset, order, cursor), order).values_list("pk", order.field)[: size + 1])
     more = len(keys) > size
     keys = keys[:size]

@@ -55,6 +55,8 @@ MAX_ATTACHMENTS = 100
 # how much of the text quote stripping reads (mail-parser-reply took 30 s for 24 MB of text).
 MAX_TEXT_CHARS = 1_000_000
 MAX_STRIP_CHARS = 100_000
+MAX_STRIP_LINE_CHARS = 5000
+_LONG_LINE = re.compile(rf"[^\n]{{{MAX_STRIP_LINE_CHARS + 1}}}")
 _FEED_CHARS = 1 << 16
 # Parsed header values shorter than this are cached (a cache of big ones would hold megabytes).
 _CACHED_VALUE_MAX_CHARS = 1024
@@ -94,7 +96,13 @@ class ParsedMail:
 
     @cached_property
     def stripped_text(self) -> str:
-        return strip_quotes_and_signature(self.text[:MAX_STRIP_CHARS])
+        text = self.text[:MAX_STRIP_CHARS]
+        if _LONG_LINE.search(text):
+            # Quote stripping takes time growing with the square of a line's length (100,000
+            # characters on one line: ~150 s); quoted history is made of ordinary lines, so
+            # such a text is kept whole rather than stripped.
+            return text.strip()
+        return strip_quotes_and_signature(text)
 
 
 class _HeaderRegistry(HeaderRegistry):

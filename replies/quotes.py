@@ -49,22 +49,47 @@ WINDOW = 5  # lines an attribution may be wrapped over
 _VERBS = (
     r"wrote|sent|schrieb|geschrieben|a\s+écrit|écrit|escribió|escribio|ha\s+scritto|scritto|schreef"
     r"|geschreven|het\s+volgende|skrev|skriver|napsal(?:\(a\))?|napisał(?:\(a\))?|napisal(?:\(a\))?"
-    r"|nadesłał|написал(?:а|\(а\))?|đã\s+viết|kirjoitti|escreveu|yazdı|写道|寫道|님이\s*작성"
+    r"|nadesłał|написал(?:а|\(а\))?|написав(?:ла)?|đã\s+viết|kirjoitti|escreveu|yazdı"
 )
-VERB = re.compile(rf"(?:^|[\s>\"')]|(?<=\w))(?:{_VERBS})\b", re.I)
-ENDS_WITH_COLON = re.compile(r"[:：]\s*$")
+VERB = re.compile(rf"(?<!\w)(?:{_VERBS})(?!\w)|写道|寫道|님이\s*작성", re.I)
+# Cheap substring test before VERB (a large alternation is slow to try at every position).
+_VERB_STEMS = (
+    "wrote",
+    "sent",
+    "schrieb",
+    "geschrieben",
+    "écrit",
+    "escribi",
+    "scritto",
+    "schreef",
+    "geschreven",
+    "het volgende",
+    "skrev",
+    "napsal",
+    "napisa",
+    "nadesła",
+    "написа",
+    "đã viết",
+    "kirjoitti",
+    "escreveu",
+    "yazdı",
+    "写道",
+    "寫道",
+    "작성",
+)
 TIME = re.compile(r"\b\d{1,2}[:.]\d{2}\b")
-ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+# Anchored at the start of a run of address characters, so a long word costs one try, not one per letter.
+ADDRESS = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 CJK_DATE = re.compile(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日|\d{4}\s*년\s*\d{1,2}\s*월")
 NUMERIC_DATE = re.compile(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b")
 OPENER = re.compile(
-    r"^\s*(?:-{2,}\s*)?(?:On|Am|Le|El|Il|In\s+data|Op|Den|Dne|Dnia|W\s+dniu|Em|På|Vào|Kello|Op)\b"
+    r"^\s*(?:-+\s*)?(?:On|Am|Le|El|Il|In\s+data|Op|Den|Dne|Dnia|W\s+dniu|Em|På|Vào|Kello|Op)\b"
     r"|^\s*\d",
     re.I,
 )
 # "reply On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:": the answer shares the line.
-MID_LINE_ON = re.compile(r"(?:\s|-)-*\s*(On\s+(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\w*,)")
-DASHED = re.compile(rf"^\s*-{{2,}}.*\b(?:{_VERBS})\s*-{{2,}}\s*$", re.I)
+MID_LINE_ON = re.compile(r"\bOn\s+(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)\w*,")
+VERB_AT_END = re.compile(rf"(?<!\w)(?:{_VERBS})$", re.I)
 ORIGINAL_SEPARATOR = re.compile(
     r"^\s*[-_*]{2,}\s*(?:original\s+message|ursprüngliche\s+nachricht|originalnachricht"
     r"|oprindelig\s+meddelelse|message\s+d'origine|mensaje\s+original|messaggio\s+originale"
@@ -89,10 +114,10 @@ _FIELDS = (
     "|发件人|發件人|发送时间|發送時間|收件人|主题|主旨|抄送|日期|差出人|送信日時|宛先|件名|보낸\\s*사람|받는\\s*사람"
     "|보낸\\s*날짜|날짜|제목|참조"
 )
-FIELD = re.compile(rf"^\s*\*?\s*(?:{_FIELDS})\s*\*?\s*[:：]", re.I)
+FIELD = re.compile(rf"^\s*(?:\*\s*)?(?:{_FIELDS})\s*(?:\*\s*)?[:：]", re.I)
 FIRST_FIELD = re.compile(
-    r"^\s*\*?\s*(?:From|Von|De|Da|Van|Från|Fra|Od|发件人|發件人|差出人|보낸\s*사람|Date|Datum|Sent|Gesendet)"
-    r"\s*\*?\s*[:：]",
+    r"^\s*(?:\*\s*)?(?:From|Von|De|Da|Van|Från|Fra|Od|发件人|發件人|差出人|보낸\s*사람|Date|Datum|Sent|Gesendet)"
+    r"\s*(?:\*\s*)?[:：]",
     re.I,
 )
 # "Date: ... From: a@b.c To: ... Subject: ..." on one line (an Outlook header block run together).
@@ -104,7 +129,9 @@ SIGNATURE_DELIMITER = re.compile(r"^--\s?$")
 SENT_FROM = re.compile(
     r"^\s*(?:sent from my|sent with|sent via|von meinem|gesendet von|gesendet mit|envoyé de mon|envoyé depuis"
     r"|enviado desde mi|enviado do meu|inviato da|verzonden (?:vanaf|met) mijn|skickat från min|sendt fra min"
-    r"|wysłano z|odesláno z|(?:get|download) outlook for|télécharger outlook pour|holen sie sich outlook für"
+    r"|verstuurd (?:vanaf|met) mijn|wysłano z|odesláno z|(?:get|download) outlook for"
+    r"|télécharger outlook pour"
+    r"|holen sie sich outlook für"
     r"|outlook for (?:ios|android) herunterladen)\b.{0,60}$",
     re.I,
 )
@@ -122,6 +149,15 @@ def _library_attributions() -> list[re.Pattern]:
         if source:
             patterns.append(re.compile(source, re.I | re.M))
     return patterns
+
+
+def has_verb(text: str) -> bool:
+    lowered = text.lower()
+    return any(stem in lowered for stem in _VERB_STEMS) and bool(VERB.search(text))
+
+
+def has_address(text: str) -> bool:
+    return "@" in text and bool(ADDRESS.search(text))
 
 
 def is_quoted(line: str) -> bool:
@@ -151,24 +187,23 @@ class Header:
 
 def _attribution(lines: list[str], k: int) -> tuple[int, str] | None:
     """If an attribution ends on line k: (its first line, answer text before it on that line)."""
-    last = lines[k]
-    if not ENDS_WITH_COLON.search(last) and not ENDS_WITH_COLON.search(_unquote(last)):
+    if not lines[k].rstrip().endswith((":", "：")):
         return None
     for start in range(k, max(-1, k - WINDOW), -1):
-        if start < k and is_quoted(lines[start]):
-            break
+        if start < k and (is_quoted(lines[start]) or lines[start].rstrip().endswith((".", "!", "?"))):
+            break  # an attribution does not reach back over a quote or a finished sentence
         window = lines[start : k + 1]
         block = " ".join(
             _unquote(line) if index == k else line.strip() for index, line in enumerate(window, start)
         )
         if not block:
             continue
-        evidence = TIME.search(block) or ADDRESS.search(block)
-        said = VERB.search(block) or CJK_DATE.search(block) or NUMERIC_DATE.search(lines[start])
-        if not (evidence and said):
+        if not (TIME.search(block) or has_address(block)):
+            continue  # an attribution names a time or an address
+        if not (has_verb(block) or CJK_DATE.search(block) or NUMERIC_DATE.search(lines[start])):
             continue
         first = lines[start]
-        opens = OPENER.search(first) or ADDRESS.search(block) or CJK_DATE.search(block)
+        opens = OPENER.search(first) or has_address(block) or CJK_DATE.search(block)
         if not opens:
             continue
         start = _extend_upwards(lines, start)
@@ -197,7 +232,7 @@ def _extend_upwards(lines: list[str], start: int) -> int:
 def _library_attribution(line: str) -> bool:
     """One of mail-parser-reply's expressions, with a time or an address as everywhere here."""
     line = line.strip()
-    if not (TIME.search(line) or ADDRESS.search(line)):
+    if not (TIME.search(line) or has_address(line)):
         return False
     return any(pattern.match(line) for pattern in _library_attributions())
 
@@ -206,15 +241,15 @@ def _header_block(lines: list[str], i: int) -> int | None:
     """If a header block ("From:/Sent:/To:") starts on line i: the first line after it."""
     if not FIRST_FIELD.match(lines[i]):
         return None
-    if len(INLINE_FIELD.findall(lines[i])) >= 3 and ADDRESS.search(lines[i]):
+    if len(INLINE_FIELD.findall(lines[i])) >= 3 and has_address(lines[i]):
         return i + 1
-    fields, end, has_value = 1, i + 1, bool(ADDRESS.search(lines[i]) or re.search(r"\d", lines[i]))
+    fields, end, has_value = 1, i + 1, bool(has_address(lines[i]) or re.search(r"\d", lines[i]))
     gap = 0
     while end < len(lines) and gap <= 1:
         line = lines[end]
         if FIELD.match(line):
             fields += 1
-            has_value = has_value or bool(ADDRESS.search(line) or re.search(r"\d", line))
+            has_value = has_value or bool(has_address(line) or re.search(r"\d", line))
             gap = 0
         elif line.strip() and fields >= 1 and gap == 0 and len(line.strip()) < 120 and end == i + 1:
             gap += 1  # a wrapped value ("From: Human Resources\n<long-address@...>")
@@ -234,6 +269,15 @@ def _separator_above(lines: list[str], start: int) -> int:
     return start
 
 
+def _dashed(line: str) -> bool:
+    """Android's "---- Anna Berg wrote ----" (and "------On ... wrote-----")."""
+    stripped = line.strip()
+    if not (stripped.startswith("--") and stripped.endswith("--")):
+        return False
+    inner = stripped.strip("-").strip()
+    return has_verb(inner) and bool(VERB_AT_END.search(inner))
+
+
 def _quoted_below(lines: list[str], end: int) -> bool:
     for line in lines[end:]:
         if line.strip():
@@ -251,13 +295,13 @@ def find_header(lines: list[str], begin: int = 0) -> Header | None:
             return None  # what follows is the forwarded message: the answer, not history
         if is_quoted(line):
             # A quoted line can close an attribution begun above ("...\n> wrote:"); otherwise skip.
-            found = _attribution(lines, i) if VERB.search(_unquote(line)) else None
+            found = _attribution(lines, i) if has_verb(line) else None
             if found and found[0] < i:
                 return Header(found[0], i + 1, found[1], _quoted_below(lines, i + 1))
             continue
         if ORIGINAL_SEPARATOR.match(line):
             return Header(i, i + 1, "", _quoted_below(lines, i + 1))
-        if DASHED.match(line):
+        if _dashed(line):
             return Header(i, i + 1, "", _quoted_below(lines, i + 1))
         block_end = _header_block(lines, i)
         if block_end is not None:
@@ -267,7 +311,7 @@ def find_header(lines: list[str], begin: int = 0) -> Header | None:
             return Header(found[0], i + 1, found[1], _quoted_below(lines, i + 1))
         if _library_attribution(line):
             return Header(i, i + 1, "", _quoted_below(lines, i + 1))
-        if NUMERIC_DATE.match(line) and ADDRESS.search(line) and _quoted_below(lines, i + 1):
+        if NUMERIC_DATE.match(line) and has_address(line) and _quoted_below(lines, i + 1):
             return Header(i, i + 1, "", True)  # "2011/4/7 Name <a@b.c>" above a quote
     return None
 

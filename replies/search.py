@@ -21,6 +21,7 @@ from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
+from campaigns.interface import campaign_ids_named
 from replies import selectors
 from replies.models import Conversation, ConversationEvent, Message, Tag
 from replies.pagination import Order
@@ -77,9 +78,13 @@ def _raw(condition: str, *params: str) -> RawSQL:
     return RawSQL(condition, params, output_field=BooleanField())
 
 
+def _messages_full_text(query: str) -> QuerySet:
+    return Message.objects.filter(_raw(f"search_vector @@ {QUERY}", query, query))
+
+
 def _full_text(query: str) -> list[QuerySet]:
     return [
-        Message.objects.filter(_raw(f"search_vector @@ {QUERY}", query, query)).values("conversation_id"),
+        _messages_full_text(query).values("conversation_id"),
         ConversationEvent.objects.filter(
             _raw(f"{vector(NOTE_DOCUMENT)} @@ {QUERY}", query, query), kind=ConversationEvent.Kind.NOTE
         ).values("conversation_id"),
@@ -117,6 +122,11 @@ def _substrings(query: str) -> list[QuerySet]:
 def _matching(query: str) -> QuerySet:
     """The ids of every conversation the words match, in any of the searched fields: one UNION,
     each part answered by its own index, before any conversation row is read."""
+    parts = _matching_parts(query)
+    return parts[0].union(*parts[1:])
+
+
+def _matching_parts(query: str) -> list[QuerySet]:
     parts = _full_text(query) if uses_full_text() else _substrings(query)
     if "@" in query:  # a whole address: the subscriber by their address's hash (indexed)
         parts.append(
@@ -124,11 +134,26 @@ def _matching(query: str) -> QuerySet:
                 subscriber_id__in=Subscriber.objects.filter(email_hash=email_hash(query)).values("pk")
             ).values("pk")
         )
-    # Tags and campaigns: small tables.
-    parts.append(Tag.objects.filter(name__iexact=query.lstrip("#")).values("conversations"))
-    parts.append(Conversation.objects.filter(campaign__name__icontains=query).values("pk"))
-    parts = [part.order_by() for part in parts]
-    return parts[0].union(*parts[1:])
+    # Tags and campaigns: small tables, looked up first, so that the plan sees what they found
+    # (a join to an empty campaigns table was estimated as every conversation).
+    tag_ids = list(Tag.objects.filter(name__iexact=query.lstrip("#")).values_list("pk", flat=True))
+    if tag_ids:
+        parts.append(Conversation.tags.through.objects.filter(tag_id__in=tag_ids).values("conversation_id"))
+    campaign_ids = campaign_ids_named(query)
+    if campaign_ids:
+        parts.append(Conversation.objects.filter(campaign_id__in=campaign_ids).values("pk"))
+    return [part.order_by() for part in parts]
+
+
+def _probe(matching_parts: list[QuerySet], limit: int) -> list[int]:
+    """Up to `limit` hits (conversation ids, with repeats) of every part, UNION ALL: it stops
+    reading after `limit` rows, where a UNION would read every match to remove the repeats."""
+    parts = [part.query.sql_with_params() for part in matching_parts]
+    sql = " UNION ALL ".join(f"({part_sql})" for part_sql, _params in parts)
+    params = [param for _sql, part_params in parts for param in part_params]
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT * FROM ({sql}) AS hits LIMIT %s", [*params, limit])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _filtered(conversations: QuerySet[Conversation], filters: Filters) -> QuerySet[Conversation]:
@@ -158,16 +183,56 @@ def _filtered(conversations: QuerySet[Conversation], filters: Filters) -> QueryS
     return conversations
 
 
+# Up to this many hits (matching messages, notes, ...) a search is answered from the ids of
+# their conversations, with an exact count; beyond it ("heat pump" in an energy newsletter's
+# inbox), from the newest conversations down (replies.pagination over the activity index, each
+# checked against the message index), and the page says "many" instead of a count, which would
+# read every match. Every match is still reachable, page by page.
+BROAD_MATCHES = 1000
+
+
+@dataclass(frozen=True)
+class Results:
+    conversations: QuerySet[Conversation]
+    exact: bool  # False: more than BROAD_MATCHES matched, the total is not counted
+
+
 def search(user: AbstractBaseUser, query: str, filters: Filters | None = None) -> QuerySet[Conversation]:
     """The conversations this person may see that match the words and the filters (unordered:
     replies.pagination orders and pages it). No words and no filters: nothing."""
+    return find(user, query, filters).conversations
+
+
+def find(user: AbstractBaseUser, query: str, filters: Filters | None = None) -> Results:
+    """search(), and whether its total can be counted exactly (see BROAD_MATCHES)."""
     query = query.strip()[:200]
     filters = filters or Filters()
     if not query and not filters.any:
-        return Conversation.objects.none()
-    conversations = selectors.visible_conversations(user)
+        return Results(Conversation.objects.none(), exact=True)
+    conversations = _filtered(selectors.visible_conversations(user), filters)
+    exact = True
     if query:
-        # Compiled once: the page runs two queries (count, page) with this subquery in both.
-        sql, params = _matching(query).query.sql_with_params()
-        conversations = conversations.filter(pk__in=RawSQL(sql, params))
-    return _filtered(conversations, filters).select_related("subscriber", "campaign", "assignee", "team")
+        parts = _matching_parts(query)
+        matching = parts[0].union(*parts[1:])
+        ids = _probe(parts, BROAD_MATCHES + 1) if uses_full_text() else None
+        if ids is not None and len(ids) <= BROAD_MATCHES:
+            conversations = conversations.filter(pk__in=set(ids))
+        elif ids is not None:
+            exact = False
+            others = [part for part in parts if part.model is not Message]
+            rest = others[0].union(*others[1:]) if others else Conversation.objects.none().values("pk")
+            sql, params = rest.query.sql_with_params()
+            # Checked per conversation, newest first: OFFSET 0 keeps PostgreSQL from turning
+            # the EXISTS into a hashed list of every match (which is what this path avoids).
+            in_messages = _raw(
+                "EXISTS (SELECT 1 FROM replies_message m WHERE m.conversation_id = replies_conversation.id"
+                f" AND m.search_vector @@ {QUERY} OFFSET 0)",
+                query,
+                query,
+            )
+            conversations = conversations.filter(in_messages | Q(pk__in=RawSQL(sql, params)))
+        else:
+            # Compiled once: the page runs two queries (count, page) with this subquery in both.
+            sql, params = matching.query.sql_with_params()
+            conversations = conversations.filter(pk__in=RawSQL(sql, params))
+    return Results(conversations.select_related("subscriber", "campaign", "assignee", "team"), exact=exact)

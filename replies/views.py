@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -27,7 +28,7 @@ from replies.forms import AssignForm, NoteForm, ProfileForm, ReplyForm, SearchFo
 from replies.models import Attachment, Conversation, InboundMessage, Message, StaffProfile
 from replies.parsing import html_to_text, parse_mail, sanitise_html
 from replies.search import ORDER as SEARCH_ORDER
-from replies.search import search as search_conversations
+from replies.search import find as find_conversations
 from replies.search import uses_full_text
 from replies.selectors import staff_display_name
 from subscribers.selectors import is_suppressed
@@ -87,14 +88,30 @@ def _nav_context(request: HttpRequest, name: str = "") -> dict:
 def inbox(request: HttpRequest) -> HttpResponse:
     name = _queue_name(request)
     page = _queue_page(request, name)
+    table = _queue_table(request, page, name)
     context = {
         **_nav_context(request, name),
         "queue_label": QUEUE_LABELS[name],
         "page": page,
         "conversations": page.items,
+        "queue_table": table.decode(),
+        "queue_etag": _etag(table),
         "live_url": reverse("replies:queue_live") + "?" + request.GET.urlencode(),
     }
     return render(request, "replies/inbox.html", context)
+
+
+def _queue_table(request: HttpRequest, page: pagination.Page, name: str) -> bytes:
+    """The queue's table, the same bytes on the page and in its live refresh (so the ETag matches)."""
+    return render_to_string(
+        "replies/_queue_table.html",
+        {"page": page, "conversations": page.items, "queue_name": name},
+        request=request,
+    ).encode()
+
+
+def _etag(content: bytes) -> str:
+    return '"' + hashlib.sha256(content).hexdigest()[:20] + '"'
 
 
 @staff_view
@@ -102,11 +119,8 @@ def queue_live(request: HttpRequest) -> HttpResponse:
     """The queue's table again (static/js/inbox.js, every 15 s while the tab is visible), or
     304 when nothing in it changed: replies, answers and assignments show without a reload."""
     name = _queue_name(request)
-    page = _queue_page(request, name)
-    html = render(
-        request, "replies/_queue_table.html", {"page": page, "conversations": page.items, "queue_name": name}
-    ).content
-    etag = '"' + hashlib.sha256(html).hexdigest()[:20] + '"'
+    html = _queue_table(request, _queue_page(request, name), name)
+    etag = _etag(html)
     if request.headers.get("If-None-Match") == etag:
         response = HttpResponse(status=304)
     else:
@@ -121,8 +135,10 @@ def search(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET or None, user=request.user)
     page = None
     if form.is_valid():
-        results = search_conversations(request.user, form.cleaned_data["q"], form.filters())
-        page = pagination.page(results, SEARCH_ORDER, request.GET.get("after", ""))
+        results = find_conversations(request.user, form.cleaned_data["q"], form.filters())
+        page = pagination.page(
+            results.conversations, SEARCH_ORDER, request.GET.get("after", ""), count=results.exact
+        )
     return render(
         request,
         "replies/search.html",
@@ -385,10 +401,22 @@ def conversation_live(request: HttpRequest, pk: int) -> JsonResponse:
     )
     version = selectors.thread_version(item)
     others = presence.present(item.pk, exclude_user_id=request.user.pk)
+    seen = request.POST.get("seen_answer", "")
     data: dict = {
         "version": version,
         "viewing": [person.name for person in others if not person.typing],
         "typing": [person.name for person in others if person.typing],
+        # Answers by others since the composer was loaded: the page asks before sending another.
+        "answers_since": [
+            {
+                "id": answer.pk,
+                "name": staff_display_name(answer.author) if answer.author else "",
+                "text": answer.stripped_text,
+            }
+            for answer in selectors.answers_since(item, int(seen), exclude_author_id=request.user.pk)
+        ]
+        if seen.isdigit()
+        else [],
     }
     if version != request.POST.get("version"):
         data["html"] = render(

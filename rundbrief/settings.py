@@ -255,6 +255,11 @@ CELERY_BEAT_SCHEDULE["campaigns-recover-stalled"] = {
     "task": "campaigns.tasks.recover_stalled_sends_task",
     "schedule": timedelta(minutes=5),
 }
+# The audience desk: uploaded CSV files of imports never started are deleted after a day.
+CELERY_BEAT_SCHEDULE["audience-purge-import-drafts"] = {
+    "task": "audience.tasks.purge_import_drafts_task",
+    "schedule": timedelta(hours=1),
+}
 
 # --- Replies --------------------------------------------------------------------------
 # Stored inbound mail still unprocessed after this long (broker was down) is enqueued again.

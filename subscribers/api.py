@@ -3,7 +3,8 @@
 `POST /api/subscribe` starts the double opt-in; `GET /api/consent-text` gives the wording to show.
 
 Body: JSON `{"email": str, "topics": [slug, ...], "name"?: str, "language"?: "de"|"en",
-"consent_version"?: str}`. Answers 202 whether or not the address is known (no
+"consent_version"?: str, "attributes"?: {key: value}}` (only the fields marked public in the
+audience desk; stored for a new subscriber only). Answers 202 whether or not the address is known (no
 enumeration); 400 with `{"error", "message", "fields"}` for anything malformed.
 """
 
@@ -19,13 +20,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from subscribers import selectors, services
-from subscribers.models import ConsentEvent
+from subscribers import attributes, selectors, services
+from subscribers.models import Attribute, ConsentEvent
 from subscribers.ratelimits import limit_subscribe_requests
 from subscribers.validation import clean_email, clean_name
 from subscribers.views.common import client_info
 
-FIELDS = {"email", "name", "topics", "language", "consent_version"}
+FIELDS = {"email", "name", "topics", "language", "consent_version", "attributes"}
 MAX_BODY_BYTES = 16 * 1024
 
 
@@ -88,6 +89,29 @@ def subscribe(request: HttpRequest) -> JsonResponse:
             "invalid_language", _("“language” must be one of: %(codes)s") % {"codes": ", ".join(languages)}
         )
 
+    given = data.get("attributes") or {}
+    values: dict = {}
+    if not isinstance(given, dict):
+        fields["attributes"] = field_error(
+            "wrong_type", _("“attributes” must be an object of field keys and values.")
+        )
+    else:
+        public = {attribute.key: attribute for attribute in Attribute.objects.filter(is_public=True)}
+        unknown_fields = sorted(set(given) - set(public))
+        if unknown_fields:
+            fields["attributes"] = field_error(
+                "unknown_attributes",
+                _("Unknown or not public fields: %(keys)s") % {"keys": ", ".join(unknown_fields)},
+            )
+        for key in set(given) & set(public):
+            try:
+                value = attributes.clean_value(public[key], given[key])
+            except ValidationError as exc:
+                fields[f"attributes.{key}"] = field_error("invalid_attribute", exc.messages[0])
+            else:
+                if value is not None:
+                    values[key] = value
+
     topics: list = []
     slugs = data.get("topics")
     if not isinstance(slugs, list) or not all(isinstance(slug, str) for slug in slugs):
@@ -129,6 +153,7 @@ def subscribe(request: HttpRequest) -> JsonResponse:
         language=language,
         source=ConsentEvent.Source.API,
         consent=consent,
+        attributes=values,
         **client_info(request),
     )
     return JsonResponse(

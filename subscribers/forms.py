@@ -8,8 +8,8 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from subscribers import selectors
-from subscribers.models import Subscriber
+from subscribers import attributes, selectors
+from subscribers.models import Attribute, Subscriber
 from subscribers.validation import clean_email, clean_name
 
 # Names get no max_length here: the browser would then cut a longer one silently (maxlength);
@@ -35,6 +35,36 @@ class SignupForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.page_language = page_language
         self.consent = None
+        # The fields marketers marked public (audience desk), asked here, all optional.
+        self.public_attributes = list(Attribute.objects.filter(is_public=True))
+        for attribute in self.public_attributes:
+            self.fields[f"attr_{attribute.key}"] = attributes.form_field(attribute)
+
+    @property
+    def attribute_fields(self) -> list:
+        return [self[f"attr_{attribute.key}"] for attribute in self.public_attributes]
+
+    def attribute_values(self) -> dict:
+        """The typed values given (after is_valid); empty fields are left out."""
+        values = {}
+        for attribute in self.public_attributes:
+            try:
+                value = attributes.clean_value(attribute, self.cleaned_data.get(f"attr_{attribute.key}"))
+            except ValidationError:
+                continue  # reported by clean()
+            if value is not None:
+                values[attribute.key] = value
+        return values
+
+    def clean(self):
+        data = super().clean()
+        for attribute in self.public_attributes:
+            name = f"attr_{attribute.key}"
+            try:
+                attributes.clean_value(attribute, data.get(name))
+            except ValidationError as exc:
+                self.add_error(name, exc)
+        return data
 
     def clean_email(self) -> str:
         return clean_email(self.cleaned_data["email"])

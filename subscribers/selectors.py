@@ -139,6 +139,7 @@ def subscriber_export(subscriber: Subscriber) -> dict:
             "confirmed_at": _iso(subscriber.confirmed_at),
             "unsubscribed_at": _iso(subscriber.unsubscribed_at),
             "last_confirmation_sent_at": _iso(subscriber.last_confirmation_sent_at),
+            "attributes": subscriber.attributes,
         },
         "subscriptions": [
             {

@@ -12,6 +12,7 @@ urlpatterns = [
     path("confirm/<str:token>/new-link/", confirm.confirm_new_link, name="confirm_new_link"),
     path("preferences/<str:token>/", preferences.preferences, name="preferences"),
     path("preferences/<str:token>/new-link/", preferences.new_preferences_link, name="preferences_new_link"),
+    path("preferences/<str:token>/fields/", preferences.fields, name="preferences_fields"),
     path("preferences/<str:token>/language/", preferences.mail_language, name="mail_language"),
     path(
         "preferences/<str:token>/confirmation/", preferences.resend_confirmation, name="resend_confirmation"

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from dialogue import links, selectors
 from dialogue.forms import ProposeLetterForm
+from dialogue.letters import letters_in
 
 register = template.Library()
 
@@ -44,6 +45,9 @@ def conversation_tools(conversation) -> dict:
         "can_propose": bool(replies) and conversation.subscriber_id is not None,
         "retention_days": settings.CALLBACK_RETENTION_DAYS,
         "wish": selectors.wish_of(conversation),
+        "issue_letters": letters_in(conversation.campaign.mjml_body, until=conversation.campaign.started_at)
+        if conversation.campaign_id
+        else [],
         "overrides": selectors.overrides_of(conversation.pk),
         "form": form,
     }

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -28,7 +28,12 @@ from subscribers.views.common import render_page
 @csrf_exempt  # authorised by the signed link (dialogue.views.common)
 @require_http_methods(["GET", "POST"])
 def about_mail(request: HttpRequest, token: str) -> HttpResponse:
-    """From a campaign mail's footer: the conversation about it, or the first message about it."""
+    """From a campaign mail's footer: write to us about it, or ask for a call back.
+
+    The link is in every copy of the mail, so a forwarded newsletter carries it: this page shows no
+    thread and manages nothing. What is written here threads into the conversation about the mail
+    (by its reply token), and our answer brings the conversation's own link, with the thread.
+    """
     link = read_link(request, links.MAIL, token)
     if isinstance(link, HttpResponse):
         return private(link)
@@ -37,7 +42,7 @@ def about_mail(request: HttpRequest, token: str) -> HttpResponse:
         return private(gone(request))
     conversation = selectors.conversation_about(delivery)
     target = selectors.target_in_conversation(conversation) if conversation else None
-    return _page(request, delivery.subscriber, conversation, target or selectors.target_of_delivery(delivery))
+    return _page(request, delivery.subscriber, None, target or selectors.target_of_delivery(delivery))
 
 
 @csrf_exempt  # authorised by the signed link
@@ -106,11 +111,13 @@ def _page(request, subscriber, conversation, target, *, download_url: str = "") 
         "wish": wish,
         "readers_choices": ConversationWish.Readers.choices,
         "download_url": download_url if conversation and target else "",
+        "attachments_url": download_url.removesuffix("download/") + "attachments/" if download_url else "",
         "thread": selectors.thread(conversation) if conversation else [],
         "subject": target.subject if target else (conversation.subject if conversation else ""),
         "reply_form": reply_form,
         "callback_form": callback_form,
         "can_write": target is not None,
+        "about_mail": conversation is None,
         "callbacks": selectors.callbacks_of_subscriber(
             subscriber.pk, conversation.pk if conversation else None
         ),
@@ -137,4 +144,18 @@ def download(request: HttpRequest, token: str) -> HttpResponse:
     )
     response = HttpResponse(text, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="conversation-{found.pk}.txt"'
+    return private(response)
+
+
+@require_http_methods(["GET"])
+def attachment(request: HttpRequest, token: str, pk: int) -> HttpResponse:
+    """An attachment of the conversation, for the subscriber (their own, or one of our answers')."""
+    link = read_link(request, links.CONVERSATION, token)
+    if isinstance(link, HttpResponse):
+        return private(link)
+    found = selectors.conversation_of(subscriber_id=link.subscriber_id, conversation_id=link.object_id)
+    item = selectors.attachment_in(found, pk) if found is not None else None
+    if item is None:
+        return private(gone(request))
+    response = FileResponse(item.file.open("rb"), as_attachment=True, filename=item.filename)
     return private(response)

@@ -40,7 +40,7 @@ _NO = {"", "no", "false", "0", "none", "off"}
 
 # Subjects that only an automatic responder writes, matched at the start (after Re:/AW: ...).
 STRONG_SUBJECTS = re.compile(
-    r"^\s*[\[(]?\s*(?:"
+    r"^\s*(?:[\[(]\s*)?(?:"
     # en
     r"out of (?:the )?office|automatic (?:reply|response|answer)"
     r"|auto[- ]?(?:reply|response|responder|respons)|autoreply|autoresponse|autorespons"

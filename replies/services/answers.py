@@ -133,7 +133,7 @@ def queue_staff_answer(
             direction=Message.Direction.OUTBOUND,
             author=author,
             from_address=formataddr((staff_display_name(author), sender_address())),
-            to_address=formataddr((name, recipient)) if name else recipient,
+            to_address=recipient,
             subject=reply_subject(
                 (last.subject if last else conversation.subject).strip() or _("Your message")
             ),
@@ -196,6 +196,10 @@ def staff_answer_email(answer: Message) -> EmailMessage:
     if answer.in_reply_to:
         headers["In-Reply-To"] = answer.in_reply_to
         headers["References"] = answer.references
+    # Addressed by name in the header; the envelope recipient stays the bare address.
+    name = recipient_name(answer.conversation, _last_inbound(answer.conversation))
+    if name:
+        headers["To"] = formataddr((name, answer.to_address))
     mail = EmailMessage(
         subject=answer.subject,
         body=answer.text,

@@ -65,7 +65,8 @@ STABLE_FIELDS = (
 )
 _STABLE = frozenset(name.encode() for name in STABLE_FIELDS)
 _BLANK_LINE = re.compile(rb"\r?\n\r?\n")
-_HEADER_START = re.compile(rb"^(From |[\041-\071\073-\176]+:)")  # as the stdlib parser sees a header
+# How the stdlib parser recognises a header line (headerRE in email.feedparser).
+_HEADER_LINE = re.compile(rb"^(From |[\041-\071\073-\176]*:|[\t ])")
 _FIELD_NAME = re.compile(rb"^([\041-\071\073-\176]+)[ \t]*:(.*)$", re.S)
 _SPACE = re.compile(rb"\s+")
 _KEY_VERSION = b"rundbrief inbound dedupe 2\n"
@@ -176,9 +177,9 @@ def store_inbound(
             % {"size": len(raw), "limit": limit}
         )
     head, _body = split_message(raw)
-    if not _HEADER_START.match(head):
+    fields, has_headers = _header_fields(head)
+    if not has_headers:
         raise RejectedMessage(_("This is not an email message: it has no header fields."))
-    fields = _header_fields(head)
     row = {
         "raw": raw,
         "size": len(raw),
@@ -205,18 +206,20 @@ def store_inbound(
     return inbound
 
 
-def _header_fields(head: bytes) -> dict[str, str]:
-    """Message-ID, From and Subject as safe text; blank where the header block defeats the parser."""
+def _header_fields(head: bytes) -> tuple[dict[str, str], bool]:
+    """Message-ID, From and Subject as safe text, and whether there is any header field at all
+    (as the stdlib parser sees them); blank fields where the header block defeats the parser."""
     try:
         headers = BytesHeaderParser(policy=POLICY).parsebytes(head + b"\n\n")
-        return {
+        fields = {
             "message_id": safe_header(headers, "Message-ID")[:998],
             "from_address": safe_header(headers, "From")[:998],
             "subject": safe_header(headers, "Subject")[:998],
         }
+        return fields, bool(headers.keys())
     except Exception:  # noqa: BLE001 - RecursionError, a parser bug: the raw bytes still get stored
         logger.exception("could not read the header fields of an inbound message; storing it without them")
-        return {"message_id": "", "from_address": "", "subject": ""}
+        return {"message_id": "", "from_address": "", "subject": ""}, bool(_HEADER_LINE.match(head))
 
 
 def _create(row: dict, described: dict) -> InboundMessage:

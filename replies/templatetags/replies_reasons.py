@@ -11,6 +11,7 @@ register = template.Library()
 
 # The recognition rules of replies/pipeline/rules.py, by their `name`.
 RULE_LABELS = {
+    "matching": _("Matching"),
     "bounce": _("Bounce"),
     "auto_reply": _("Auto-reply"),
     "unsubscribe_by_reply": _("Unsubscribe by reply"),
@@ -53,3 +54,9 @@ def routing_label(code: str) -> str:
 def sla_breached(conversation) -> bool:
     """Waiting longer than its team's first-answer target (replies.reports.breaches_sla)."""
     return breaches_sla(conversation)
+
+
+@register.filter
+def or_dash(value) -> object:
+    """A number, or "–" when there is none (0 is a number)."""
+    return "–" if value is None else value

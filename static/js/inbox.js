@@ -12,8 +12,9 @@
     return field ? field.value : "";
   }
 
-  function every(seconds, tick) {
-    // Not while the tab is hidden; at once when it becomes visible again.
+  function every(seconds, tick, later) {
+    // Not while the tab is hidden; at once when it becomes visible again (and at the start,
+    // unless `later`: a page rendered just now needs no refresh yet).
     let timer = null;
     function schedule() {
       clearTimeout(timer);
@@ -24,7 +25,7 @@
       Promise.resolve(tick()).catch(function () {}).finally(schedule);
     }
     document.addEventListener("visibilitychange", function () { if (!document.hidden) { run(); } });
-    run();
+    if (later) { schedule(); } else { run(); }
   }
 
   // --- The open conversation -----------------------------------------------------------------
@@ -64,6 +65,59 @@
     });
   }
 
+  // --- Never two answers by accident: before sending, ask whether someone else answered since
+  // the page was loaded (the server checks again, for pages without this script).
+  const sendForm = document.getElementById("replies-composer");
+  const collision = document.getElementById("replies-collision-dialog");
+  const liveBox = document.getElementById("replies-thread-live");
+  if (sendForm && collision && liveBox) {
+    const seenField = sendForm.querySelector("input[name=seen_answer]");
+    const confirmField = sendForm.querySelector("input[name=confirm]");
+    let checked = false;
+    let pendingSubmitter = null;
+    function submitNow() {
+      checked = true;
+      if (pendingSubmitter) { sendForm.requestSubmit(pendingSubmitter); } else { sendForm.requestSubmit(); }
+    }
+    collision.querySelector("[data-collision=send]").addEventListener("click", function () {
+      if (confirmField) { confirmField.value = "True"; }
+      collision.close();
+      submitNow();
+    });
+    collision.querySelector("[data-collision=cancel]").addEventListener("click", function () { collision.close(); });
+    sendForm.addEventListener("submit", function (event) {
+      if (checked || (confirmField && confirmField.value === "True")) { return; }
+      event.preventDefault();
+      pendingSubmitter = event.submitter || null;
+      const body = new URLSearchParams();
+      body.set("version", liveBox.dataset.version || "");
+      body.set("seen_answer", seenField ? seenField.value : "");
+      fetch(liveBox.dataset.liveUrl, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken(), "Content-Type": "application/x-www-form-urlencoded" },
+        body: body,
+        credentials: "same-origin",
+      }).then(function (response) { return response.ok ? response.json() : { answers_since: [] }; })
+        .catch(function () { return { answers_since: [] }; })
+        .then(function (data) {
+          if (!data.answers_since || !data.answers_since.length) { submitNow(); return; }
+          const box = collision.querySelector(".replies-collision-answers");
+          box.replaceChildren();
+          for (const answer of data.answers_since) {
+            const who = document.createElement("p");
+            who.className = "help";
+            who.textContent = answer.name;
+            const text = document.createElement("pre");
+            text.className = "replies-text";
+            text.textContent = answer.text;
+            box.append(who, text);
+            if (seenField) { seenField.value = answer.id; }
+          }
+          collision.showModal();
+        });
+    });
+  }
+
   // --- The draft: kept in this browser while typing, so a reload or a closed tab loses nothing ---
   const draftForm = document.getElementById("replies-composer");
   const draftField = document.getElementById("id_text");
@@ -88,7 +142,11 @@
         }
       }, 300);
     });
-    draftForm.addEventListener("submit", function () { clearTimeout(saveTimer); localStorage.removeItem(key); });
+    draftForm.addEventListener("submit", function (event) {
+      if (event.defaultPrevented) { return; }  // held back (someone else answered): keep the draft
+      clearTimeout(saveTimer);
+      localStorage.removeItem(key);
+    });
   }
 
   // --- Saved replies in the composer ----------------------------------------------------------
@@ -151,7 +209,7 @@
         queue.dataset.version = response.headers.get("ETag") || "";
         return response.text().then(function (html) { queue.innerHTML = html; });
       });
-    });
+    }, true);
   }
 
   // --- Keyboard shortcuts (listed on "?") -------------------------------------------------------

@@ -41,7 +41,12 @@ from subscribers.services.optin import (
     send_due_confirmations,
     submit_subscription_request,
 )
-from subscribers.services.preferences import PreferencesSaved, set_mail_language, update_preferences
+from subscribers.services.preferences import (
+    PreferencesSaved,
+    set_mail_language,
+    update_attributes,
+    update_preferences,
+)
 
 __all__ = [
     "BounceFacts",
@@ -73,5 +78,6 @@ __all__ = [
     "submit_subscription_request",
     "suppress_address",
     "unsubscribe",
+    "update_attributes",
     "update_preferences",
 ]

@@ -177,6 +177,7 @@ def submit_subscription_request(
     language: str | None = None,
     ip: str | None = None,
     user_agent: str = "",
+    attributes: dict | None = None,
 ) -> None:
     """Hand a checked signup to a worker, and return at once.
 
@@ -198,6 +199,7 @@ def submit_subscription_request(
         "ip": ip,
         "user_agent": user_agent,
         "requested_at": timezone.now().isoformat(),
+        "attributes": attributes or {},
     }
     # Not on_commit: the task carries everything it needs and depends on no row of the caller's.
     queue.enqueue("process_subscription_request", **request)
@@ -214,6 +216,7 @@ def handle_subscription_request(
     ip: str | None,
     user_agent: str,
     requested_at: str,
+    attributes: dict | None = None,
 ) -> bool:
     """The worker's half of submit_subscription_request. False if its topics were deleted meanwhile."""
     topics = list(Topic.objects.filter(pk__in=topic_ids))
@@ -229,6 +232,7 @@ def handle_subscription_request(
         language=language,
         ip=ip,
         user_agent=user_agent,
+        attributes=attributes,
         at=parse_datetime(requested_at),
     )
     return True
@@ -245,6 +249,7 @@ def request_subscription(
     ip: str | None = None,
     user_agent: str = "",
     at: datetime | None = None,
+    attributes: dict | None = None,
 ) -> None:
     """Start (or repeat) a double opt-in for these topics. Returns nothing, on purpose.
 
@@ -252,7 +257,8 @@ def request_subscription(
     address is known. An existing subscriber's name and language are never changed by
     someone who merely knows the address; suppressed addresses go through the opt-in like
     anyone else, and their suppression is lifted only when they confirm. A name longer than
-    the limit is refused (ValidationError), never cut.
+    the limit is refused (ValidationError), never cut. ``attributes`` (values of public fields,
+    already typed) are stored only for a subscriber this request creates, for the same reason.
     """
     check_source(source)
     address = clean_email(email)
@@ -261,7 +267,7 @@ def request_subscription(
         raise ValueError("request_subscription needs at least one topic")
     now = timezone.now()
     with transaction.atomic():
-        subscriber, _created = Subscriber.objects.get_or_create(
+        subscriber, created = Subscriber.objects.get_or_create(
             email__iexact=address,
             defaults={
                 "email": address,
@@ -269,6 +275,7 @@ def request_subscription(
                 "mailbox_hash": mailboxes.mailbox_hash(address),
                 "name": name,
                 "language": _default_language(language),
+                "attributes": attributes or {},
             },
         )
         subscriber = lock_mailbox(subscriber.pk)
@@ -277,6 +284,8 @@ def request_subscription(
             return  # asked for what they already receive: nothing to confirm, nothing to record
         mail = send_if_due(subscriber, now, delay_when_throttled=False)
         details = {"confirmation_mail": mail, "language": subscriber.language}
+        if created and attributes:
+            details["fields_given"] = sorted(attributes)
         if mail == DELAYED:
             details["confirmation_due_at"] = subscriber.confirmation_due_at.isoformat()
         record_event(

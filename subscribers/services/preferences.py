@@ -132,3 +132,38 @@ def set_mail_language(
         )
         emit("subscriber.preferences_changed", subscriber_id=subscriber.pk, changed=["language"])
     return True
+
+
+def update_attributes(
+    *, subscriber: Subscriber, values: dict[str, object], ip: str | None = None, user_agent: str = ""
+) -> list[str]:
+    """The subscriber's own field values from the preference centre (None deletes one).
+
+    Returns the keys that changed. The proof records which fields changed, not their values
+    (personal data the subscriber may delete again).
+    """
+    with transaction.atomic():
+        subscriber = Subscriber.objects.select_for_update().get(pk=subscriber.pk)
+        stored = dict(subscriber.attributes)
+        changed = []
+        for key, value in values.items():
+            if stored.get(key) == value:
+                continue
+            changed.append(key)
+            if value is None:
+                stored.pop(key, None)
+            else:
+                stored[key] = value
+        if not changed:
+            return []
+        subscriber.attributes = stored
+        subscriber.save(update_fields=["attributes", "updated_at"])
+        record_event(
+            kind=ConsentEvent.Kind.PREFERENCES_CHANGED,
+            source=ConsentEvent.Source.PREFERENCE_CENTRE,
+            subscriber=subscriber,
+            ip=ip,
+            user_agent=user_agent,
+            details={"fields_changed": sorted(changed)},
+        )
+    return sorted(changed)

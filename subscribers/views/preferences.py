@@ -19,6 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from subscribers import exports, selectors, services, tokens
+from subscribers.attributes import AttributesForm
 from subscribers.forms import PreferencesForm
 from subscribers.models import Subscriber, Subscription
 from subscribers.ratelimits import limit_subscribe_requests
@@ -109,7 +110,30 @@ def preferences(request: HttpRequest, token: str) -> HttpResponse:
         "language_offer": language_offer(language, subscriber),
         "token": token,
     }
+    with translation.override(language):
+        context["attributes_form"] = AttributesForm(subscriber=subscriber)
     return render_page(request, "subscribers/preferences.html", context, subscriber=subscriber)
+
+
+@csrf_exempt  # authorised by the signed link
+@require_POST
+def fields(request: HttpRequest, token: str) -> HttpResponse:
+    """The subscriber's own values of the fields marketers defined: change or delete (empty)."""
+    subscriber = preference_subscriber(request, token)
+    if isinstance(subscriber, HttpResponse):
+        return subscriber
+    with translation.override(page_language(request, subscriber)):
+        form = AttributesForm(request.POST, subscriber=subscriber)
+        if form.is_valid():
+            services.update_attributes(
+                subscriber=subscriber, values=form.cleaned_data["values"], **client_info(request)
+            )
+            messages.success(request, _("Your details are saved."))
+        else:
+            for field_errors in form.errors.values():
+                for error in field_errors:
+                    messages.error(request, error)
+    return redirect(preferences_path(token))
 
 
 @csrf_exempt  # authorised by the signed link

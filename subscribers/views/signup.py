@@ -35,6 +35,7 @@ def signup(request: HttpRequest) -> HttpResponse:
                     language=form.cleaned_data["language"],
                     source=ConsentEvent.Source.FORM,
                     consent=form.consent,
+                    attributes=form.attribute_values(),
                     **client_info(request),
                 )
             return redirect("subscribers:signup_done")

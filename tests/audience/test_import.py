@@ -3,10 +3,13 @@ progress, report; the CLI's rules (subscribers.importing) apply."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
 
 from audience import imports
 from subscribers.models import ConsentEvent, ImportJob, Subscriber, Suppression, email_hash
@@ -58,11 +61,24 @@ def test_the_dry_run_lists_every_bad_row_by_line_and_nothing_is_imported(markete
     assert "prior consent needs both" in errors[1].message
     page = response.content.decode()
     assert "2 bad rows" in page
-    response = marketer_client.post(reverse("audience:import", args=[job.pk]), {**MAPPING, "action": "start"})
-    assert [error.line for error in response.context["result"].errors] == [5, 6]
     assert not Subscriber.objects.exists()
     job.refresh_from_db()
     assert job.status == ImportJob.Status.DRAFT
+
+
+def test_starting_a_file_with_bad_rows_imports_nothing_and_lists_them(
+    marketer_client, topic, django_capture_on_commit_callbacks
+):
+    upload(marketer_client, topic, BAD)
+    job = ImportJob.objects.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        marketer_client.post(reverse("audience:import", args=[job.pk]), {**MAPPING, "action": "start"})
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert [error["line"] for error in job.report["errors"]] == [5, 6]
+    assert not Subscriber.objects.exists()
+    page = marketer_client.get(reverse("audience:import", args=[job.pk])).content.decode()
+    assert "The import failed; nothing was imported." in page and "prior consent needs both" in page
 
 
 def test_an_import_runs_in_the_background_and_reports(
@@ -130,3 +146,12 @@ def test_mapping_needs_the_address_column_once(marketer_client, topic):
     )
     assert response.context["form"].non_field_errors()
     assert mail.outbox == []
+
+
+def test_uploads_never_started_are_deleted_after_a_day(topic):
+    user = member("mara", "Marketers")
+    old = imports.start_draft(data=GOOD.encode(), filename="old.csv", topic=topic, source="x", user=user)
+    ImportJob.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
+    fresh = imports.start_draft(data=GOOD.encode(), filename="new.csv", topic=topic, source="x", user=user)
+    assert imports.purge_drafts() == 1
+    assert list(ImportJob.objects.values_list("pk", flat=True)) == [fresh.pk]

@@ -14,7 +14,7 @@ from campaigns.models import Campaign, Delivery
 from campaigns.services import save_campaign
 from replies.models import Conversation
 from subscribers.models import Attribute, Segment, Suppression, email_hash
-from tests.audience.conftest import make_subscriber
+from tests.audience.conftest import make_subscriber, member
 
 pytestmark = pytest.mark.django_db
 
@@ -117,11 +117,17 @@ def test_the_campaign_editor_offers_the_segment_and_the_detail_page_names_it(cli
     segment = Segment.objects.create(name="English", definition=AudienceFilter(language="en").as_json())
     editor = client.get(reverse("campaigns:create"), {"segment": segment.pk})
     assert editor.context["form"]["segment"].value() == str(segment.pk)
-    topic.owner = marketer
-    topic.save()
+    anna = member("anna", "Staff")  # the contact person: someone who answers replies, with a name
     response = client.post(
         reverse("campaigns:create"),
-        {"name": "Hello", "topics": [topic.pk], "segment": segment.pk, "subject": "Hi", "mjml_body": BODY},
+        {
+            "name": "Hello",
+            "topics": [topic.pk],
+            "segment": segment.pk,
+            "subject": "Hi",
+            "mjml_body": BODY,
+            "contact": anna.pk,
+        },
     )
     campaign = Campaign.objects.get(name="Hello")
     assert response.status_code == 302 and campaign.segment == segment

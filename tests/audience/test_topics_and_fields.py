@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from subscribers import selectors as subscriber_selectors
 from subscribers.models import Attribute, Subscriber, Subscription, Topic
-from tests.audience.conftest import make_subscriber
+from tests.audience.conftest import make_subscriber, member
 
 pytestmark = pytest.mark.django_db
 
@@ -23,14 +23,19 @@ def test_a_topic_is_created_with_a_short_name_made_from_its_name(marketer_client
 
 
 def test_editing_keeps_the_short_name_and_names_the_owner(marketer_client, topic, marketer):
-    marketer.groups.add()  # the owner must be someone who can answer: any group member
+    anna = member("anna", "Staff")  # the owner answers replies: Staff or Managers, with a name
     response = marketer_client.post(
         reverse("audience:topic_edit", args=[topic.pk]),
         {"name": "Neuigkeiten", "slug": "changed", "description": "", "owner": marketer.pk},
     )
+    assert response.status_code == 200 and "owner" in response.context["form"].errors
+    response = marketer_client.post(
+        reverse("audience:topic_edit", args=[topic.pk]),
+        {"name": "Neuigkeiten", "slug": "changed", "description": "", "owner": anna.pk},
+    )
     assert response.status_code == 302
     topic.refresh_from_db()
-    assert (topic.name, topic.slug, topic.is_public, topic.owner) == ("Neuigkeiten", "news", False, marketer)
+    assert (topic.name, topic.slug, topic.is_public, topic.owner) == ("Neuigkeiten", "news", False, anna)
 
 
 def test_counts_per_topic(marketer_client, topic):

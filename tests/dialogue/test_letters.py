@@ -148,6 +148,12 @@ def test_consent_publishes_withdrawal_removes_from_archive_and_later_sends(clien
     assert "K. M., Bonn" in mail.get_body(preferencelist=("plain",)).get_content()
     issue = reverse("dialogue:issue", args=[world.topic.slug, december.pk])
     assert "K. M., Bonn" in client.get(issue).content.decode()
+    # Ben answers about the letter: staff see which letter the issue carried.
+    about = reply(world.ben, december, "About the letter from K. M.: we saved too.")
+    client.force_login(world.anna)
+    staff_page = client.get(reverse("replies:conversation", args=[about.pk])).content.decode()
+    assert 'data-testid="issue-letters"' in staff_page and "K. M., Bonn" in staff_page
+    client.logout()
 
     # She withdraws on the page: gone from the archive and from the next send.
     response = client.post(url, {"action": "withdraw"})

@@ -116,3 +116,31 @@ def test_a_web_reply_to_a_contact_only_conversation_stays_with_the_contact_perso
     conversation.refresh_from_db()
     assert conversation.assignee == world.anna
     assert conversation.messages.filter(direction="in").count() == 2
+
+
+def test_the_subscriber_downloads_the_attachments_of_their_conversation(client, world):
+    from email.message import EmailMessage
+
+    from campaigns.models import Delivery
+    from replies.models import Attachment
+    from replies.services import store_inbound
+
+    send(world.campaign)
+    delivery = Delivery.objects.get(subscriber=world.karla)
+    mail = EmailMessage()
+    mail["From"] = "Karla Meier <karla.meier@example.org>"
+    mail["To"] = f"reply+{delivery.reply_token}@reply.localhost"
+    mail["Subject"] = "Re: Energie im November"
+    mail["Message-ID"] = "<attach-1@example.org>"
+    mail.set_content("Anbei mein Zählerstand.")
+    mail.add_attachment(b"%PDF-1.4 zaehler", maintype="application", subtype="pdf", filename="zaehler.pdf")
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        store_inbound(mail.as_bytes(), source="pipe")
+    attachment = Attachment.objects.get()
+    url = _my_conversation_url(client, world)
+    page = client.get(url).content.decode()
+    link = f"{url}attachments/{attachment.pk}/"
+    assert link in page
+    response = client.get(link)
+    assert response.status_code == 200 and b"".join(response.streaming_content) == b"%PDF-1.4 zaehler"
+    assert client.get(f"{url}attachments/{attachment.pk + 999}/").status_code == 410

@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from campaigns.models import Campaign, Delivery
 from campaigns.services import launch_campaign, save_campaign
+from dialogue import links as dialogue_links
+from dialogue.models import ReaderLetter
 from replies.models import Conversation, InboundMessage, Message
 from rundbrief.mail.addresses import REPLY
 from rundbrief.mailbox.models import CapturedMail
@@ -61,6 +63,32 @@ def _wait(check, what: str, timeout: float = 60):
 def _send(raw: EmailMessage) -> None:
     with smtplib.SMTP(settings.INBOUND_SMTP_HOST, settings.INBOUND_SMTP_PORT, timeout=20) as smtp:
         smtp.send_message(raw)
+
+
+def _dialogue_pages(sent: Campaign, member: Subscriber) -> dict:
+    """The dialogue pages (issue 15) of one run's subscriber: their own pages about the sent issue,
+    a conversation about it, and a reader letter proposed from it, waiting for their answer."""
+    delivery = _wait(
+        lambda: Delivery.objects.filter(campaign=sent, subscriber=member).first(), "the run's delivery"
+    )
+    conversation = Conversation.objects.create(
+        subscriber=member, campaign=sent, subject="Re: Winter issue: heat pumps", status="closed"
+    )
+    letter = ReaderLetter.objects.create(
+        subscriber=member,
+        topic=sent.topics.first(),
+        conversation=conversation,
+        text="Heat pumps: what we learned.",
+        signature_kind="initials_town",
+        signature="P. C., Bonn",
+    )
+    mail_urls = dialogue_links.mail_links(member.pk, delivery.campaign_id)
+    return {
+        "dialogue_web": mail_urls["web_url"],
+        "dialogue_talk": mail_urls["talk_url"],
+        "dialogue_conversation": dialogue_links.conversation_url(member.pk, conversation.pk),
+        "dialogue_letter": dialogue_links.letter_url(member.pk, letter.pk),
+    }
 
 
 def prepare(run_names: list[str]) -> None:
@@ -127,6 +155,11 @@ def prepare(run_names: list[str]) -> None:
         "the auto-reply to be recognised",
     )
     mail = CapturedMail.objects.order_by("-pk").first()
+    _wait(lambda: Campaign.objects.filter(pk=sent.pk, status="sent").exists(), "the campaign to be sent")
+    for run in run_names:
+        member = Subscriber.objects.get(email=f"member.{run}@example.org")
+        runs[run].update(_dialogue_pages(sent, member))
+    dialogue = {"archive": f"/archive/{updates.slug}/", "issue": f"/archive/{updates.slug}/{sent.pk}/"}
 
     content = set()
     content.update(Topic.objects.values_list("name", flat=True))
@@ -139,6 +172,7 @@ def prepare(run_names: list[str]) -> None:
     content.update(CapturedMail.objects.values_list("subject", flat=True))
     content.update(u.get_full_name() for u in users.all())
     content.update(Subscriber.objects.values_list("name", flat=True))
+    content.update(ReaderLetter.objects.values_list("text", flat=True))
 
     print(
         json.dumps(
@@ -150,6 +184,8 @@ def prepare(run_names: list[str]) -> None:
                 "html_message": message.pk,
                 "automatic_inbound": automatic.pk,
                 "mail": mail.pk,
+                "audience_subscriber": delivery.subscriber_id,
+                "dialogue": dialogue,
                 "content": sorted(c for c in content if c),
             }
         )

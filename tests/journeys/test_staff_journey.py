@@ -108,7 +108,7 @@ def test_reply_reaches_the_contact_person_who_answers_in_the_same_thread(page, l
     shot(page, "staff-05-second-reply")
 
     # Done: she closes it.
-    page.get_by_role("button", name="Close").click()
+    page.get_by_role("button", name="Close", exact=True).click()
     expect(page.locator(".message.success")).to_contain_text("Conversation closed.")
     expect(page.get_by_role("button", name="Reopen")).to_be_visible()
     shot(page, "staff-06-closed")

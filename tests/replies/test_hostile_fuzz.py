@@ -5,7 +5,9 @@ For every generated message: `ingest_email` exits 0 or 65 (never 75: the databas
 temporary failure could only come from the message, and would be retried forever); the SMTP
 receiver answers 250 or a permanent 5xx (never 451); whatever was acknowledged is stored
 byte-exact (or was stored before, under the same dedupe key); and processing finishes for
-each stored message: processed, never left behind or crashing the (eager, in-process) worker.
+each stored message: processed, never left behind. The same messages are then drained by a
+real `celery worker` process, which must survive them, claim each once and stay under 300 MB.
+About a minute in all (80 examples per test, the same on every run: derandomized).
 """
 
 from __future__ import annotations
@@ -13,20 +15,26 @@ from __future__ import annotations
 import base64
 import re
 import smtplib
+import time
+from datetime import timedelta
 
 import pytest
+from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replies.models import InboundMessage
+from replies import services
+from replies.models import InboundMessage, StaffProfile
 from replies.services import dedupe_key
 from tests.replies.hostile import receiver_fixture, run_ingest  # noqa: F401 - a fixture
+from tests.replies.test_hostile_worker import MEMORY_LIMIT_MB, peak_rss_mb, pool_processes
+from tests.support import start_celery_worker, stop_workers, worker_environment
 
 Status = InboundMessage.Status
 REPLY_TO = "reply+a1b2c3d4e5f60718293a4b5c6d7e8f90@reply.localhost"
 
 FUZZ = settings(
-    max_examples=120,
+    max_examples=80,
     deadline=None,
     derandomize=True,  # the same examples on every run: a failure is reproducible, CI is stable
     suppress_health_check=[
@@ -250,3 +258,52 @@ def _one_port(start) -> int:
         _ports.clear()
         _ports[key] = start()
     return _ports[key]
+
+
+def generated_messages() -> list[bytes]:
+    """The messages the fuzz tests above are given (the same settings, so the same examples)."""
+    found: list[bytes] = []
+
+    @FUZZ
+    @given(raw=hostile_message())
+    def collect(raw: bytes) -> None:
+        found.append(raw)
+
+    collect()
+    return list(dict.fromkeys(found))
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_fuzz_a_real_worker_drains_hostile_mail_without_crashing(world, real_celery, tmp_path):
+    """The fuzz tests' messages stored at once, drained by a real `celery worker` process: it
+    stays alive, processes every one, each claimed once (no process died on one), and its pool
+    process stays under 300 MB."""
+    StaffProfile.objects.update(notify_by_email=False)
+    stored = set()
+    with transaction.atomic():
+        for raw in generated_messages():
+            try:
+                stored.add(services.store_inbound(raw, source=InboundMessage.Source.PIPE).pk)
+            except services.RejectedMessage:
+                continue
+    assert len(stored) > 20
+    env = worker_environment(MEDIA_ROOT=str(tmp_path / "media"), LOG_LEVEL="ERROR")
+    worker = start_celery_worker(queues=["inbound"], env=env)
+    pending = InboundMessage.objects.filter(pk__in=stored, status=Status.RECEIVED)
+    deadline = time.monotonic() + 90
+    peak = 0.0
+    try:
+        while pending.exists():
+            assert time.monotonic() < deadline, "the worker did not finish"
+            assert worker.poll() is None, "the worker process died"
+            peak = max([peak, *(peak_rss_mb(pid) for pid in pool_processes(worker))])
+            time.sleep(0.2)
+            services.requeue_stale_inbound(older_than=timedelta(0))
+        peak = max([peak, *(peak_rss_mb(pid) for pid in pool_processes(worker))])
+    finally:
+        stop_workers([worker])
+    assert peak < MEMORY_LIMIT_MB
+    messages = InboundMessage.objects.filter(pk__in=stored)
+    assert {m.status for m in messages} == {Status.PROCESSED}, [m.error[-300:] for m in messages]
+    assert {m.attempts for m in messages} == {1}  # each claimed once: no process died on one

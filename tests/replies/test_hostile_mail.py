@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import base64
 import re
+import time
 
 import pytest
 from django.test import TestCase, override_settings
 
-from replies import services
+from replies import services, tasks
 from replies.models import Conversation, InboundMessage, Message
 from replies.parsing import MAX_MIME_DEPTH, MAX_RECIPIENTS, MAX_REFERENCES, parse_mail
 from replies.services import inbound as inbound_service
@@ -365,3 +366,44 @@ def test_a_big_message_is_stored_byte_exact_through_the_binary_write(world):
     assert bytes(inbound.raw) == raw
     assert run_ingest(raw)[1].strip().endswith("(already stored before)")
     assert InboundMessage.objects.count() == 1
+
+
+def test_the_inbound_tasks_have_a_hard_time_limit_and_drains_hand_over(world, settings, monkeypatch):
+    assert tasks.drain_inbound_task.time_limit == settings.INBOUND_TASK_TIME_LIMIT_SECONDS
+    assert tasks.requeue_stale_inbound_task.time_limit == settings.INBOUND_TASK_TIME_LIMIT_SECONDS
+    assert services.DRAIN_MAX_SECONDS < settings.INBOUND_TASK_TIME_LIMIT_SECONDS
+    # Out of time after each batch: a drain stops there and queues a fresh task (eager in
+    # tests: it runs at once), which goes on with the rest.
+    monkeypatch.setattr("replies.services.drains.DRAIN_MAX_SECONDS", -1)
+    with TestCase.captureOnCommitCallbacks(execute=False):
+        for n in range(4):
+            services.store_inbound(mail(msgid=b"<t%d@example.org>" % n), source="pipe")
+    assert services.drain_inbound(batch_size=2) == 2  # this drain's own share
+    assert not InboundMessage.objects.filter(status=Status.RECEIVED).exists()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        (
+            b"From anna@example.org Sun Nov 22 10:00:00 2026\nFrom: anna@example.org\nSubject: mbox\n\nHi\n",
+            0,
+        ),
+        (b"From anna@example.org Sun Nov 22 10:00:00 2026\n\nno header field at all\n", 65),
+        (b"\r\nSubject: after a blank line\r\n\r\nx", 65),
+        (b"X-Note: first\r\nSubject : space before the colon\r\n\r\nx", 0),
+        (b"   Subject: indented, as a bounce from a broken MTA\r\nFrom: a@b.c\r\n\r\nx", 0),
+    ],
+)
+def test_what_counts_as_a_header_block(world, raw, code):
+    assert run_ingest(raw)[0] == code
+
+
+def test_a_text_with_a_very_long_line_is_kept_whole_not_stripped_for_minutes():
+    long_line = "Eine sehr lange Zeile: " + "x" * 200_000
+    parsed = parse_mail(mail(body=b"Neue Frage\r\n" + long_line.encode() + b"\r\n> alt\r\n"))
+    started = time.monotonic()
+    assert parsed.stripped_text.startswith("Neue Frage\n" + long_line[:1000])
+    assert time.monotonic() - started < 5
+    ordinary = parse_mail(mail(body=b"Neue Frage\r\n\r\n> alte Nachricht\r\n"))
+    assert ordinary.stripped_text == "Neue Frage"

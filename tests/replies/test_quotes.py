@@ -3,7 +3,11 @@ and where the reading is unsure more text is kept, never less."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from replies.quotes import strip_quotes_and_signature as strip
 
@@ -159,3 +163,60 @@ def test_when_nothing_would_be_left_the_text_is_kept_whole():
     text = "> only a quote\n> nothing else"
     assert strip(text) == text
     assert strip("") == "" and strip("   \n") == ""
+
+
+# --- Never less than the answer, never slow --------------------------------------------------
+
+_LINES = st.sampled_from(
+    [
+        "",
+        "Danke für die Infos.",
+        "- ein Punkt",
+        "> quoted",
+        ">> deeper",
+        "On Sat, Nov 21, 2026 at 10:00 AM Anna <anna@example.org> wrote:",
+        "Am 21.11.2026 um 10:00 schrieb Anna Berg <anna@example.org>:",
+        "-----Original Message-----",
+        "From: Anna <anna@example.org>",
+        "Sent: Saturday, November 21, 2026 10:00",
+        "---------- Forwarded message ----------",
+        "-- ",
+        "Sent from my iPhone",
+        "2026年11月21日(土) 10:00 Anna <anna@example.org>:",
+        "wrote:",
+        "<",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.lists(st.one_of(_LINES, st.text(max_size=40)), max_size=25))
+def test_stripping_only_ever_removes_lines(lines):
+    """Whatever the input, the result is made of the input's own lines (or the text whole), and
+    a text with something in it never comes back empty."""
+    text = "\n".join(lines)
+    stripped = strip(text)
+    if text.strip():
+        assert stripped
+    source = {line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")}
+    answer_prefixes = {line.rstrip(" -") for line in source}
+    for line in stripped.split("\n"):
+        assert line in source or line in answer_prefixes or stripped == text.strip()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " " * 100_000 + "x:",
+        "a" * 100_000 + ":",
+        "--" + "-" * 100_000 + " wrote",
+        "\n".join(f"Punkt {n}: siehe unten:" for n in range(4000)),
+        "\n".join(f"On {n} wrote 10:00 a@b.c" for n in range(4000)),
+        "\n".join(("> " if n % 2 else "") + "x" * 80 for n in range(4000)),
+        "." * 100_000 + "@a.b:",
+    ],
+)
+def test_hostile_text_is_stripped_in_well_under_a_second(text):
+    started = time.perf_counter()
+    strip(text)
+    assert time.perf_counter() - started < 1.0

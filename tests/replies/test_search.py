@@ -225,3 +225,26 @@ def test_the_search_box_is_on_every_inbox_page(world, reply):
         reverse("replies:inbound_list"),
     ]:
         assert b'id="id_inbox_search"' in client.get(url).content, url
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the broad path is PostgreSQL's")
+def test_a_search_matching_very_many_pages_newest_first_without_counting(world, settings, monkeypatch):
+    conversations = _many_conversations(world, PAGE_SIZE + 10)
+    monkeypatch.setattr(search, "BROAD_MATCHES", 20)  # "many" from 20 hits on
+    client = as_user(world.anna_staff)
+    first = client.get(reverse("replies:search"), {"q": "Heizung"})
+    assert first.context["page"].total is None
+    assert "shown of many matches" in first.content.decode()
+    second = client.get(
+        reverse("replies:search"), {"q": "Heizung", "after": first.context["page"].next_cursor}
+    )
+    ids = [c.pk for c in first.context["conversations"]] + [c.pk for c in second.context["conversations"]]
+    assert sorted(ids) == sorted(c.pk for c in conversations)  # every match reachable, none twice
+    times = [c.last_message_at for c in first.context["conversations"]]
+    assert times == sorted(times, reverse=True)
+    # The same words with a filter and for someone who sees less go the same way.
+    olga = make_staff("olga")
+    assert found(as_user(olga), q="Heizung") == []
+    assert len(found(client, q="Heizung", status="open")) == sum(
+        1 for c in conversations if c.status == "open"
+    )

@@ -116,7 +116,7 @@ def test_submitting_stores_the_answer_queued_and_returns_before_it_is_sent(
     assert sent["In-Reply-To"] == answer.in_reply_to
     assert sent["References"].endswith(answer.in_reply_to)
     assert sent["Reply-To"] == f"reply+{answer.reply_token}@reply.localhost"
-    assert sent["To"] == "anna@example.org" and sent["Subject"] == answer.subject
+    assert sent["To"] == "Anna Beispiel <anna@example.org>" and sent["Subject"] == answer.subject
     page = client.get(reverse("replies:conversation", args=[conversation.pk])).content.decode()
     assert "send-sent" in page and "Send again" not in page
 

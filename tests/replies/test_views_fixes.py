@@ -53,7 +53,7 @@ def test_reasons_are_readable_and_codes_only_on_demand(world, reply):
     assert "Anna Berg is the campaign" in body
     assert "Campaign contact person" in body
     # The codes are inside a closed <details>, not in the line staff read.
-    routing = re.search(r'<p class="routing-reason help">(.*?)</p>', body, re.S).group(1)
+    routing = re.search(r'<div class="routing-reason help">(.*?)</div>', body, re.S).group(1)
     assert re.search(
         r"<details class=\"codes\"><summary>Codes</summary><code>campaign_contact</code>", routing
     )
@@ -68,7 +68,8 @@ def test_quote_line_and_to_name_in_the_subscribers_language(world, reply, frozen
     with TestCase.captureOnCommitCallbacks(execute=True):
         as_user(world.anna_staff).post(reverse("replies:reply", args=[reply.pk]), {"text": "Gern."})
     sent = django_mail.outbox[-1]
-    assert sent.to == ["Anna Beispiel <anna@example.org>"]
+    assert sent.to == ["anna@example.org"]  # the envelope
+    assert sent.message()["To"] == "Anna Beispiel <anna@example.org>"
     # Anna reads German: the line and the date are German (Berlin time).
     assert "Am 21. November 2026 15:05 schrieb Anna Beispiel:" in sent.body
 
