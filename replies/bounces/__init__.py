@@ -116,7 +116,6 @@ def _read(mail: ParsedMail, envelope_from: str) -> Report | None:
     if failures:
         return _summary(BOUNCE, "rfc3464", failures, message_ids=message_ids)
 
-    text = own_text(message)
     if "notificationType" in mail.text or "eventType" in mail.text:  # also inside SNS's escaped JSON
         ses = read_ses(mail.text, addresses)
         if ses is not None:
@@ -132,6 +131,7 @@ def _read(mail: ParsedMail, envelope_from: str) -> Report | None:
 
     automatic = has_dsn or _is_automatic(mail, envelope_from)
     if automatic:
+        text = own_text(message)  # only for automatic mail: a person's big mail is not decoded twice
         failures = read_detectors(message, text, addresses)
         if failures:
             return _summary(BOUNCE, "flufl.bounce", failures, message_ids=message_ids)
@@ -143,14 +143,14 @@ def _read(mail: ParsedMail, envelope_from: str) -> Report | None:
         or message.get_content_type() == "multipart/report"
         and _report_type(mail) == "delivery-status"
     ):
-        return _without_recipients(mail, text, "rfc3464")
+        return _without_recipients(mail, own_text(message), "rfc3464")
     if looks_like_bounce(
         subject=mail.subject,
         from_address=mail.from_address,
         from_name=mail.from_name,
         envelope_from=envelope_from,
     ):
-        return _without_recipients(mail, text, "bounce_headers")
+        return _without_recipients(mail, own_text(message), "bounce_headers")
     return None
 
 
