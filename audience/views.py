@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
@@ -31,6 +32,8 @@ from audience.forms import (
     TopicForm,
     filter_initial,
 )
+from subscribers import selectors as subscriber_selectors
+from subscribers import services as subscriber_services
 from subscribers.models import Attribute, ImportJob, Segment, Subscriber, Topic
 
 FILTER_PARAMS_DROPPED = ("cursor", "sort")
@@ -191,6 +194,9 @@ def subscriber_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "conversations": selectors.conversations(subscriber),
             "can_read_inbox": can_read_inbox,
             "suppression": selectors.suppression(subscriber),
+            "bounces": subscriber_selectors.subscriber_bounces(subscriber),
+            "bounce_score": subscriber_services.bounce_score(subscriber=subscriber),
+            "bounce_threshold": settings.BOUNCE_SCORE_THRESHOLD,
             "attributes": selectors.attribute_values(subscriber),
             "changes": selectors.changes(subscriber),
         },

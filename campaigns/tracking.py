@@ -4,8 +4,10 @@ Only events about mail we sent act: the event must name one of our deliveries (b
 message id, also while the send loop still holds it as an acceptance, or by our own
 Message-ID), and if it names a recipient, that delivery's. Then hard bounces and rejections
 suppress the delivery's subscriber (never an address the event merely names), soft bounces
-are counted, complaints unsubscribe and suppress. Events that match nothing are recorded as
-IgnoredTrackingEvent with the reason (and logged). Opens and clicks are not tracked.
+are counted (toward the subscriber's bounce score too), complaints unsubscribe and suppress;
+every one acted on is kept as a subscribers.Bounce (shown on the campaign page). Events that
+match nothing are recorded as IgnoredTrackingEvent with the reason (and logged). Opens and
+clicks are not tracked.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from campaigns.models import Acceptance, Delivery, IgnoredTrackingEvent
-from subscribers.models import ConsentEvent, Suppression, email_hash
-from subscribers.services import suppress_address, unsubscribe
+from subscribers.models import Bounce, ConsentEvent, Suppression, email_hash
+from subscribers.services import BounceFacts, record_bounce, record_only, suppress_address, unsubscribe
 
 logger = logging.getLogger(__name__)
 
@@ -144,8 +146,26 @@ def record_tracking_event(
         )
         return TrackingOutcome(kind=kind, delivery_id=None, ignored=reason)
 
+    facts = BounceFacts(
+        kind=Bounce.Kind.COMPLAINT if kind == COMPLAINT else Bounce.Kind.BOUNCE,
+        address=(recipient or "").lower(),
+        permanent=kind != SOFT,
+        reason=Bounce.Reason.COMPLAINT if kind == COMPLAINT else Bounce.Reason.OTHER,
+        diagnostic=description,
+        evidence=f"webhook:{esp}"[:32] if esp else "webhook",
+        rule=event_type,
+    )
     if kind == SOFT:
         Delivery.objects.filter(pk=delivery.pk).update(soft_bounces=F("soft_bounces") + 1)
+        if delivery.subscriber is not None:  # counts toward the bounce score, as a bounce by mail does
+            record_bounce(
+                facts=facts,
+                subscriber=delivery.subscriber,
+                match=Bounce.Match.ESP_EVENT,
+                source=ConsentEvent.Source.ESP_EVENT,
+                delivery_id=delivery.pk,
+                campaign_id=delivery.campaign_id,
+            )
         return TrackingOutcome(kind=kind, delivery_id=delivery.pk)
 
     status = Delivery.Status.COMPLAINED if kind == COMPLAINT else Delivery.Status.BOUNCED
@@ -167,6 +187,14 @@ def record_tracking_event(
         reason=Suppression.Reason.COMPLAINT if kind == COMPLAINT else Suppression.Reason.HARD_BOUNCE,
         source=ConsentEvent.Source.ESP_EVENT,
         details={**campaign_details, "event": event_type, "description": description[:500]},
+    )
+    record_only(
+        facts=facts,
+        subscriber=subscriber,
+        match=Bounce.Match.ESP_EVENT,
+        suppressed=True,
+        delivery_id=delivery.pk,
+        campaign_id=delivery.campaign_id,
     )
     return TrackingOutcome(kind=kind, delivery_id=delivery.pk)
 

@@ -166,12 +166,13 @@ def failed_inbound() -> QuerySet[InboundMessage]:
 
 
 def automatic_inbound() -> QuerySet[InboundMessage]:
-    """Auto-replies, bounces and unsubscribes: recognised, kept, never queued."""
+    """Auto-replies, bounces, complaints and unsubscribes: recognised, kept, never queued."""
     return InboundMessage.objects.filter(
         status=InboundMessage.Status.PROCESSED,
         kind__in=[
             InboundMessage.Kind.AUTO_REPLY,
             InboundMessage.Kind.BOUNCE,
+            InboundMessage.Kind.COMPLAINT,
             InboundMessage.Kind.UNSUBSCRIBE,
         ],
     ).defer("raw")

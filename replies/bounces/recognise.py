@@ -23,9 +23,10 @@ BOUNCE_SUBJECTS = re.compile(
     r"|delivery status notification|delivery (has )?failed|delivery failure|delivery report|failure notice"
     r"|mail (could )?not (be )?delivered|message (could )?not (be )?delivered|not delivered|delivery problem"
     r"|mail error|unzustellbar|nicht zustellbar|unzustellbare nachricht|fehler bei der (e-?mail-)?zustellung"
-    r"|zustellung fehlgeschlagen|non[- ]?delivery|ndn|delivery notification"
+    r"|zustellung fehlgeschlagen|non[- ]?delivery|\bndn\b|delivery notification"
     r"|mail system error|warning: could not"
-    r"|delayed mail|delivery (delayed|delay)|nondeliverable|can't deliver|cannot deliver|could not send)",
+    r"|delayed mail|delivery (delayed|delay|warning)|nondeliverable"
+    r"|can't deliver|cannot deliver|could not send)",
     re.I,
 )
 DELAY_SUBJECTS = re.compile(r"(delayed|delay|warning|will (be )?retr|verzögert|still trying)", re.I)

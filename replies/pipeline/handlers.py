@@ -232,9 +232,11 @@ def _targets(inbound: InboundMessage, ctx: Context, report: Report) -> list[_Tar
         if delivery is not None:
             targets.append(_Target(failure, delivery.subscriber, delivery, matched_how))
             continue
-        if len(report.failures) == 1:
-            # Sent to one mail's own return path, or returning exactly one of our mails: that
-            # mail bounced, whatever address (a forwarding target, a redacted one) the report names.
+        if len(report.failures) == 1 and (ctx.match.method == Method.VERP or report.kind == COMPLAINT):
+            # Sent to one mail's own return path (that mail bounced, whatever address, a
+            # forwarding target say, the report names), or a complaint about exactly one of our
+            # mails (feedback loops redact the address). A bounce that merely quotes our mail
+            # for another address is someone's forward bouncing: it suppresses nobody.
             if len(by_address) == 1:
                 delivery = next(iter(by_address.values()))
                 targets.append(_Target(failure, delivery.subscriber, delivery, matched_how))

@@ -18,6 +18,7 @@ from subscribers.services.bounces import (
     bounce_score,
     lift_suppression,
     record_bounce,
+    record_only,
 )
 from subscribers.services.consent import record_event
 from subscribers.services.leaving import erase, purge_expired_pending, suppress_address, unsubscribe
@@ -54,6 +55,7 @@ __all__ = [
     "bounce_score",
     "lift_suppression",
     "record_bounce",
+    "record_only",
     "Confirmation",
     "LinkRequest",
     "PreferencesSaved",

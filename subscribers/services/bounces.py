@@ -147,6 +147,35 @@ def record_bounce(
         )
 
 
+def record_only(
+    *,
+    facts: BounceFacts,
+    subscriber: Subscriber | None,
+    match: str,
+    suppressed: bool,
+    delivery_id: int | None = None,
+    campaign_id: int | None = None,
+) -> Bounce:
+    """Keep a bounce or complaint whose consequences the caller applied itself (ESP tracking events)."""
+    address = (subscriber.email if subscriber is not None else facts.address).strip().lower()
+    return Bounce.objects.create(
+        kind=facts.kind,
+        subscriber=subscriber,
+        address=(facts.address or address)[:254],
+        address_hash=email_hash(address) if address else "",
+        permanent=facts.permanent,
+        reason=facts.reason if facts.reason in Bounce.Reason.values else Bounce.Reason.OTHER,
+        status=facts.status[:16],
+        diagnostic=facts.diagnostic[:2000],
+        evidence=facts.evidence[:32],
+        rule=facts.rule[:32],
+        match=match,
+        delivery_id=delivery_id,
+        campaign_id=campaign_id,
+        suppressed=suppressed,
+    )
+
+
 class CannotLift(Exception):
     """The suppression is not one a manager may lift (an unsubscribe, erasure or complaint)."""
 

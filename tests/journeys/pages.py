@@ -161,6 +161,7 @@ PAGES: list[Page] = [
     Page("staff-inbound-detail", "staff", lambda d: f"/inbox/inbound/{d['automatic_inbound']}/", user="anna"),
     Page("staff-restricted-conversations", "staff", "/dialogue/restricted/", user="manager"),
     Page("staff-two-factor", "staff", "/accounts/two-factor/", user="ben"),
+    Page("manager-suppressions", "staff", "/subscribers/suppressions/", user="manager"),
     Page("staff-two-factor-set-up", "staff", "/accounts/two-factor/set-up/", user="ben"),
     # The local mailbox (development)
     Page("dev-mailbox", "dev", "/dev/mailbox/"),
@@ -176,5 +177,5 @@ PAGES: list[Page] = [
 # Words that are the same in German and English, or names: never "untranslated".
 SAME_IN_GERMAN = {
     "Rundbrief", "Admin", "DE", "EN", "E-Mail", "HTML", "JSON", "MJML", "SMTP", "CSV", "Newsletter",
-    "Name", "Status", "Team", "Link", "Links", "Tab", "Login", "Format", "Text", "ID",
+    "Name", "Status", "Team", "Link", "Links", "Tab", "Login", "Format", "Text", "ID", "Bounces",
 }  # fmt: skip

@@ -28,13 +28,20 @@ CORPUS = Path(__file__).parent / "corpus" / "bounces"
 _ANY_ADDRESS = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 
 
+def as_delivered(raw: bytes) -> bytes:
+    """Without the mbox "From " separator (or the blank lines) some files start with: no MTA hands
+    those over."""
+    raw = raw.lstrip()
+    first, _, rest = raw.partition(b"\n")
+    return rest if first.startswith(b"From ") and b":" not in first.split(b" ", 2)[1] else raw
+
+
 def corpus() -> list[tuple[str, bytes, dict]]:
     found = []
     for expected_file in sorted(CORPUS.glob("*/expected.json")):
         for name, want in json.loads(expected_file.read_text()).items():
-            found.append(
-                (f"{expected_file.parent.name}/{name}", (expected_file.parent / name).read_bytes(), want)
-            )
+            raw = as_delivered((expected_file.parent / name).read_bytes())
+            found.append((f"{expected_file.parent.name}/{name}", raw, want))
     return found
 
 

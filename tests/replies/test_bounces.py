@@ -8,11 +8,13 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
 from django.core import mail as django_mail
 from django.test import TestCase
 from django.urls import reverse
 
 from campaigns.models import Delivery
+from campaigns.tracking import record_tracking_event
 from replies import services
 from replies.models import Conversation, InboundMessage
 from rundbrief.mail.addresses import REPLY, verp
@@ -20,7 +22,8 @@ from subscribers import services as subscriber_services
 from subscribers.mails import send_confirmation_mail
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Suppression, SystemMail, email_hash
 from tests.conftest import FROZEN_AT
-from tests.replies.conftest import ANNA_TOKEN, BEN_TOKEN, ingest, make_staff, make_subscriber
+from tests.replies.conftest import ANNA_TOKEN, BEN_TOKEN, JUERGEN_TOKEN, ingest, make_staff, make_subscriber
+from tests.replies.test_inbound_channels import run_ingest
 
 pytestmark = pytest.mark.django_db
 Kind = InboundMessage.Kind
@@ -347,3 +350,85 @@ def test_erasure_deletes_the_bounce_records(world):
     assert Bounce.objects.count() == 3
     subscriber_services.erase(subscriber=world.anna, source="admin")
     assert not Bounce.objects.exists()
+
+
+# --- ESP tracking webhooks keep their bounces too -------------------------------------------------
+
+
+def test_tracking_events_are_kept_as_bounces_and_soft_ones_count(world):
+    anna, ben = world.deliveries["anna"], world.deliveries["ben"]
+    record_tracking_event(
+        event_type="deferred", message_id=anna.message_id, recipient="anna@example.org", esp="x"
+    )
+    record_tracking_event(
+        event_type="bounced", message_id=ben.message_id, recipient="ben@example.com", esp="x"
+    )
+    soft = Bounce.objects.get(subscriber=world.anna)
+    assert (soft.permanent, soft.match, soft.score, soft.campaign_id) == (
+        False,
+        "esp_event",
+        0.5,
+        world.campaign.pk,
+    )
+    hard = Bounce.objects.get(subscriber=world.ben)
+    assert (hard.permanent, hard.suppressed, hard.match) == (True, True, "esp_event")
+    assert list(Suppression.objects.values_list("email_hash", flat=True)) == [world.ben.email_hash]
+
+
+def test_a_person_forwarding_a_bounce_to_us_reaches_the_queue(world):
+    forwarded = (
+        "From: Anna Beispiel <anna@example.org>\r\nTo: reply+" + ANNA_TOKEN + "@reply.localhost\r\n"
+        "Subject: Fwd: Undelivered Mail Returned to Sender\r\nMessage-ID: <fwd-1@example.org>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Why did my colleague not get your newsletter?\r\n\r\n"
+        "---------- Forwarded message ---------\r\nFrom: MAILER-DAEMON@mx.example.org\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n\r\n"
+        "<ben@example.com>: host mx.example.com said: 550 5.1.1 User unknown\r\n"
+    ).encode()
+    inbound = ingest(forwarded)
+    assert inbound.kind == Kind.HUMAN
+    assert Conversation.objects.get().subscriber == world.anna
+    assert not Suppression.objects.exists() and not Bounce.objects.exists()
+
+
+def test_the_mta_pipe_takes_a_bounce_for_the_verp_address(world):
+    address = verp().address(JUERGEN_TOKEN)
+    code, _out, _err = run_ingest(
+        dsn(to="x@y", recipient="juergen.mueller@example.com"), "--recipient", address
+    )
+    assert code == 0
+    inbound = InboundMessage.objects.get()
+    assert (inbound.kind, inbound.match_method) == (Kind.BOUNCE, InboundMessage.MatchMethod.VERP)
+    assert Suppression.objects.get().email_hash == world.juergen.email_hash
+
+
+def test_the_subscribers_page_in_the_audience_desk_shows_their_bounces_and_score(client, world):
+    address = verp().address(ANNA_TOKEN)
+    ingest_to(dsn(to=address, recipient="anna@example.org", status="4.2.2", action="delayed"), address)
+    # Not through the Marketers group: a transactional test before this one may have flushed it.
+    desk = make_staff("maria.marketing", display_name="Maria")
+    desk.user_permissions.add(Permission.objects.get(codename="use_audience_desk"))
+    client.force_login(desk)
+    html = client.get(reverse("audience:subscriber", args=[world.anna.pk])).content.decode()
+    assert 'id="bounces"' in html and "Mailbox full" in html and "4.2.2" in html
+    assert '<b id="bounce-score">0.5</b>' in html
+
+
+def test_a_bounce_of_a_forward_that_quotes_our_mail_suppresses_nobody(world):
+    delivery = world.deliveries["anna"]
+    forwarded = (
+        "From: Anna Beispiel <anna@example.org>\r\nTo: colleague@elsewhere.example\r\n"
+        f"Message-ID: {delivery.message_id}\r\nSubject: Fwd: Unser Rundbrief\r\n\r\nFYI\r\n"
+    )
+    ingest(dsn(to="anna@example.org", recipient="colleague@elsewhere.example", original=forwarded))
+    assert not Suppression.objects.exists()
+    assert Bounce.objects.get().match == "none"
+
+
+def test_a_double_bounce_is_read_at_its_own_level_only(world):
+    inner = dsn(to="newsletter@localhost", recipient="anna@example.org").decode()
+    inner = inner.replace('boundary="B"', 'boundary="C"').replace("--B", "--C")
+    inbound = ingest(dsn(to="bounces@localhost", recipient="postmaster-gone@mx.example.net", original=inner))
+    assert inbound.kind == Kind.BOUNCE
+    assert not Suppression.objects.exists()
+    assert set(Bounce.objects.values_list("address", flat=True)) == {"postmaster-gone@mx.example.net"}
