@@ -163,6 +163,7 @@ def prepare(run_names: list[str]) -> None:
 
     content = set()
     content.update(Topic.objects.values_list("name", flat=True))
+    content.update(Topic.objects.values_list("slug", flat=True))  # short names, shown on the audience desk
     content.update(Topic.objects.values_list("description", flat=True))
     for field in ("name", "subject", "preheader", "from_name"):
         content.update(Campaign.objects.values_list(field, flat=True))
