@@ -36,12 +36,21 @@ def answerable(message: EmailMessage, token: str) -> EmailMessage:
 
 
 def _send(*, subscriber: Subscriber, template: str, context: dict, token: str = "") -> None:
-    """Render emails/subscribers/<template>{_subject.txt,.txt,.html} and send them to the subscriber."""
+    send_templated(
+        subscriber=subscriber, folder="subscribers", template=template, context=context, token=token
+    )
+
+
+def send_templated(
+    *, subscriber: Subscriber, folder: str, template: str, context: dict, token: str = ""
+) -> None:
+    """Render emails/<folder>/<template>{_subject.txt,.txt,.html} in the subscriber's language and send
+    them (HTML only to those who want it); with a token the mail can be answered (see answerable)."""
     context = {"subscriber": subscriber, **context}
     with translation.override(subscriber.language):
-        subject = render_to_string(f"emails/subscribers/{template}_subject.txt", context)
-        text = render_to_string(f"emails/subscribers/{template}.txt", context)
-        html = render_to_string(f"emails/subscribers/{template}.html", context)
+        subject = render_to_string(f"emails/{folder}/{template}_subject.txt", context)
+        text = render_to_string(f"emails/{folder}/{template}.txt", context)
+        html = render_to_string(f"emails/{folder}/{template}.html", context)
     message = EmailMultiAlternatives(
         subject=" ".join(subject.split()),
         body=text,
