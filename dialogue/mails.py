@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from subscribers.mails import send_templated
-from subscribers.models import Subscriber
+from subscribers.models import Subscriber, SystemMail
 
 
 def send_to_subscriber(*, subscriber: Subscriber, template: str, context: dict) -> None:
     """Render emails/dialogue/<template>{_subject.txt,.txt,.html} and send them to the subscriber."""
-    send_templated(subscriber=subscriber, folder="dialogue", template=template, context=context)
+    send_templated(
+        subscriber=subscriber,
+        folder="dialogue",
+        template=template,
+        context=context,
+        kind=SystemMail.Kind.DIALOGUE,
+    )

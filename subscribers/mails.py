@@ -1,8 +1,9 @@
 """The subscriber side's own mails, text and HTML, in the subscriber's language, no advertising:
 the confirmation mail, a new preference link, and the links that confirm erasure or download.
 
-The confirmation mail can be answered: it carries a stored token (SystemMail) as its Reply-To
-and VERP return path, so an answer lands in the queue of the owner of the topics asked for."""
+Every one of them can be answered: it carries a stored token (SystemMail) as its Reply-To and VERP
+return path, so an answer lands in the queue of the owner of the topics asked for (the confirmation)
+or of the subscriber's topics (the others)."""
 
 from __future__ import annotations
 
@@ -35,17 +36,25 @@ def answerable(message: EmailMessage, token: str) -> EmailMessage:
     return message
 
 
-def _send(*, subscriber: Subscriber, template: str, context: dict, token: str = "") -> None:
+def _send(*, subscriber: Subscriber, template: str, context: dict, token: str = "", kind: str = "") -> None:
     send_templated(
-        subscriber=subscriber, folder="subscribers", template=template, context=context, token=token
+        subscriber=subscriber,
+        folder="subscribers",
+        template=template,
+        context=context,
+        token=token,
+        kind=kind,
     )
 
 
 def send_templated(
-    *, subscriber: Subscriber, folder: str, template: str, context: dict, token: str = ""
+    *, subscriber: Subscriber, folder: str, template: str, context: dict, token: str = "", kind: str = ""
 ) -> None:
     """Render emails/<folder>/<template>{_subject.txt,.txt,.html} in the subscriber's language and send
-    them (HTML only to those who want it); with a token the mail can be answered (see answerable)."""
+    them (HTML only to those who want it). Every such mail can be answered and names itself in a
+    bounce: its own token (given, or stored now as a SystemMail of ``kind``), see answerable."""
+    if not token:
+        token = system_mail_token(subscriber=subscriber, kind=kind)
     context = {"subscriber": subscriber, **context}
     with translation.override(subscriber.language):
         subject = render_to_string(f"emails/{folder}/{template}_subject.txt", context)
@@ -60,8 +69,7 @@ def send_templated(
     )
     if subscriber.format == Subscriber.Format.HTML:
         message.attach_alternative(html, "text/html")
-    if token:
-        answerable(message, token)
+    answerable(message, token)
     message.send()
 
 
@@ -91,6 +99,7 @@ def send_preferences_link_mail(*, subscriber: Subscriber) -> None:
             "url": tokens.preferences_url(subscriber.pk),
             "expires_days": settings.PREFERENCES_LINK_MAX_AGE.days,
         },
+        kind=SystemMail.Kind.PREFERENCES_LINK,
     )
 
 
@@ -100,4 +109,5 @@ def send_data_link_mail(*, subscriber: Subscriber, action: str) -> None:
         subscriber=subscriber,
         template=f"{action}_link",
         context={"url": url, "expires_minutes": int(settings.DATA_LINK_MAX_AGE.total_seconds() // 60)},
+        kind=SystemMail.Kind.DATA_LINK,
     )

@@ -265,13 +265,17 @@ class Suppression(models.Model):
 
 class SystemMail(models.Model):
     """A mail sent to a subscriber outside campaigns, kept for its token (issue 10: every mail can be
-    answered): the opt-in confirmation and the unsubscribe confirmation carry
+    answered): the opt-in and unsubscribe confirmations, new-link and data-link mails, the dialogue's
+    mails (reader letters) carry
     reply+<token>@REPLY_DOMAIN as Reply-To and bounces+<token>@REPLY_DOMAIN as envelope sender, so
     an answer lands in the queue of the owner of the topics it was about, and a bounce names it."""
 
     class Kind(models.TextChoices):
         CONFIRMATION = "confirmation", _("Opt-in confirmation")
         UNSUBSCRIBED = "unsubscribed", _("Unsubscribe confirmation")
+        PREFERENCES_LINK = "preferences_link", _("New preference link")
+        DATA_LINK = "data_link", _("Link to erase or download the data")
+        DIALOGUE = "dialogue", _("Reader letter or conversation mail")
 
     token = models.CharField(verbose_name=_("reply token"), max_length=40, unique=True)
     subscriber = models.ForeignKey(
