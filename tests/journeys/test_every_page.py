@@ -137,7 +137,10 @@ def english_msgids() -> tuple[set[str], list[re.Pattern]]:
 def untranslated(texts: list[str], content: list[str]) -> list[str]:
     plain, patterns = english_msgids()
     found = []
+    whole_content = set(content)
     for text in texts:
+        if text in whole_content:  # a name someone gave (the topic "events"), even if it is also a msgid
+            continue
         if text in plain or any(p.match(text) for p in patterns):
             found.append(text)
             continue
