@@ -406,7 +406,21 @@ def _walk_bodies(message: Message) -> tuple[str, str, list[ParsedAttachment]]:
             _let_go(part)
         elif content_type in ("message/delivery-status", "text/rfc822-headers"):
             continue
+        elif content_type.startswith("multipart/") and not text:
+            # Declared multipart without a boundary the parser could find (real clients send such
+            # mail): the stdlib keeps the body as one leaf, which is the person's text.
+            text = _undivided_multipart_text(part)
     return text, html, attachments
+
+
+def _undivided_multipart_text(part: Message) -> str:
+    payload = part.get_payload(decode=True) or b""
+    try:
+        charset = part.get_content_charset() or "utf-8"
+        decoded = payload.decode(charset, "replace")
+    except (LookupError, ValueError):
+        decoded = payload.decode("utf-8", "replace")
+    return safe_text(decoded)[:MAX_TEXT_CHARS]
 
 
 _BIG_PAYLOAD_CHARS = 1 << 20

@@ -118,3 +118,14 @@ def test_sanitised_html_keeps_web_links_opening_in_a_new_tab_and_drops_script_li
     assert 'href="mailto:a@example.org"' in clean
     assert "javascript" not in clean.lower() and "data:" not in clean and "onclick" not in clean
     assert clean.count("href=") == 2
+
+
+def test_a_multipart_without_a_boundary_is_read_as_the_persons_text():
+    """Seen in real replies (two Discourse mails in the reply corpus): multipart/alternative declared,
+    no boundary parameter; the stdlib keeps the body as one leaf, and that is the answer."""
+    raw = (
+        b"From: Kim <kim@example.org>\r\nTo: reply+abc@reply.example.org\r\nSubject: Re: News\r\n"
+        b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; charset=utf-8\r\n\r\n"
+        b"Danke, das hilft mir sehr.\r\n"
+    )
+    assert "Danke, das hilft mir sehr." in parse_mail(raw).text
