@@ -218,6 +218,11 @@ MAILBOX_ENABLED = EMAIL_DELIVERY == "mailbox"
 INBOUND_SMTP_HOST = env.str("INBOUND_SMTP_HOST", default="127.0.0.1")
 INBOUND_SMTP_PORT = env.int("INBOUND_SMTP_PORT", default=2526)
 INBOUND_MAX_MESSAGE_BYTES = env.int("INBOUND_MAX_MESSAGE_BYTES", default=25 * 1024 * 1024)
+# Message bytes all SMTP/LMTP sessions may hold at once (0: one message of the largest size plus
+# 8 MiB for small ones beside it; each costs a few times its size in memory while stored), and
+# how long a session waits for room before DATA gets 451 (replies/smtp.py).
+INBOUND_SMTP_BUFFER_BYTES = env.int("INBOUND_SMTP_BUFFER_BYTES", default=0)
+INBOUND_SMTP_BUFFER_WAIT_SECONDS = env.float("INBOUND_SMTP_BUFFER_WAIT_SECONDS", default=60.0)
 
 # --- Subscribers ----------------------------------------------------------------------
 CONFIRMATION_LINK_MAX_AGE = timedelta(days=env.int("CONFIRMATION_LINK_DAYS", default=7))
