@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import smtplib
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,7 +28,17 @@ from pathlib import Path
 
 import psycopg
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.harness import (  # noqa: E402 - the repository root is put on the path first
+    ROOT,
+    create_database,
+    drop_database,
+    exit_on_termination,
+    free_port,
+    migrate,
+)
+
+PG = "postgresql://postgres@127.0.0.1:5432"
 DB_NAME = "rb_bench_inbound_mem"
 LIMIT = 25 * 1024 * 1024
 ENV = {
@@ -46,21 +55,8 @@ ENV = {
 PYTHON = sys.executable
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def recreate_database() -> None:
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=ENV, check=True)
-
-
 def stored() -> int:
-    with psycopg.connect(f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}", autocommit=True) as conn:
+    with psycopg.connect(f"{PG}/{DB_NAME}", autocommit=True) as conn:
         return conn.execute("SELECT count(*) FROM replies_inboundmessage").fetchone()[0]
 
 
@@ -139,7 +135,16 @@ def main() -> None:
     parser.add_argument("--mb", type=int, default=24)
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
-    recreate_database()
+    exit_on_termination()
+    create_database(PG, DB_NAME)
+    try:
+        measure(args)
+    finally:
+        drop_database(PG, DB_NAME)
+
+
+def measure(args: argparse.Namespace) -> None:
+    migrate(ENV)
     bounded, open_ = [], []
     print(f"{args.clients} clients x {args.mb} MB at once, size limit {LIMIT // 2**20} MB")
     for r in range(args.rounds):
@@ -155,8 +160,6 @@ def main() -> None:
         f"({med(bounded, 0) / med(open_, 0):.0%}); "
         f"median wall {med(bounded, 1):.1f} s vs {med(open_, 1):.1f} s"
     )
-    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 if __name__ == "__main__":
