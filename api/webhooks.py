@@ -4,8 +4,9 @@
   commit: the payload is built once (the ids in it enriched with the current rows), and each
   active endpoint subscribed to it gets a WebhookDelivery row, sent by a task on `default`.
 - `deliver` claims a row (a conditional UPDATE that leases it, so a duplicate task does not
-  send it twice at once), POSTs the JSON body signed (api.signing), never follows redirects,
-  and records the answer. 2xx: delivered. Anything else: retried after 30 s, 1, 2, 4 ... min
+  send it twice at once), POSTs the JSON body signed (api.signing) to an address checked in
+  the same attempt (api.outbound: resolved once, pinned, no redirects followed), and records
+  the answer. 2xx: delivered. Anything else: retried after 30 s, 1, 2, 4 ... min
   (WEBHOOK_RETRY_BASE_SECONDS, doubling, at most WEBHOOK_RETRY_MAX_SECONDS) up to
   WEBHOOK_MAX_ATTEMPTS; every failed attempt counts against the endpoint, and after
   WEBHOOK_DISABLE_AFTER_FAILURES failures in a row (no success between) it is disabled.
@@ -14,18 +15,14 @@
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,7 +31,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from api import selectors, signing
+from api import outbound, selectors, signing
 from api.models import WebhookDelivery, WebhookEndpoint
 from rundbrief import secretbox
 from rundbrief.effects import Enqueue, after_commit
@@ -200,30 +197,6 @@ def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
 
 
-def refused_address(url: str) -> str | None:
-    """Why the URL's host may not be called, or None.
-
-    Webhooks are requests the server makes where a manager says: without this rule one could
-    point an endpoint at the database, Redis or a cloud metadata service and read the answers in
-    the delivery log. Loopback, private, link-local and reserved addresses are refused unless
-    WEBHOOK_ALLOW_PRIVATE_ADDRESSES (development, tests, receivers in the same network).
-    """
-    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "only http and https URLs"
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        return f"the host does not resolve ({exc.__class__.__name__})"
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return f"{parts.hostname} is a private, loopback or reserved address ({address})"
-    return None
-
-
 def _claim(delivery_id: int) -> bool:
     """Lease the row for one attempt; False if it is done, or another attempt holds it now."""
     now = timezone.now()
@@ -247,8 +220,10 @@ def deliver(*, delivery_id: int) -> Attempt:
         )
         return Attempt(D.FAILED)
     body = body_of(delivery)
-    if (refusal := refused_address(endpoint.url)) is not None:
-        return _failed(delivery, None, "", f"not sent: {refusal} (WEBHOOK_ALLOW_PRIVATE_ADDRESSES)")
+    try:
+        target = outbound.resolve(endpoint.url)  # once per attempt; the connection goes there
+    except outbound.Refused as exc:
+        return _failed(delivery, None, "", f"not sent: {exc}")
     try:
         secret = secretbox.decrypt(endpoint.secret_encrypted)
     except secretbox.SecretUnreadable as exc:
@@ -262,30 +237,33 @@ def deliver(*, delivery_id: int) -> Attempt:
         signing.HEADER: signing.sign(secret, body),
     }
     try:
-        response = requests.post(
-            endpoint.url,
-            data=body,
+        answer = outbound.post(
+            target,
+            body=body,
             headers=headers,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
+            keep_chars=RESPONSE_KEPT_CHARS,
         )
-    except requests.RequestException as exc:
-        return _failed(delivery, None, "", f"{type(exc).__name__}: {exc}"[:1000])
-    text = response.text[:RESPONSE_KEPT_CHARS]
-    if 200 <= response.status_code < 300:
+    except outbound.SendFailed as exc:
+        return _failed(delivery, None, "", str(exc)[:1000])
+    text = answer.text
+    if 200 <= answer.status < 300:
         now = timezone.now()
         with transaction.atomic():
             WebhookDelivery.objects.filter(pk=delivery.pk).update(
                 status=D.SUCCEEDED,
                 delivered_at=now,
                 next_attempt_at=None,
-                response_status=response.status_code,
+                response_status=answer.status,
                 response_body=text,
                 error="",
             )
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
         return Attempt(D.SUCCEEDED)
-    return _failed(delivery, response.status_code, text, f"HTTP {response.status_code}")
+    if 300 <= answer.status < 400:
+        where = f" to {answer.location[:300]}" if answer.location else ""
+        return _failed(delivery, answer.status, text, f"HTTP {answer.status}: redirect{where} not followed")
+    return _failed(delivery, answer.status, text, f"HTTP {answer.status}")
 
 
 def _failed(delivery: WebhookDelivery, status_code: int | None, text: str, error: str) -> Attempt:
