@@ -10,6 +10,9 @@
   (WEBHOOK_RETRY_BASE_SECONDS, doubling, at most WEBHOOK_RETRY_MAX_SECONDS) up to
   WEBHOOK_MAX_ATTEMPTS; every failed attempt counts against the endpoint, and after
   WEBHOOK_DISABLE_AFTER_FAILURES failures in a row (no success between) it is disabled.
+- Many subscribers announced at once (rundbrief.events.emit_for_subscribers, e.g. an import)
+  reach `fan_out_each` a batch at a time: still one event and payload per subscriber, but read
+  with one query and inserted with one statement.
 - A beat task re-enqueues rows whose retry was lost (broker restarted).
 """
 
@@ -36,6 +39,7 @@ from api.models import WebhookDelivery, WebhookEndpoint
 from rundbrief import secretbox
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.events import EVENTS, TEST_EVENT
+from subscribers.models import Subscriber
 
 logger = logging.getLogger(__name__)
 D = WebhookDelivery.Status
@@ -128,10 +132,13 @@ def _json_ready(value: dict) -> dict:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def event_data(data: dict) -> dict:
-    """The event's values, with the subscriber, conversation and campaign they name as they are now."""
+def event_data(data: dict, *, subscribers: dict[int, Subscriber] | None = None) -> dict:
+    """The event's values, with the subscriber, conversation and campaign they name as they are now
+    (``subscribers``: already read, with their subscriptions, by id)."""
     enriched = dict(data)
-    if (pk := data.get("subscriber_id")) and (subscriber := selectors.subscriber(pk)) is not None:
+    if (pk := data.get("subscriber_id")) and (
+        subscriber := subscribers.get(pk) if subscribers is not None else selectors.subscriber(pk)
+    ) is not None:
         enriched["subscriber"] = {
             "id": subscriber.pk,
             "email": subscriber.email,
@@ -176,6 +183,27 @@ def fan_out(*, event: str, data: dict, occurred_at: str) -> int:
         )
         after_commit(*(Enqueue(DELIVER_TASK, (row.pk,)) for row in rows))
     return len(rows)
+
+
+def fan_out_each(*, event: str, subscriber_ids: list[int], data: dict, occurred_at: str) -> int:
+    """One event per subscriber (its own id and payload), their deliveries inserted together."""
+    endpoints = selectors.endpoints_for(event)
+    if not endpoints or not subscriber_ids:
+        return 0
+    known = {subscriber.pk: subscriber for subscriber in selectors.subscribers_by_id(subscriber_ids)}
+    rows = []
+    for pk in subscriber_ids:
+        payload = _envelope(
+            uuid.uuid4(), event, occurred_at, event_data({**data, "subscriber_id": pk}, subscribers=known)
+        )
+        rows += [
+            WebhookDelivery(endpoint=endpoint, event_id=payload["id"], event=event, payload=payload)
+            for endpoint in endpoints
+        ]
+    with transaction.atomic():
+        created = WebhookDelivery.objects.bulk_create(rows, batch_size=1000)
+        after_commit(*(Enqueue(DELIVER_TASK, (row.pk,)) for row in created))
+    return len(created)
 
 
 # --- Delivery -------------------------------------------------------------------------------
