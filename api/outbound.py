@@ -32,7 +32,14 @@ NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
 class Refused(Exception):
-    """The URL may not be called now (the message says why)."""
+    """The URL may not be called now (the message says why, in English for the delivery log;
+    ``reason`` is one of SCHEME, PORT, UNRESOLVABLE, PRIVATE, for a translated one)."""
+
+    SCHEME, PORT, UNRESOLVABLE, PRIVATE = "scheme", "port", "unresolvable", "private"
+
+    def __init__(self, message: str, *, reason: str, host: str = "", address: str = ""):
+        super().__init__(message)
+        self.reason, self.host, self.address = reason, host, address
 
 
 class SendFailed(Exception):
@@ -90,24 +97,31 @@ def resolve(url: str) -> Target:
     """Resolve the URL's host once and check every address; raises Refused."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise Refused("only http and https URLs")
+        raise Refused("only http and https URLs", reason=Refused.SCHEME)
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
-        raise Refused("the port is not a number from 1 to 65535") from exc
+        raise Refused("the port is not a number from 1 to 65535", reason=Refused.PORT) from exc
     hostname = parts.hostname
     try:
         infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as exc:
-        raise Refused(f"{hostname} does not resolve ({exc.__class__.__name__})") from exc
+        raise Refused(
+            f"{hostname} does not resolve ({exc.__class__.__name__})",
+            reason=Refused.UNRESOLVABLE,
+            host=hostname,
+        ) from exc
     addresses = tuple(dict.fromkeys(str(info[4][0]).split("%")[0] for info in infos))
     if not addresses:
-        raise Refused(f"{hostname} does not resolve")
+        raise Refused(f"{hostname} does not resolve", reason=Refused.UNRESOLVABLE, host=hostname)
     for text in addresses:
         if not may_call(ipaddress.ip_address(text)):
             raise Refused(
                 f"{hostname} resolves to a private, loopback or reserved address ({text}); "
-                "allow it with WEBHOOK_ALLOWED_NETWORKS"
+                "allow it with WEBHOOK_ALLOWED_NETWORKS",
+                reason=Refused.PRIVATE,
+                host=hostname,
+                address=text,
             )
     path = parts.path or "/"
     if parts.query:

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from api import outbound, webhooks
-from api.models import WebhookDelivery
+from api.models import WebhookDelivery, WebhookEndpoint
 from tests.api.receiver import Receiver
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,8 @@ PUBLIC = "93.184.216.34"
 
 
 class Resolver:
-    """Answers for some names, in turn (the last answer repeats); counts the lookups."""
+    """Answers for some names, in turn (the last answer repeats; an empty one: no such name);
+    counts the lookups."""
 
     def __init__(self, monkeypatch):
         self.answers: dict[str, list[list[str]]] = {}
@@ -45,6 +46,8 @@ class Resolver:
             self.lookups[name] = turn + 1
             queue = self.answers[name]
             addresses = queue[min(turn, len(queue) - 1)]
+            if not addresses:
+                raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
             return [
                 (
                     socket.AF_INET6 if ":" in address else socket.AF_INET,
@@ -107,6 +110,30 @@ def test_a_name_that_turns_private_after_saving_is_refused_at_delivery(
     assert delivery.status == "retrying" and delivery.response_status is None
     assert delivery.error.startswith("not sent: ") and "(127.0.0.1)" in delivery.error
     assert receiver.accepted == [] and receiver.refused == []
+
+
+@pytest.mark.parametrize(
+    ("url", "answer", "message"),
+    [
+        (f"http://{NAME}/hook", ["10.0.0.7"], "is a private, loopback or reserved address (10.0.0.7)"),
+        ("http://169.254.169.254/latest/meta-data/", None, "(169.254.169.254)"),
+        (f"http://{NAME}:99999/", ["93.184.216.34"], "The port is not a number from 1 to 65535."),
+        (f"http://{NAME}/", [], "cannot be found (DNS)"),
+    ],
+)
+def test_the_form_refuses_a_private_address_when_saving(client, dns, checked, manager, url, answer, message):
+    if answer is not None:
+        dns.answer(NAME, answer)
+    client.force_login(manager)
+    response = client.post("/integrations/webhooks/new/", {"url": url, "events": ["campaign.sent"]})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert not WebhookEndpoint.objects.exists()
+    dns.answer(NAME, [PUBLIC])
+    saved = client.post(
+        "/integrations/webhooks/new/", {"url": f"https://{NAME}/hook", "events": ["campaign.sent"]}
+    )
+    assert saved.status_code == 200 and WebhookEndpoint.objects.get().url == f"https://{NAME}/hook"
 
 
 @pytest.mark.parametrize(
