@@ -230,3 +230,38 @@ def test_a_segment_in_use_is_not_deleted(api_as, topics, manager):
     Campaign.objects.all().delete()
     assert api.delete(f"/segments/{segment.pk}").status_code == 204
     assert api.get(f"/segments/{segment.pk}").status_code == 404
+
+
+def test_a_subscriber_is_created_with_attribute_values(api_as, plan, topics, consent, commit_hooks, manager):
+    api = api_as("subscribers:write")
+    body = {"email": "kim@example.org", "topics": ["news"], "attributes": {"plan": "pro"}}
+    with commit_hooks():
+        created = api.post("/subscribers", body)
+    assert created.status_code == 201, created.json()
+    assert created.json()["subscriber"]["attributes"] == {"plan": "pro"}
+    # Checked before anything is written: a bad value or an unknown field creates nobody.
+    wrong = api.post("/subscribers", {**body, "email": "lu@example.org", "attributes": {"plan": "gold"}})
+    assert wrong.status_code == 400 and "attributes.plan" in wrong.json()["fields"]
+    unknown = api.post("/subscribers", {**body, "email": "lu@example.org", "attributes": {"nope": 1}})
+    assert unknown.json()["fields"]["attributes.nope"]["code"] == "unknown_attribute"
+    assert not Subscriber.objects.filter(email="lu@example.org").exists()
+    # An existing subscriber's values are not changed by a create (PATCH changes them).
+    with commit_hooks():
+        again = api.post("/subscribers", {**body, "attributes": {"plan": "free"}})
+    assert again.status_code == 202 and again.json()["subscriber"]["attributes"] == {"plan": "pro"}
+    # With prior consent, too; recorded like the audience desk's change, by the key's owner.
+    proof = {"date": "2025-01-01", "source": "fair"}
+    with commit_hooks():
+        confirmed = api.post("/subscribers", {**body, "email": "mo@example.org", "prior_consent": proof})
+    assert confirmed.json()["subscriber"]["attributes"] == {"plan": "pro"}
+    change = SubscriberChange.objects.get(subscriber__email="mo@example.org")
+    assert change.changed_by == manager and change.changes == {"attributes.plan": [None, "pro"]}
+
+
+def test_a_change_with_one_bad_field_changes_nothing(api_as, make_subscriber, plan):
+    ada = make_subscriber()
+    api = api_as()
+    response = api.patch(f"/subscribers/{ada.pk}", {"attributes": {"plan": "pro"}, "topics": ["nope"]})
+    assert response.status_code == 400 and "topics" in response.json()["fields"]
+    assert Subscriber.objects.get().attributes == {}
+    assert not SubscriberChange.objects.exists()
