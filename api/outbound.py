@@ -102,7 +102,12 @@ def resolve(url: str) -> Target:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError as exc:
         raise Refused("the port is not a number from 1 to 65535", reason=Refused.PORT) from exc
-    hostname = parts.hostname
+    try:
+        hostname = parts.hostname.encode("idna").decode("ascii")  # Host and SNI are ASCII
+    except UnicodeError as exc:
+        raise Refused(
+            f"{parts.hostname} is not a valid host name", reason=Refused.UNRESOLVABLE, host=parts.hostname
+        ) from exc
     try:
         infos = socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
     except (OSError, UnicodeError) as exc:

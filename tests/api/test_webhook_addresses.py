@@ -273,3 +273,10 @@ def test_https_keeps_the_name_for_sni_and_the_certificate(
     else:  # the certificate is for another name: nothing is sent
         assert delivery.status == "retrying" and delivery.response_status is None
         assert "SSLError" in delivery.error and secure.accepted == []
+
+
+def test_an_international_name_is_sent_in_its_ascii_form(dns, checked, receiver, manager):
+    dns.answer("xn--bcher-kva.example", ["127.0.0.1"])
+    delivery = _deliver(_endpoint(manager, receiver, f"http://bücher.example:{receiver.port}/"))
+    assert delivery.status == "succeeded"
+    assert receiver.accepted[0].headers["Host"] == f"xn--bcher-kva.example:{receiver.port}"
