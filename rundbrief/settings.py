@@ -8,6 +8,7 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -455,6 +456,17 @@ WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", defau
 # Webhook URLs on loopback, private or reserved addresses are refused (no requests into our own
 # network on a manager's say-so) unless this is set; DEBUG allows them for local receivers.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+# Private networks webhook receivers may be in all the same (comma-separated CIDRs, e.g. 10.8.0.0/16),
+# and the CA certificates HTTPS receivers are checked against (empty: certifi's bundle).
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+for _network in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network (e.g. 10.8.0.0/16)."
+        ) from _exc
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 CELERY_BEAT_SCHEDULE["api-requeue-lost-webhook-deliveries"] = {
     "task": "api.tasks.requeue_lost_webhook_deliveries_task",
     "schedule": timedelta(minutes=5),
