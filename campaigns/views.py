@@ -29,6 +29,7 @@ from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery
 from campaigns.rendering import SAMPLE_VARIABLES, VARIABLES, CampaignRenderError, compile_campaign
 from campaigns.starters import STARTERS, starter
 from campaigns.variables import unknown_variables
+from campaigns.versions import version_label
 from rundbrief.csp import allows_mail_frames
 from subscribers.models import Topic
 
@@ -460,10 +461,7 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
     except services.CampaignStateError as exc:
         messages.error(request, str(exc))
     except CampaignRenderError as exc:
-        messages.error(
-            request,
-            _("The campaign cannot be rendered: %(errors)s") % {"errors": "; ".join(problems_as_text(exc))},
-        )
+        messages.error(request, render_error_message(exc))
     else:
         if campaign.status == Campaign.Status.SCHEDULED:
             messages.success(
@@ -474,6 +472,17 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Campaign launched."))
     return redirect("campaigns:detail", pk)
+
+
+def render_error_message(exc: CampaignRenderError) -> str:
+    """Why a launch was refused, naming the version when the campaign has several."""
+    errors = "; ".join(problems_as_text(exc))
+    if getattr(exc, "language", ""):
+        return _("%(version)s cannot be rendered: %(errors)s") % {
+            "version": version_label(exc.language),
+            "errors": errors,
+        }
+    return _("The campaign cannot be rendered: %(errors)s") % {"errors": errors}
 
 
 def launch_question(name: str, recipients: int, at) -> str:
