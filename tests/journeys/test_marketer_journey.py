@@ -80,7 +80,12 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     expect(page.locator("#preview-errors")).to_be_hidden()
 
     # A German version, started as a copy of the (English) default one, then translated.
+    # One panel at a time; the default language (English) has no second panel of its own.
+    expect(page.locator("[data-version-tab=en]")).to_be_hidden()
+    expect(page.locator("[data-version-panel=de]")).to_be_hidden()
     page.locator("[data-version-tab=de]").click()
+    expect(page.locator("[data-version-panel=default]")).to_be_hidden()
+    expect(page.locator("[data-version-panel=de]")).to_be_visible()
     page.locator("[data-copy-default=de]").click()
     expect(page.locator("input[name=v-de-subject]")).to_have_value(SUBJECT)
     page.fill("input[name=v-de-subject]", GERMAN_SUBJECT)
