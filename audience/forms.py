@@ -244,7 +244,9 @@ class TopicForm(forms.ModelForm):
         # The name and description in each other language (Topic.translations); an empty one
         # shows the other language's.
         site = language_name(settings.LANGUAGE_CODE)
-        self.fields["name"].help_text = _("In %(language)s.") % {"language": site}
+        self.fields["name"].help_text = _("The name in %(language)s, the site's language.") % {
+            "language": site
+        }
         saved = self.instance.translations if self.instance.pk else {}
         for code in languages():
             if code == settings.LANGUAGE_CODE:
