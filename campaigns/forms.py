@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.models import Campaign
 from campaigns.rendering import CampaignRenderError, compile_campaign
+from campaigns.versions import language_name, languages
 from replies import interface as replies
 from subscribers.models import Topic
 
@@ -50,6 +52,7 @@ class CampaignForm(forms.ModelForm):
             "name",
             "topics",
             "segment",
+            "default_language",
             "subject",
             "preheader",
             "from_name",
@@ -60,6 +63,7 @@ class CampaignForm(forms.ModelForm):
         labels = {
             "name": _("Name (internal)"),
             "segment": _("Only subscribers in the segment"),
+            "default_language": _("Default language"),
             "subject": _("Subject"),
             "preheader": _("Preheader"),
             "from_name": _("Sender name"),
@@ -86,6 +90,16 @@ class CampaignForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["contact"].queryset = contact_choices()
+        self.fields["default_language"] = forms.ChoiceField(
+            label=_("Default language"),
+            choices=language_choices(),
+            required=False,  # not posted (an older form, a script): the campaign's, else the site's
+            initial=self.instance.default_language if self.instance.pk else settings.LANGUAGE_CODE,
+            help_text=_(
+                "The language of the main version below. Subscribers whose language has no version of "
+                "its own get this one."
+            ),
+        )
         self.fields["segment"].help_text = _(
             "Optional: the topics' subscribers are narrowed to those in this segment (the audience desk's "
             "saved filters)."
@@ -94,19 +108,104 @@ class CampaignForm(forms.ModelForm):
     def clean(self):
         cleaned = super().clean()
         if "mjml_body" in cleaned:
-            try:
-                compile_campaign(
-                    mjml_body=cleaned["mjml_body"],
-                    text_body=cleaned.get("text_body", ""),
-                    subject=cleaned.get("subject", ""),
-                    preheader=cleaned.get("preheader", ""),
-                )
-            except CampaignRenderError as exc:
-                for problem in exc.problems:
-                    field = PROBLEM_FIELDS.get(problem.part, "mjml_body")
-                    line = _("Line %(line)s: ") % {"line": problem.line} if problem.line else ""
-                    self.add_error(field, f"{line}{problem.message}")
+            _add_render_errors(self, cleaned)
         return cleaned
+
+
+VERSION_FIELDS = ("subject", "preheader", "mjml_body", "text_body")
+
+
+def language_choices() -> list[tuple[str, str]]:
+    return [(code, language_name(code)) for code in languages()]
+
+
+class VersionForm(forms.Form):
+    """One language's version in the editor (prefix ``v-<language>``); absent unless ``present``."""
+
+    present = forms.BooleanField(required=False)
+    subject = forms.CharField(label=_("Subject"), max_length=255, required=False)
+    preheader = forms.CharField(label=_("Preheader"), max_length=255, required=False)
+    mjml_body = forms.CharField(
+        label=_("Body (MJML)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 22, "spellcheck": "false"}),
+    )
+    text_body = forms.CharField(
+        label=_("Plain-text part"), required=False, widget=forms.Textarea(attrs={"rows": 6})
+    )
+
+    def __init__(self, *args, language: str, **kwargs):
+        self.language = language
+        super().__init__(*args, prefix=f"v-{language}", **kwargs)
+        self.fields["present"].label = _(
+            "Send a version in %(language)s to subscribers who read %(language)s"
+        ) % {"language": language_name(language)}
+
+    @property
+    def language_name(self) -> str:
+        return language_name(self.language)
+
+    def is_present(self) -> bool:
+        if not self.is_bound:
+            return bool(self.initial.get("present"))
+        return self["present"].value() in (True, "on", "true", "1", "True")
+
+    def clean(self):
+        cleaned = super().clean()
+        if not cleaned.get("present"):
+            return cleaned
+        for name in ("subject", "mjml_body"):
+            if not (cleaned.get(name) or "").strip():
+                self.add_error(name, self.fields[name].error_messages["required"])
+        if (cleaned.get("mjml_body") or "").strip():
+            _add_render_errors(self, cleaned)
+        return cleaned
+
+    def content(self) -> dict[str, str]:
+        return {name: self.cleaned_data[name] for name in VERSION_FIELDS}
+
+
+def _add_render_errors(form: forms.Form, cleaned: dict) -> None:
+    try:
+        compile_campaign(
+            mjml_body=cleaned["mjml_body"],
+            text_body=cleaned.get("text_body", ""),
+            subject=cleaned.get("subject", ""),
+            preheader=cleaned.get("preheader", ""),
+        )
+    except CampaignRenderError as exc:
+        for problem in exc.problems:
+            field = PROBLEM_FIELDS.get(problem.part, "mjml_body")
+            line = _("Line %(line)s: ") % {"line": problem.line} if problem.line else ""
+            form.add_error(field, f"{line}{problem.message}")
+
+
+def version_forms(data, campaign: Campaign | None, *, initial: dict | None = None) -> list[VersionForm]:
+    """A form per language of settings.LANGUAGES, filled from the campaign's versions (or a
+    template's); the editor shows those not in the default language. A present one in the default
+    language is refused on saving (services.save_campaign), never dropped."""
+    existing = {v.language: v for v in campaign.versions.all()} if campaign else {}
+    initial = initial or {}
+    found = []
+    for code in languages():
+        start = initial.get(code)
+        if start is None and code in existing:
+            start = {name: getattr(existing[code], name) for name in VERSION_FIELDS}
+        found.append(
+            VersionForm(data, language=code, initial={"present": start is not None, **(start or {})})
+        )
+    return found
+
+
+def posted_versions(data, default_language: str) -> dict[str, dict[str, str]]:
+    """The versions in a posted editor form that are present (for the live preview; unvalidated)."""
+    found = {}
+    for code in languages():
+        prefix = f"v-{code}-"
+        if code == default_language or data.get(prefix + "present") not in ("on", "true", "1", "True"):
+            continue
+        found[code] = {name: data.get(prefix + name, "") for name in VERSION_FIELDS}
+    return found
 
 
 class TestSendForm(forms.Form):
@@ -122,6 +221,16 @@ class TestSendForm(forms.Form):
         help_text=_("Their name, language and format, as in the preview. Empty: the sample subscriber."),
         widget=forms.EmailInput(attrs={"placeholder": _("sample subscriber")}),
     )
+
+    language = forms.ChoiceField(
+        label=_("Version for the sample subscriber"),
+        required=False,
+        help_text=_("A subscriber given above gets the version in their own language."),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = language_choices()
 
     def address_list(self) -> list[str]:
         return [a for a in self.cleaned_data["addresses"].replace(",", " ").split() if a]

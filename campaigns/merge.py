@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 from django.template import Context, Template
 from django.template.base import FilterExpression, Node, NodeList, TextNode, Token, Variable, VariableNode
+from django.utils import translation
 
-from campaigns.rendering import HEADLINES, SAMPLE_VARIABLES, CompiledCampaign
+from campaigns.rendering import HEADLINES, SAMPLE_VARIABLES, CompiledCampaign, VersionedCompiled
 
 # The names MessageFactory.variables() adds per recipient (SAMPLE_VARIABLES mirrors them), and
 # the subject and preheader rendered from them.
@@ -197,8 +198,40 @@ class MergeBodies:
         return values
 
 
-def split_campaign(compiled: CompiledCampaign) -> MergeBodies | None:
-    """None when some node needs recipient data in a way merge fields cannot express."""
+class VersionedMergeBodies:
+    """Each language's MergeBodies, with MergeBodies' interface for the active language (an ESP
+    batch is one call per language; its entries and message are made with that language active)."""
+
+    def __init__(self, by_language: dict[str, MergeBodies], *, default_language: str):
+        self.by_language = by_language
+        self.default_language = default_language
+
+    def _active(self) -> MergeBodies:
+        language = translation.get_language() or self.default_language
+        return self.by_language.get(language, self.by_language[self.default_language])
+
+    def parts(self) -> tuple[list[str | Slot], list[str | Slot]]:
+        return self._active().parts()
+
+    def subject_parts(self) -> list[str | Slot]:
+        return self._active().subject_parts()
+
+    def values(self, variables: dict, *, text_only: bool = False) -> dict[str, str]:
+        return self._active().values(variables, text_only=text_only)
+
+
+def split_campaign(
+    compiled: CompiledCampaign | VersionedCompiled,
+) -> MergeBodies | VersionedMergeBodies | None:
+    """None when some node needs recipient data in a way merge fields cannot express (in any version)."""
+    if isinstance(compiled, VersionedCompiled):
+        split: dict[str, MergeBodies] = {}
+        for language, version in compiled.by_language.items():
+            bodies = split_campaign(version)
+            if bodies is None:
+                return None
+            split[language] = bodies
+        return VersionedMergeBodies(split, default_language=compiled.default_language)
     try:
         html = split_template(compiled.html_template, autoescape=True)
         text = split_template(compiled.text_template, autoescape=False)

@@ -22,7 +22,8 @@ from django.utils import translation
 from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.models import Campaign
-from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, compile_campaign
+from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, VersionedCompiled, compile_campaign
+from campaigns.versions import content_for, contents, languages
 from dialogue.links import mail_links
 from replies import interface as replies
 from rundbrief.mail.addresses import REPLY, return_path
@@ -266,38 +267,116 @@ def contact_name(campaign: Campaign) -> str:
     return campaign.from_name
 
 
+class CampaignMessages:
+    """The campaign's mails in every language: one MessageFactory per language, picked by the
+    recipient's language (their version, else the default one), with MessageFactory's interface.
+
+    Each language's factory is built from the version its subscribers get (campaigns.versions)
+    and names the list (List-Id) in that language; versions shared by several languages are
+    compiled once. Body, subject and footer of a mail are then all in the recipient's language
+    whenever a version in it exists (the footer always is).
+    """
+
+    def __init__(
+        self, factories: dict[str, MessageFactory], *, default_language: str, served: dict[str, str]
+    ):
+        self.factories = factories
+        self.served = served  # language -> the language of the version it gets
+        self.default_language = default_language
+        self.default = factories[default_language]
+        # The same for every language's factory.
+        self.campaign_id = self.default.campaign_id
+        self.topic_slugs = self.default.topic_slugs
+        self.envelope_from = self.default.envelope_from
+        self.from_header = self.default.from_header
+        self.subject_prefix = self.default.subject_prefix
+        self.links = self.default.links
+        self.compiled = VersionedCompiled(
+            {language: factory.compiled for language, factory in factories.items()},
+            default_language=default_language,
+        )
+
+    def for_language(self, language: str) -> MessageFactory:
+        return self.factories.get(language, self.default)
+
+    def _active(self) -> MessageFactory:
+        """The factory of the active language: callers sending many mails activate each
+        recipient's language before asking for what has no recipient (ESP batches)."""
+        return self.for_language(translation.get_language() or self.default_language)
+
+    @property
+    def common_headers(self) -> dict[str, str]:
+        return self._active().common_headers
+
+    @property
+    def list_id(self) -> str:
+        return self._active().list_id
+
+    @property
+    def feedback_id(self) -> str:
+        return self.default.feedback_id
+
+    def variables(self, recipient: Recipient) -> dict:
+        return self.for_language(recipient.language).variables(recipient)
+
+    def subject(self, variables: dict) -> str:
+        return self.subject_prefix + variables["subject"]
+
+    def recipient_headers(self, recipient: Recipient, variables: dict) -> dict[str, str]:
+        return self.for_language(recipient.language).recipient_headers(recipient, variables)
+
+    def render(self, recipient: Recipient, variables: dict) -> RenderedMail:
+        return self.for_language(recipient.language).render(recipient, variables)
+
+    def build(self, recipient: Recipient) -> OutgoingMail:
+        return self.for_language(recipient.language).build(recipient)
+
+    def version_language(self, language: str) -> str:
+        """The language of the version a recipient in ``language`` gets."""
+        return self.served.get(language, self.default_language)
+
+
 def build_factory(
     campaign: Campaign, *, subject_prefix: str = "", links: dict[str, str] | None = None
-) -> MessageFactory:
+) -> CampaignMessages:
+    """The campaign's messages in every language (raises CampaignRenderError for a broken version)."""
     topics = list(campaign.topics.order_by("pk"))
-    compiled = compile_campaign(
-        mjml_body=campaign.mjml_body,
-        text_body=campaign.text_body,
-        subject=campaign.subject,
-        preheader=campaign.preheader,
-        contact_name=contact_name(campaign),
-        campaign_name=campaign.name,
-        letters_until=campaign.started_at,
-    )
     first = topics[0] if topics else None
-    return MessageFactory(
-        compiled=compiled,
-        campaign_id=campaign.pk,
-        subject=campaign.subject,
-        from_name=campaign.from_name,
-        list_name=first.name if first else campaign.name,
-        list_slug=first.slug if first else f"campaign-{campaign.pk}",
-        topic_slugs=tuple(t.slug for t in topics),
-        subject_prefix=subject_prefix,
-        links=links,
-    )
+    versions = contents(campaign)
+    compiled: dict[str, CompiledCampaign] = {}
+    factories: dict[str, MessageFactory] = {}
+    served: dict[str, str] = {}
+    for language in dict.fromkeys([*languages(), campaign.default_language]):
+        content = content_for(campaign, language, versions=versions)
+        if content.language not in compiled:
+            compiled[content.language] = compile_campaign(
+                **content.fields(),
+                contact_name=contact_name(campaign),
+                campaign_name=campaign.name,
+                letters_until=campaign.started_at,
+            )
+        factory = MessageFactory(
+            compiled=compiled[content.language],
+            campaign_id=campaign.pk,
+            subject=content.subject,
+            from_name=campaign.from_name,
+            list_name=first.name_in(language) if first else campaign.name,
+            list_slug=first.slug if first else f"campaign-{campaign.pk}",
+            topic_slugs=tuple(t.slug for t in topics),
+            subject_prefix=subject_prefix,
+            links=links,
+        )
+        factories[language] = factory
+        served[language] = content.language
+    return CampaignMessages(factories, default_language=campaign.default_language, served=served)
 
 
-# One compiled factory per campaign per worker process; a changed campaign is recompiled.
-_factories: dict[int, tuple[datetime, MessageFactory]] = {}
+# One compiled set of factories per campaign per worker process; a changed campaign is recompiled
+# (saving a version saves its campaign, so updated_at says so).
+_factories: dict[int, tuple[datetime, CampaignMessages]] = {}
 
 
-def factory_for(campaign: Campaign) -> MessageFactory:
+def factory_for(campaign: Campaign) -> CampaignMessages:
     cached = _factories.get(campaign.pk)
     if cached and cached[0] == campaign.updated_at:
         return cached[1]

@@ -14,6 +14,11 @@ from django.utils.translation import gettext_lazy as _
 from subscribers.models import Segment, Subscriber, Topic
 
 
+def site_language() -> str:
+    """A new campaign's default language: the site's (a callable, so the migration names no language)."""
+    return settings.LANGUAGE_CODE
+
+
 class Campaign(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -34,6 +39,14 @@ class Campaign(models.Model):
         blank=True,
         related_name="campaigns",
         help_text=_("Optional: only the topics' subscribers who are in this segment."),
+    )
+    # The content below is the version in the default language; the other languages' versions
+    # are CampaignVersion rows. A subscriber whose language has no version gets this one.
+    default_language = models.CharField(
+        verbose_name=_("default language"),
+        max_length=8,
+        default=site_language,
+        help_text=_("The language of the main version; subscribers whose language has no version get it."),
     )
     subject = models.CharField(verbose_name=_("subject"), max_length=255)
     preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
@@ -81,6 +94,37 @@ class Campaign(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class CampaignVersion(models.Model):
+    """A campaign's content in a language other than its default (Campaign.default_language).
+
+    The language is one of settings.LANGUAGES (checked by the services, not by database choices,
+    so a third language is only a settings change).
+    """
+
+    campaign = models.ForeignKey(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="versions"
+    )
+    language = models.CharField(verbose_name=_("language"), max_length=8)
+    subject = models.CharField(verbose_name=_("subject"), max_length=255)
+    preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
+    mjml_body = models.TextField(verbose_name=_("body (MJML)"))
+    text_body = models.TextField(verbose_name=_("text version"), blank=True)
+    updated_at = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("campaign version")
+        verbose_name_plural = _("campaign versions")
+        ordering = ["campaign", "language"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["campaign", "language"], name="campaign_version_once_per_language"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.campaign} ({self.language})"
 
 
 class Delivery(models.Model):
@@ -161,6 +205,11 @@ class CampaignTemplate(models.Model):
     from_name = models.CharField(verbose_name=_("sender name"), max_length=200, blank=True)
     mjml_body = models.TextField(verbose_name=_("body (MJML)"))
     text_body = models.TextField(verbose_name=_("text version"), blank=True)
+    default_language = models.CharField(
+        verbose_name=_("default language"), max_length=8, default=site_language
+    )
+    # The other languages' versions: {language: {subject, preheader, mjml_body, text_body}}.
+    versions = models.JSONField(verbose_name=_("versions in other languages"), default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,

@@ -194,6 +194,19 @@ class CompiledCampaign:
         )
 
 
+class VersionedCompiled:
+    """A campaign's compiled versions by language (campaigns.messages.CampaignMessages), for the
+    static analysis of ESP batches: campaigns.merge splits each, and a language's bodies are
+    picked by the active language, as batches activate each recipient's before rendering."""
+
+    def __init__(self, compiled: dict[str, CompiledCampaign], *, default_language: str):
+        self.by_language = compiled
+        self.default_language = default_language
+
+    def for_language(self, language: str) -> CompiledCampaign:
+        return self.by_language.get(language, self.by_language[self.default_language])
+
+
 @dataclass(frozen=True)
 class _Source:
     head: str

@@ -26,11 +26,13 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDay, TruncHour
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from audience.filters import AudienceFilter, subscribers_matching
 from campaigns import testmail
 from campaigns.models import Campaign, Delivery
-from replies.interface import campaign_replies, campaign_replies_over_time
+from campaigns.versions import language_name, languages, served_by
+from replies.interface import campaign_repliers_by_language, campaign_replies, campaign_replies_over_time
 from rundbrief.charts import Chart
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
 
@@ -101,6 +103,19 @@ _PAGE_SQL = f"""
       AND NOT ({_OVER_CAP})
     ORDER BY s.id
     LIMIT %(limit)s
+"""
+
+
+# The recipients a launch would send to now, per language (the same conditions as a page).
+_LANGUAGES_SQL = f"""
+    SELECT s.language, count(*)
+    {_CANDIDATES}
+      AND NOT EXISTS (SELECT 1 FROM {_SUPPRESSION} sup WHERE sup.email_hash = s.email_hash)
+      AND NOT EXISTS (SELECT 1 FROM {_DELIVERY} d
+                      WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id)
+      AND (s.paused_until IS NULL OR NOT ({_PAUSED}))
+      AND NOT ({_OVER_CAP})
+    GROUP BY s.language
 """
 
 
@@ -185,6 +200,100 @@ def count_audience(campaign: Campaign) -> AudienceCount:
     excluded = dict(zip(EXCLUSION_REASONS, counts, strict=True))
     recipients = candidates - sum(excluded.values())
     return AudienceCount(candidates=candidates, recipients=recipients, excluded=excluded)
+
+
+@dataclass(frozen=True)
+class LanguageGroup:
+    """The recipients in one language and the version they get."""
+
+    language: str
+    recipients: int
+    version_language: str
+
+    @property
+    def name(self) -> str:
+        return language_name(self.language)
+
+    @property
+    def version_name(self) -> str:
+        return language_name(self.version_language)
+
+    @property
+    def falls_back(self) -> bool:
+        return self.language != self.version_language
+
+    @property
+    def note(self) -> str:
+        """ "No German version: 120 German subscribers get English." when they fall back."""
+        if not self.falls_back:
+            return ""
+        return ngettext(
+            "No %(language)s version: %(count)s %(language)s subscriber gets %(version)s.",
+            "No %(language)s version: %(count)s %(language)s subscribers get %(version)s.",
+            self.recipients,
+        ) % {
+            "language": self.name,
+            "count": formats.number_format(self.recipients, force_grouping=True),
+            "version": self.version_name,
+        }
+
+
+def audience_by_language(campaign: Campaign) -> list[LanguageGroup]:
+    """The recipients a launch would send to now, per language (settings.LANGUAGES order), with the
+    version each group gets; languages without recipients are left out."""
+    params, placeholders = _params(campaign, _topic_ids(campaign))
+    segment = _segment_condition(campaign, params)
+    with _no_jit(), connection.cursor() as cursor:
+        cursor.execute(_LANGUAGES_SQL.format(topics=placeholders, segment=segment), params)
+        counts = dict(cursor.fetchall())
+    return _groups(campaign, counts)
+
+
+def _groups(campaign: Campaign, counts: dict[str, int]) -> list[LanguageGroup]:
+    served = served_by(campaign)
+    order = [*languages(), *sorted(set(counts) - set(languages()))]
+    return [
+        LanguageGroup(
+            language=code,
+            recipients=counts[code],
+            version_language=served.get(code, campaign.default_language),
+        )
+        for code in order
+        if counts.get(code)
+    ]
+
+
+@dataclass(frozen=True)
+class LanguageStats:
+    language: str
+    delivered: int
+    repliers: int
+
+    @property
+    def name(self) -> str:
+        return language_name(self.language)
+
+
+def stats_by_language(campaign: Campaign) -> list[LanguageStats]:
+    """Delivered mails and people who replied, per subscriber language (erased subscribers have none
+    and are left out; a language is the subscriber's now)."""
+    S = Delivery.Status
+    delivered = dict(
+        Delivery.objects.filter(
+            campaign=campaign, subscriber__isnull=False, status__in=[S.SENT, S.BOUNCED, S.COMPLAINED]
+        )
+        .values_list("subscriber__language")
+        .annotate(count=Count("pk"))
+        .values_list("subscriber__language", "count")
+    )
+    repliers = campaign_repliers_by_language(campaign.pk)
+    found = set(delivered) | set(repliers)
+    order = [*languages(), *sorted(found - set(languages()))]
+    return [
+        LanguageStats(language=code, delivered=delivered.get(code, 0), repliers=repliers.get(code, 0))
+        for code in order
+        if code in found
+    ]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -24,12 +24,19 @@ from django.utils.translation import gettext as _
 
 from campaigns import images, testmail
 from campaigns.messages import Recipient, build_factory, contact_name
-from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery, TestSend
-from campaigns.rendering import compile_campaign
+from campaigns.models import Campaign, CampaignImage, CampaignTemplate, CampaignVersion, Delivery, TestSend
 from campaigns.selectors import audience_pages, test_recipient
 from campaigns.sending.ledger import fold_all_acceptances
 from campaigns.sending.loop import finish_if_done
-from campaigns.variables import unknown_variables
+from campaigns.versions import (
+    VersionRenderError,
+    contents,
+    default_content,
+    is_language,
+    language_name,
+    problems_of,
+    version_label,
+)
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.events import emit
 from rundbrief.mail.addresses import new_token
@@ -63,11 +70,20 @@ def save_campaign(
     contact: AbstractBaseUser | None = None,
     user: AbstractBaseUser | None = None,
     segment: Segment | None = None,
+    default_language: str | None = None,
+    versions: Mapping[str, Mapping[str, str]] | None = None,
 ) -> Campaign:
     """Create or update a draft. The contact defaults to the first topic's owner; a segment
-    narrows the topics' audience."""
+    narrows the topics' audience.
+
+    The content given is the version in ``default_language`` (unchanged, or the site's language
+    for a new campaign). ``versions`` are all the other languages' versions ({language: {subject,
+    preheader, mjml_body, text_body}}): those left out are removed; None leaves them as they are.
+    """
     if campaign is not None and campaign.status not in EDITABLE:
         raise CampaignStateError(_("Only drafts, scheduled and cancelled campaigns can be edited."))
+    default_language = default_language or (campaign.default_language if campaign else settings.LANGUAGE_CODE)
+    _check_languages(default_language, versions, campaign)
     topics = list(topics)
     if contact is None and topics:
         contact = sorted(topics, key=lambda t: t.pk)[0].owner
@@ -80,9 +96,80 @@ def save_campaign(
     campaign.text_body = text_body
     campaign.contact = contact
     campaign.segment = segment
+    campaign.default_language = default_language
     with transaction.atomic():
         campaign.save()
         campaign.topics.set(topics)
+        if versions is not None:
+            _store_versions(campaign, versions)
+    return campaign
+
+
+VERSION_FIELDS = ("subject", "preheader", "mjml_body", "text_body")
+
+
+def _check_languages(
+    default_language: str, versions: Mapping[str, Mapping[str, str]] | None, campaign: Campaign | None
+) -> None:
+    if not is_language(default_language):
+        raise ValueError(_("Unknown language: %(language)s") % {"language": default_language})
+    for language, fields in (versions or {}).items():
+        if not is_language(language):
+            raise ValueError(_("Unknown language: %(language)s") % {"language": language})
+        if language == default_language:
+            raise ValueError(
+                _("The default version is in %(language)s already; a second one in it cannot be kept.")
+                % {"language": language_name(language)}
+            )
+        if not (fields.get("subject") or "").strip() or not (fields.get("mjml_body") or "").strip():
+            raise ValueError(
+                _("%(version)s needs a subject and a body.") % {"version": version_label(language)}
+            )
+    if (
+        versions is None
+        and campaign is not None
+        and campaign.default_language != default_language
+        and campaign.versions.filter(language=default_language).exists()
+    ):
+        raise ValueError(
+            _(
+                "There is a %(language)s version already: make it the default with its own button, "
+                "or remove it first."
+            )
+            % {"language": language_name(default_language)}
+        )
+
+
+def _store_versions(campaign: Campaign, versions: Mapping[str, Mapping[str, str]]) -> None:
+    campaign.versions.exclude(language__in=list(versions)).delete()
+    for language, fields in versions.items():
+        CampaignVersion.objects.update_or_create(
+            campaign=campaign,
+            language=language,
+            defaults={name: fields.get(name, "") or "" for name in VERSION_FIELDS},
+        )
+
+
+def make_default_version(*, campaign: Campaign, language: str) -> Campaign:
+    """The ``language`` version becomes the default one; the default so far becomes a version in
+    its language. Nothing is lost: the two swap places."""
+    if campaign.status not in EDITABLE:
+        raise CampaignStateError(_("Only drafts, scheduled and cancelled campaigns can be edited."))
+    if language == campaign.default_language:
+        return campaign
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        version = campaign.versions.filter(language=language).first()
+        if version is None:
+            raise ValueError(_("There is no %(language)s version.") % {"language": language_name(language)})
+        old = default_content(campaign)
+        for name in VERSION_FIELDS:
+            setattr(campaign, name, getattr(version, name))
+            setattr(version, name, getattr(old, name))
+        version.language = old.language
+        campaign.default_language = language
+        version.save()
+        campaign.save()
     return campaign
 
 
@@ -113,23 +200,30 @@ def _validate_for_sending(campaign: Campaign) -> None:
         raise CampaignStateError(_("Choose at least one topic before launching."))
     if problem := contact_problem(campaign):
         raise CampaignStateError(problem)
-    if unknown := unknown_variables(
-        mjml_body=campaign.mjml_body,
-        text_body=campaign.text_body,
-        subject=campaign.subject,
-        preheader=campaign.preheader,
-    ):
-        raise CampaignStateError(
-            _("The campaign uses variables no mail has; correct them in the editor: %(problems)s")
-            % {"problems": " ".join(problem.message for problem in unknown)}
-        )
-    # Raises CampaignRenderError with lines: a broken campaign never starts sending.
-    compile_campaign(
-        mjml_body=campaign.mjml_body,
-        text_body=campaign.text_body,
-        subject=campaign.subject,
-        preheader=campaign.preheader,
-    )
+    check_versions(campaign)
+
+
+def check_versions(campaign: Campaign) -> None:
+    """Every version checked as a campaign in one language is: the first broken one refuses the
+    launch, named when the campaign has several (CampaignStateError, or VersionRenderError with
+    lines: a broken campaign never starts sending)."""
+    versions = contents(campaign)
+    several = len(versions) > 1
+    for language, content in versions.items():
+        unknown, error = problems_of(content)
+        if unknown:
+            problems = " ".join(unknown)
+            if several:
+                raise CampaignStateError(
+                    _("%(version)s uses variables no mail has; correct them in the editor: %(problems)s")
+                    % {"version": version_label(language), "problems": problems}
+                )
+            raise CampaignStateError(
+                _("The campaign uses variables no mail has; correct them in the editor: %(problems)s")
+                % {"problems": problems}
+            )
+        if error is not None:
+            raise VersionRenderError(language if several else "", error.problems)
 
 
 def check_launch(*, campaign: Campaign, at: datetime | None = None, now: datetime | None = None) -> None:
@@ -185,6 +279,7 @@ def _start(campaign_id: int) -> bool:
 
 def content_snapshot(campaign: Campaign) -> dict:
     """The content a launch sends, kept with the campaign for its stats page ("content as sent")."""
+    versions = contents(campaign)
     return {
         "subject": campaign.subject,
         "preheader": campaign.preheader,
@@ -192,6 +287,12 @@ def content_snapshot(campaign: Campaign) -> dict:
         "mjml_body": campaign.mjml_body,
         "text_body": campaign.text_body,
         "contact_name": contact_name(campaign),
+        "default_language": campaign.default_language,
+        "versions": {
+            language: content.fields()
+            for language, content in versions.items()
+            if language != campaign.default_language
+        },
     }
 
 
@@ -317,11 +418,22 @@ def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = No
         text_body=campaign.text_body,
         contact=campaign.contact,
         segment=campaign.segment,
+        default_language=campaign.default_language,
         created_by=user,
     )
     with transaction.atomic():
         copy.save()
         copy.topics.set(campaign.topics.all())
+        CampaignVersion.objects.bulk_create(
+            [
+                CampaignVersion(
+                    campaign=copy,
+                    language=v.language,
+                    **{name: getattr(v, name) for name in VERSION_FIELDS},
+                )
+                for v in campaign.versions.all()
+            ]
+        )
     return copy
 
 
@@ -337,6 +449,12 @@ def save_as_template(
         from_name=campaign.from_name,
         mjml_body=campaign.mjml_body,
         text_body=campaign.text_body,
+        default_language=campaign.default_language,
+        versions={
+            language: content.fields()
+            for language, content in contents(campaign).items()
+            if language != campaign.default_language
+        },
         created_by=user,
     )
 

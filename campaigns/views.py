@@ -23,12 +23,21 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from campaigns import images, selectors, services, testmail
-from campaigns.forms import CampaignForm, LaunchForm, TestSendForm, contact_choices, problems_as_text
+from campaigns.forms import (
+    CampaignForm,
+    LaunchForm,
+    TestSendForm,
+    contact_choices,
+    posted_versions,
+    problems_as_text,
+    version_forms,
+)
 from campaigns.messages import contact_name
 from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery
 from campaigns.rendering import SAMPLE_VARIABLES, VARIABLES, CampaignRenderError, compile_campaign
 from campaigns.starters import STARTERS, starter
 from campaigns.variables import unknown_variables
+from campaigns.versions import Content, contents, language_name, languages, problems_of, version_label
 from rundbrief.csp import allows_mail_frames
 from subscribers.models import Topic
 
@@ -63,6 +72,8 @@ def _starting_point(request: HttpRequest) -> dict:
             "from_name": template.from_name,
             "mjml_body": template.mjml_body,
             "text_body": template.text_body,
+            "default_language": template.default_language,
+            "versions": template.versions,
         }
     layout = starter(request.GET.get("starter", "")) or STARTERS[0]
     return {"mjml_body": layout.mjml(request.LANGUAGE_CODE)}
@@ -100,36 +111,65 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     initial = _starting_point(request) if campaign is None and request.method == "GET" else {}
     if campaign is None and request.GET.get("segment", "").isdigit():
         initial["segment"] = request.GET["segment"]  # "New campaign to this segment" (audience desk)
+    template_versions = initial.pop("versions", None)
     form = CampaignForm(request.POST or None, instance=campaign, initial=initial)
-    if request.method == "POST" and form.is_valid():
+    if campaign is None and "default_language" in initial:
+        form.fields["default_language"].initial = initial["default_language"]
+    versions = version_forms(request.POST or None, campaign, initial=template_versions)
+    if request.method == "POST" and form.is_valid() and all(v.is_valid() for v in versions):
         data = form.cleaned_data
-        saved = services.save_campaign(
-            campaign=campaign,
-            name=data["name"],
-            topics=data["topics"],
-            subject=data["subject"],
-            preheader=data["preheader"],
-            from_name=data["from_name"],
-            mjml_body=data["mjml_body"],
-            text_body=data["text_body"],
-            contact=data["contact"],
-            user=request.user,
-            segment=data.get("segment"),
-        )
-        messages.success(request, _("Campaign saved."))
-        for problem in unknown_variables(
-            mjml_body=saved.mjml_body,
-            text_body=saved.text_body,
-            subject=saved.subject,
-            preheader=saved.preheader,
-        ):
-            messages.warning(request, problem.message)
-        return redirect("campaigns:detail", saved.pk)
+        present = {v.language: v.content() for v in versions if v.cleaned_data["present"]}
+        try:
+            saved = services.save_campaign(
+                campaign=campaign,
+                name=data["name"],
+                topics=data["topics"],
+                subject=data["subject"],
+                preheader=data["preheader"],
+                from_name=data["from_name"],
+                mjml_body=data["mjml_body"],
+                text_body=data["text_body"],
+                contact=data["contact"],
+                user=request.user,
+                segment=data.get("segment"),
+                default_language=data["default_language"] or None,
+                versions=present,
+            )
+        except ValueError as exc:
+            form.add_error("default_language", str(exc))
+        else:
+            messages.success(request, _("Campaign saved."))
+            for language, content in contents(saved).items():
+                for problem in unknown_variables(**content.fields()):
+                    if present:
+                        messages.warning(
+                            request,
+                            _("%(version)s: %(problem)s")
+                            % {"version": version_label(language), "problem": problem.message},
+                        )
+                    else:
+                        messages.warning(request, problem.message)
+            return redirect("campaigns:detail", saved.pk)
+    default_language = form["default_language"].value() or (
+        campaign.default_language if campaign else settings.LANGUAGE_CODE
+    )
     return render(
         request,
         "campaigns/edit.html",
-        {"form": form, "campaign": campaign, "variables": VARIABLES},
+        {
+            "form": form,
+            "campaign": campaign,
+            "variables": VARIABLES,
+            "versions": versions,
+            "content_fields": CONTENT_FIELDS,
+            "default_language": default_language,
+            "default_language_name": language_name(default_language),
+        },
     )
+
+
+# The fields of the default version: the editor shows them in the default language's tab.
+CONTENT_FIELDS = ("subject", "preheader", "mjml_body", "text_body")
 
 
 @marketer_required
@@ -159,27 +199,45 @@ def preview(request: HttpRequest) -> JsonResponse:
     )
     # Saving asks for a contact person; until then the preview shows where the name goes.
     preview_contact = contact_name(shell) if contact is not None else _("(contact person)")
-    try:
-        compiled = compile_campaign(
-            mjml_body=request.POST.get("mjml_body", ""),
-            text_body=request.POST.get("text_body", ""),
+    # The version shown: the subscriber's language (or, for the sample, the editor's tab), else the default.
+    default_language = request.POST.get("default_language", "")
+    if default_language not in languages():
+        default_language = settings.LANGUAGE_CODE
+    versions = {
+        default_language: Content(
+            language=default_language,
             subject=request.POST.get("subject", ""),
             preheader=request.POST.get("preheader", ""),
+            mjml_body=request.POST.get("mjml_body", ""),
+            text_body=request.POST.get("text_body", ""),
+        )
+    }
+    for code, fields in posted_versions(request.POST, default_language).items():
+        versions[code] = Content(language=code, **fields)
+    shown_language = request.POST.get("preview_language", "")
+    # Rendered as a test send renders it (services.send_test), so the test is this preview.
+    recipient = selectors.test_recipient(
+        request.POST.get("preview_subscriber", ""),
+        language=shown_language if shown_language in languages() else request.LANGUAGE_CODE,
+    )
+    content = versions.get(recipient.language) or versions[default_language]
+    version = {
+        "language": content.language,
+        "name": language_name(content.language),
+        "recipient_language": recipient.language,
+        "note": _version_note(recipient.language, content.language),
+    }
+    try:
+        compiled = compile_campaign(
+            **content.fields(),
             contact_name=preview_contact,
             campaign_name=shell.name,
         )
     except CampaignRenderError as exc:
-        return JsonResponse({"html": "", "text": "", "errors": [p.as_dict() for p in exc.problems]})
-    warnings = unknown_variables(
-        mjml_body=request.POST.get("mjml_body", ""),
-        text_body=request.POST.get("text_body", ""),
-        subject=request.POST.get("subject", ""),
-        preheader=request.POST.get("preheader", ""),
-    )
-    # Rendered as a test send renders it (services.send_test), so the test is this preview.
-    recipient = selectors.test_recipient(
-        request.POST.get("preview_subscriber", ""), language=request.LANGUAGE_CODE
-    )
+        return JsonResponse(
+            {"html": "", "text": "", "errors": [p.as_dict() for p in exc.problems], "version": version}
+        )
+    warnings = unknown_variables(**content.fields())
     campaign_id = request.POST.get("campaign_id", "")
     try:
         rendered = compiled.render(
@@ -191,7 +249,12 @@ def preview(request: HttpRequest) -> JsonResponse:
         )
     except Exception as exc:  # a filter failing on this subscriber's data: show it, never a 500
         return JsonResponse(
-            {"html": "", "text": "", "errors": [{"part": "template", "line": None, "message": str(exc)}]}
+            {
+                "html": "",
+                "text": "",
+                "errors": [{"part": "template", "line": None, "message": str(exc)}],
+                "version": version,
+            }
         )
     return JsonResponse(
         {
@@ -207,8 +270,19 @@ def preview(request: HttpRequest) -> JsonResponse:
                 "text_only": recipient.text_only,
                 "note": recipient.note,
             },
+            "version": version,
         }
     )
+
+
+def _version_note(language: str, version_language: str) -> str:
+    """Said in the preview when the subscriber's language has no version of its own."""
+    if language == version_language:
+        return ""
+    return _("No %(language)s version: %(language)s subscribers get the %(version)s one.") % {
+        "language": language_name(language),
+        "version": language_name(version_language),
+    }
 
 
 @marketer_required
@@ -218,26 +292,18 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     audience = None
     render_problems: list[str] = []
     variable_problems: list[str] = []
+    languages_audience: list = []
+    versions = contents(campaign)
+    several = len(versions) > 1
     if campaign.status in services.EDITABLE:
         audience = selectors.count_audience(campaign)
-        variable_problems = [
-            problem.message
-            for problem in unknown_variables(
-                mjml_body=campaign.mjml_body,
-                text_body=campaign.text_body,
-                subject=campaign.subject,
-                preheader=campaign.preheader,
-            )
-        ]
-        try:
-            compile_campaign(
-                mjml_body=campaign.mjml_body,
-                text_body=campaign.text_body,
-                subject=campaign.subject,
-                preheader=campaign.preheader,
-            )
-        except CampaignRenderError as exc:
-            render_problems = problems_as_text(exc)
+        languages_audience = selectors.audience_by_language(campaign)
+        for language, content in versions.items():
+            unknown, error = problems_of(content)
+            label = f"{version_label(language)}: " if several else ""
+            variable_problems += [label + message for message in unknown]
+            if error is not None:
+                render_problems += [label + problem for problem in problems_as_text(error)]
     return render(
         request,
         "campaigns/detail.html",
@@ -253,8 +319,14 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             else None,
             "failures": selectors.failed_deliveries(campaign),
             "bounces": selectors.campaign_bounces(campaign),
-            "test_form": TestSendForm(),
+            "test_form": TestSendForm(initial={"language": request.LANGUAGE_CODE}),
             "launch_form": LaunchForm(),
+            "languages_audience": languages_audience,
+            "versions": [
+                {"language": code, "name": language_name(code), "default": code == campaign.default_language}
+                for code in versions
+            ],
+            "missing_versions": [language_name(code) for code in languages() if code not in versions],
             "editable": campaign.status in services.EDITABLE,
         },
     )
@@ -307,6 +379,7 @@ def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
             "status": status if status in Delivery.Status.values else "",
             "statuses": Delivery.Status.choices,
             "as_sent": as_sent,
+            "language_stats": selectors.stats_by_language(campaign),
         },
     )
 
@@ -369,7 +442,7 @@ def test_send(request: HttpRequest, pk: int) -> HttpResponse:
             campaign=campaign,
             addresses=form.address_list(),
             as_subscriber=form.cleaned_data["as_subscriber"],
-            language=request.LANGUAGE_CODE,
+            language=form.cleaned_data["language"] or request.LANGUAGE_CODE,
             user=request.user,
         )
     except (ValueError, CampaignRenderError) as exc:
@@ -455,15 +528,13 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
                 action="launch",
                 question=launch_question(campaign.name, selectors.count_audience(campaign).recipients, at),
                 at=at,
+                languages_audience=selectors.audience_by_language(campaign),
             )
         campaign = services.launch_campaign(campaign=campaign, at=at)
     except services.CampaignStateError as exc:
         messages.error(request, str(exc))
     except CampaignRenderError as exc:
-        messages.error(
-            request,
-            _("The campaign cannot be rendered: %(errors)s") % {"errors": "; ".join(problems_as_text(exc))},
-        )
+        messages.error(request, render_error_message(exc))
     else:
         if campaign.status == Campaign.Status.SCHEDULED:
             messages.success(
@@ -474,6 +545,17 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Campaign launched."))
     return redirect("campaigns:detail", pk)
+
+
+def render_error_message(exc: CampaignRenderError) -> str:
+    """Why a launch was refused, naming the version when the campaign has several."""
+    errors = "; ".join(problems_as_text(exc))
+    if getattr(exc, "language", ""):
+        return _("%(version)s cannot be rendered: %(errors)s") % {
+            "version": version_label(exc.language),
+            "errors": errors,
+        }
+    return _("The campaign cannot be rendered: %(errors)s") % {"errors": errors}
 
 
 def launch_question(name: str, recipients: int, at) -> str:
@@ -525,6 +607,23 @@ def duplicate(request: HttpRequest, pk: int) -> HttpResponse:
     copy = services.duplicate_campaign(campaign=get_object_or_404(Campaign, pk=pk), user=request.user)
     messages.success(request, _("Campaign duplicated: this is the copy, a draft."))
     return redirect("campaigns:edit", copy.pk)
+
+
+@marketer_required
+@require_POST
+def make_default(request: HttpRequest, pk: int, language: str) -> HttpResponse:
+    """The version in ``language`` becomes the default; the default so far a version (they swap)."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    try:
+        services.make_default_version(campaign=campaign, language=language)
+    except (ValueError, services.CampaignStateError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(
+            request,
+            _("The %(language)s version is the default now.") % {"language": language_name(language)},
+        )
+    return redirect("campaigns:detail", pk)
 
 
 def _state_action(action, success: str):

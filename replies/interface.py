@@ -15,6 +15,7 @@ from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.selectors import (
     CampaignReplies,
     assignable_staff,
+    campaign_repliers_by_language,
     campaign_replies,
     campaign_replies_over_time,
     staff_display_name,
@@ -36,6 +37,7 @@ __all__ = [
     "InboundMessage",
     "Message",
     "assignable_staff",
+    "campaign_repliers_by_language",
     "campaign_replies",
     "campaign_replies_over_time",
     "staff_display_name",

@@ -42,6 +42,22 @@ def campaign_replies(campaign_id: int) -> CampaignReplies:
     return CampaignReplies(messages=counts["messages"], people=counts["people"])
 
 
+def campaign_repliers_by_language(campaign_id: int) -> dict[str, int]:
+    """People who replied to a campaign, per subscriber language (conversations without a
+    subscriber are left out: their language is unknown)."""
+    rows = (
+        Message.objects.filter(
+            conversation__campaign_id=campaign_id,
+            conversation__subscriber__isnull=False,
+            direction=Message.Direction.INBOUND,
+            kind=InboundMessage.Kind.HUMAN,
+        )
+        .values("conversation__subscriber__language")
+        .annotate(people=Count("conversation__subscriber_id", distinct=True))
+    )
+    return {row["conversation__subscriber__language"]: row["people"] for row in rows}
+
+
 def campaign_replies_over_time(campaign_id: int, *, unit: str) -> dict:
     """Human replies to a campaign per hour or day ({start of the bucket: count}), for its stats."""
     trunc = {"hour": TruncHour, "day": TruncDay}[unit]

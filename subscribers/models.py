@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.fields.json import KeyTransform
 from django.db.models.functions import Lower
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 
@@ -47,6 +47,11 @@ class Topic(models.Model):
     # An archived topic is no longer offered (signup, API, preference centre, new campaigns);
     # its subscriptions and history stay.
     archived_at = models.DateTimeField(verbose_name=_("archived"), null=True, blank=True)
+    # The name and description in other languages than the site's (settings.LANGUAGE_CODE, which
+    # ``name`` and ``description`` are in): {"de": {"name": "…", "description": "…"}}. One JSON
+    # rather than name_de/name_en columns: a third language is then only a settings change, and
+    # only display reads it (ordering, search and the slug stay on ``name``).
+    translations = models.JSONField(verbose_name=_("translations"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("topic")
@@ -55,6 +60,34 @@ class Topic(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def _translated(self, field: str, language: str) -> str:
+        """The field in ``language``; when that is empty, the site's, then any other language's."""
+        if language == settings.LANGUAGE_CODE:
+            own = getattr(self, field)
+        else:
+            own = (self.translations.get(language) or {}).get(field, "")
+        if own.strip():
+            return own
+        if getattr(self, field).strip():
+            return getattr(self, field)
+        others = (values.get(field, "") for values in self.translations.values() if isinstance(values, dict))
+        return next((value for value in others if value.strip()), "")
+
+    def name_in(self, language: str) -> str:
+        return self._translated("name", language)
+
+    def description_in(self, language: str) -> str:
+        return self._translated("description", language)
+
+    @property
+    def shown_name(self) -> str:
+        """The name in the active language (the visitor's or subscriber's), for pages and mails."""
+        return self.name_in(translation.get_language() or settings.LANGUAGE_CODE)
+
+    @property
+    def shown_description(self) -> str:
+        return self.description_in(translation.get_language() or settings.LANGUAGE_CODE)
 
 
 class Subscriber(models.Model):
