@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 # Rows claimed at a time: short enough that a chunk's locks are held a second or two at most,
 # large enough that the per-chunk queries (claim, fold) are spread over many mails.
-CLAIM_CHUNK = 250
+CLAIM_CHUNK = 500
 S = Delivery.Status
 
 
