@@ -10,12 +10,19 @@ live in the mail layer (rundbrief.mail.transports).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
+import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
+from django.core.signing import b62_encode
 from django.urls import reverse
 from django.utils import translation
 
@@ -23,12 +30,13 @@ from campaigns import qp
 from campaigns.merge import Slot, join_parts, split_campaign
 from campaigns.models import Campaign
 from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, compile_campaign
-from dialogue.links import mail_links
+from dialogue import links as dialogue_links
 from replies import interface as replies
 from rundbrief.mail.addresses import REPLY, return_path
 from rundbrief.mail.headers import clean_header, encode_header
 from rundbrief.mail.transports.base import OutgoingMail
-from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute, make_token
+from subscribers import tokens as subscriber_tokens
+from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,30 @@ class Recipient:
     @property
     def to_address(self) -> str:
         return self.address or self.email
+
+
+class _Signer:
+    """``django.core.signing.TimestampSigner(salt=salt).sign(value)``, byte for byte, with the HMAC
+    key derived once: a new Signer derives it (a SHA-256 of salt and key) for every token, and a
+    campaign mail carries three (tests/campaigns/test_messages_tokens.py checks the equality)."""
+
+    def __init__(self, salt: str) -> None:
+        key = hashlib.sha256((salt + "signer" + settings.SECRET_KEY).encode()).digest()
+        self._hmac = hmac.new(key, digestmod=hashlib.sha256)
+
+    def sign(self, value: str) -> str:
+        value = f"{value}:{b62_encode(int(time.time()))}"
+        mac = self._hmac.copy()
+        mac.update(value.encode())
+        return f"{value}:{base64.urlsafe_b64encode(mac.digest()).strip(b'=').decode()}"
+
+    def sign_json(self, data: str) -> str:
+        """``signing.dumps(obj, salt=salt, compress=True)`` of the object whose compact JSON is ``data``."""
+        raw = data.encode("latin-1")
+        compressed = zlib.compress(raw)
+        if len(compressed) < len(raw) - 1:
+            return self.sign("." + base64.urlsafe_b64encode(compressed).strip(b"=").decode())
+        return self.sign(base64.urlsafe_b64encode(raw).strip(b"=").decode())
 
 
 def _url_around_token(name: str) -> tuple[str, str]:
@@ -147,6 +179,17 @@ class MessageFactory:
         self.boundary = "=_rb_" + secrets.token_hex(12)
         self._preferences_url = _url_around_token("subscribers:preferences")
         self._unsubscribe_url = _url_around_token("subscribers:unsubscribe")
+        # The three signed links of every mail (subscribers.tokens.make_token for preferences and
+        # unsubscribe, dialogue.links.mail_links for the web view), signed with keys derived once.
+        self._preferences_signer = _Signer(subscriber_tokens.SALT_PREFIX + PREFERENCES)
+        self._unsubscribe_signer = _Signer(subscriber_tokens.SALT_PREFIX + UNSUBSCRIBE)
+        self._mail_signer = _Signer(dialogue_links.SALT_PREFIX + dialogue_links.MAIL)
+        # make_token's payload {"s": …, "t": sorted topics, "c": campaign} as compact JSON.
+        self._unsubscribe_json = (
+            ',"t":' + json.dumps(sorted(topic_slugs), separators=(",", ":")) if topic_slugs else ""
+        ) + f',"c":{campaign_id}}}'
+        self._web_url = _url_around_token("dialogue:web_view")
+        self._talk_url = _url_around_token("dialogue:about_mail")
         self.common_headers = {
             "List-Id": self.list_id,
             "Feedback-ID": self.feedback_id,
@@ -178,13 +221,18 @@ class MessageFactory:
         if self.links is not None:
             variables |= self.links
         else:
-            preferences = make_token(PREFERENCES, recipient.subscriber_id)
-            unsubscribe = make_token(UNSUBSCRIBE, recipient.subscriber_id, self.topic_slugs, self.campaign_id)
+            subscriber_id = int(recipient.subscriber_id)
+            preferences = self._preferences_signer.sign_json(f'{{"s":{subscriber_id}}}')
+            unsubscribe = self._unsubscribe_signer.sign_json(
+                f'{{"s":{subscriber_id}' + self._unsubscribe_json
+            )
+            mail = self._mail_signer.sign(
+                f"{subscriber_id}.{self.campaign_id}"
+            )  # web view, write in the browser
             variables["preferences_url"] = self._preferences_url[0] + preferences + self._preferences_url[1]
             variables["unsubscribe_url"] = self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1]
-            variables |= mail_links(
-                recipient.subscriber_id, self.campaign_id
-            )  # web view, write in the browser
+            variables["web_url"] = self._web_url[0] + mail + self._web_url[1]
+            variables["talk_url"] = self._talk_url[0] + mail + self._talk_url[1]
         # Subject and preheader in the recipient's language, like the bodies that show them.
         if recipient.language != translation.get_language():
             with translation.override(recipient.language):
