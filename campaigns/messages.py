@@ -23,11 +23,14 @@ from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
 from django.core.signing import b62_encode
+from django.template.base import Variable, VariableNode
+from django.template.defaultfilters import default as default_filter
 from django.urls import reverse
 from django.utils import translation
+from django.utils.html import conditional_escape
 
 from campaigns import qp
-from campaigns.merge import Slot, join_parts, split_campaign
+from campaigns.merge import MergeBodies, Slot, SplitTemplate, join_parts, split_campaign
 from campaigns.models import Campaign
 from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, compile_campaign
 from dialogue import links as dialogue_links
@@ -79,6 +82,57 @@ class _Signer:
         if len(compressed) < len(raw) - 1:
             return self.sign("." + base64.urlsafe_b64encode(compressed).strip(b"=").decode())
         return self.sign(base64.urlsafe_b64encode(raw).strip(b"=").decode())
+
+
+# A plain merge field: its value key ("v<n>"), the lookup path ("subscriber", "name"), whether
+# it is HTML-escaped, whether only the HTML part has it, and its |default:"…" text (or None).
+_Lookup = tuple[str, tuple[str, ...], bool, bool, str | None]
+_MISSING = object()
+
+
+def _plain_lookups(bodies: MergeBodies | None) -> list[_Lookup] | None:
+    """The merge fields as dictionary lookups, when every one is a plain ``{{ a.b }}`` or
+    ``{{ a.b|default:"text" }}``; else None.
+
+    Such a field renders (VariableNode, render_value_in_context) as the looked-up string (or,
+    if empty, the default's literal, which the template engine marks safe), conditionally
+    escaped in HTML: the same string without a template Context per recipient.
+    """
+    if bodies is None:
+        return None
+    lookups: list[_Lookup] = []
+    parts: list[tuple[SplitTemplate, bool]] = [
+        (bodies.text, False),
+        (bodies.subject, False),
+        (bodies.html, True),
+    ]
+    seen: set[str] = set()
+    for part, html_only in parts:
+        for node, expression in zip(part.nodes, part.keys, strict=True):
+            if expression is None:
+                continue
+            if not isinstance(node, VariableNode):
+                return None
+            variable = node.filter_expression.var
+            filters = node.filter_expression.filters
+            fallback = None
+            if len(filters) == 1 and filters[0][0] is default_filter and len(filters[0][1]) == 1:
+                [(is_lookup, fallback)] = filters[0][1]
+                if is_lookup or not isinstance(fallback, str):
+                    return None
+                filters = []
+            if (
+                filters
+                or not isinstance(variable, Variable)
+                or variable.lookups is None
+                or variable.translate
+            ):
+                return None
+            key = bodies.names[(part.autoescape, expression)]
+            if key not in seen:
+                seen.add(key)
+                lookups.append((key, tuple(variable.lookups), part.autoescape, html_only, fallback))
+    return lookups
 
 
 def _url_around_token(name: str) -> tuple[str, str]:
@@ -164,6 +218,7 @@ class MessageFactory:
         # values per recipient, which is the same string as a full render (campaigns.merge).
         self._bodies = split_campaign(compiled)
         self._static: dict[str, _StaticBodies] = {}
+        self._lookups = _plain_lookups(self._bodies)
         self.campaign_id = campaign_id
         self.topic_slugs = topic_slugs
         name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
@@ -268,7 +323,7 @@ class MessageFactory:
         static = self._static.get(language)
         if static is None:
             static = self._static[language] = _StaticBodies.of(*self._bodies.parts())
-        values = self._bodies.values(variables, text_only=recipient.text_only)
+        values = self._values(variables, text_only=recipient.text_only)
         text = join_parts(static.text, values.__getitem__)
         text_qp = static.encoded_text(values) or qp.encode(text)
         headlines = {name: variables[name] for name in HEADLINES}
@@ -277,6 +332,29 @@ class MessageFactory:
         html = join_parts(static.html, values.__getitem__)
         html_qp = static.encoded_html(values) or qp.encode(html)
         return RenderedMail(html=html, text=text, **headlines), text_qp, html_qp
+
+    def _values(self, variables: dict, *, text_only: bool) -> dict[str, str]:
+        """The recipient's merge values: looked up directly when every field is a plain string
+        lookup (the usual campaign), else rendered by the template nodes (campaigns.merge)."""
+        if self._lookups is not None:
+            constants = self._bodies.constants
+            values = {}
+            for key, path, escape, html_only, fallback in self._lookups:
+                if html_only and text_only:
+                    continue
+                value = variables.get(path[0], _MISSING)
+                if value is _MISSING:
+                    value = constants.get(path[0], _MISSING)
+                for bit in path[1:]:
+                    value = value.get(bit, _MISSING) if type(value) is dict else _MISSING
+                if not isinstance(value, str):  # missing, a number, a date, a callable: the template decides
+                    break
+                if fallback is not None and not value:
+                    value = fallback
+                values[key] = conditional_escape(value) if escape else value
+            else:
+                return values
+        return self._bodies.values(variables, text_only=text_only)
 
     def build(self, recipient: Recipient) -> OutgoingMail:
         variables = self.variables(recipient)
