@@ -322,7 +322,10 @@ def cancel_campaign(*, campaign: Campaign) -> None:
         ).update(status=C.CANCELLED, finished_at=timezone.now())
         if not cancelled:
             raise CampaignStateError(_("Only a scheduled, sending or paused campaign can be cancelled."))
-        Delivery.objects.filter(campaign=campaign, status=S.QUEUED).delete()
+        # Not the rows a running chunk holds (still "queued" while it sends them, campaigns.sending.loop):
+        # they are being handed over right now, and their fold keeps them.
+        idle = Delivery.objects.filter(campaign=campaign, status=S.QUEUED).select_for_update(skip_locked=True)
+        Delivery.objects.filter(pk__in=idle.values("pk")).delete()
 
 
 def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> Campaign:
