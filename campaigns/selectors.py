@@ -63,7 +63,8 @@ _CANDIDATES = f"""
     FROM {_SUBSCRIBER} s
     WHERE s.status = 'confirmed'
       AND EXISTS (SELECT 1 FROM {_SUBSCRIPTION} sub
-                  WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}}))
+                  WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}})
+                  {{keyset}})
       {{segment}}
 """
 # Over the frequency cap: counted only for subscribers who set one (the rest never pay for it).
@@ -92,13 +93,17 @@ _COUNT_SQL = f"""
       {{segment}}
 """
 
+# Keyset-paged on both sides of each join: PostgreSQL does not carry "s.id > after" over
+# to the subscription and delivery rows joined on s.id, and without it merge-joins both from
+# their first row on every page (O(N) a page, O(N²) a launch; tests/campaigns/test_audience_plan.py).
 _PAGE_SQL = f"""
     SELECT s.id, s.email_hash
-    {_CANDIDATES}
+    {_CANDIDATES.replace("{keyset}", "AND sub.subscriber_id > %(after)s")}
       AND s.id > %(after)s
       AND NOT EXISTS (SELECT 1 FROM {_SUPPRESSION} sup WHERE sup.email_hash = s.email_hash)
       AND NOT EXISTS (SELECT 1 FROM {_DELIVERY} d
-                      WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id)
+                      WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id
+                        AND d.subscriber_id > %(after)s)
       AND (s.paused_until IS NULL OR NOT ({_PAUSED}))
       AND NOT ({_OVER_CAP})
     ORDER BY s.id
@@ -174,15 +179,23 @@ def _no_jit() -> Iterator[None]:
         yield
 
 
+def audience_page_query(
+    campaign: Campaign, *, topic_ids: list[int], after: int, limit: int
+) -> tuple[str, dict]:
+    """The SQL and parameters of one audience page: the sendable subscribers with id > after."""
+    params, placeholders = _params(campaign, topic_ids, after=after, limit=limit)
+    segment = _segment_condition(campaign, params)
+    return _PAGE_SQL.format(topics=placeholders, segment=segment), params
+
+
 def audience_pages(campaign: Campaign, *, page_size: int) -> Iterator[list[tuple[int, str]]]:
     """(subscriber id, email hash) pages, keyset-paged by id: WHERE id > last ORDER BY id LIMIT n."""
     topic_ids = _topic_ids(campaign)
     last_id = 0
     while True:
-        params, placeholders = _params(campaign, topic_ids, after=last_id, limit=page_size)
-        segment = _segment_condition(campaign, params)
+        sql, params = audience_page_query(campaign, topic_ids=topic_ids, after=last_id, limit=page_size)
         with _no_jit(), connection.cursor() as cursor:
-            cursor.execute(_PAGE_SQL.format(topics=placeholders, segment=segment), params)
+            cursor.execute(sql, params)
             page = [(row[0], row[1]) for row in cursor.fetchall()]
         if not page:
             return
