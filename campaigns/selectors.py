@@ -114,7 +114,7 @@ _PAGE_SQL = f"""
 # The recipients a launch would send to now, per language (the same conditions as a page).
 _LANGUAGES_SQL = f"""
     SELECT s.language, count(*)
-    {_CANDIDATES}
+    {_CANDIDATES.replace("{keyset}", "")}
       AND NOT EXISTS (SELECT 1 FROM {_SUPPRESSION} sup WHERE sup.email_hash = s.email_hash)
       AND NOT EXISTS (SELECT 1 FROM {_DELIVERY} d
                       WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id)

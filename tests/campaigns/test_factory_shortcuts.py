@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def test_the_factorys_links_equal_the_link_modules_own(campaign, topic, slugs):
     # A long list of topics compresses: both branches of signing.dumps.
     factory = MessageFactory(
-        compiled=build_factory(campaign).compiled,
+        compiled=build_factory(campaign).default.compiled,  # the default language's factory
         campaign_id=campaign.pk,
         subject=campaign.subject,
         from_name=campaign.from_name,
@@ -61,7 +61,7 @@ def test_merge_values_looked_up_equal_the_rendered_ones(topic, name, text_only):
     campaign = save_campaign(
         name="Werte", topics=[topic], subject="Für {{ subscriber.name }}", mjml_body=FIELDS, from_name="R"
     )
-    factory = build_factory(campaign)
+    factory = build_factory(campaign).for_language("de")
     assert factory._lookups is not None  # the usual campaign takes the shortcut
     recipient = Recipient(
         delivery_id=1,
@@ -82,4 +82,4 @@ def test_merge_values_looked_up_equal_the_rendered_ones(topic, name, text_only):
 def test_a_field_with_another_filter_is_rendered_by_the_template(topic):
     body = FIELDS.replace('|default:"du & ihr"', "|upper")
     campaign = save_campaign(name="Filter", topics=[topic], subject="s", mjml_body=body, from_name="R")
-    assert build_factory(campaign)._lookups is None
+    assert build_factory(campaign).default._lookups is None
