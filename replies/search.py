@@ -222,6 +222,10 @@ def _filtered(conversations: QuerySet[Conversation], filters: Filters) -> QueryS
 # read every match. Every match is still reachable, page by page. The same for a tag filter
 # alone: a tag on more conversations than this is not counted.
 BROAD_MATCHES = 1000
+# Between BROAD_MATCHES and this many hits the probe reads them all (a few milliseconds): the
+# page comes from their conversations' ids, not counted. Checking conversation by conversation
+# (the broad way) would read tens of thousands of conversations to fill a page of such a word.
+PROBE_LIMIT = 6 * BROAD_MATCHES
 # Words PostgreSQL estimates in more messages than this go the broad way without probing first
 # (the probe reads its first BROAD_MATCHES + 1 hits: ~40 ms for a word in 50,000 messages). The
 # estimate is ten times the limit: even a tenfold overestimate still has more than
@@ -288,9 +292,10 @@ def find(user: AbstractBaseUser, query: str, filters: Filters | None = None) -> 
         ids, broad = None, False
         if uses_full_text():
             broad = estimated_message_hits(query) > SURELY_BROAD
-            ids = [] if broad else _probe(parts, BROAD_MATCHES + 1)
-        if ids is not None and not broad and len(ids) <= BROAD_MATCHES:
+            ids = [] if broad else _probe(parts, PROBE_LIMIT + 1)
+        if ids is not None and not broad and len(ids) <= PROBE_LIMIT:
             conversations = conversations.filter(pk__in=set(ids))
+            exact = len(ids) <= BROAD_MATCHES
         elif ids is not None:
             exact = False
             conversations = conversations.filter(_broad_condition(query, parts))

@@ -228,9 +228,13 @@ def test_the_search_box_is_on_every_inbox_page(world, reply):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the broad path is PostgreSQL's")
-def test_a_search_matching_very_many_pages_newest_first_without_counting(world, settings, monkeypatch):
+@pytest.mark.parametrize("probe_limit", [20, 10_000], ids=["conversation by conversation", "from the probe"])
+def test_a_search_matching_very_many_pages_newest_first_without_counting(
+    world, settings, monkeypatch, probe_limit
+):
     conversations = _many_conversations(world, PAGE_SIZE + 10)
     monkeypatch.setattr(search, "BROAD_MATCHES", 20)  # "many" from 20 hits on
+    monkeypatch.setattr(search, "PROBE_LIMIT", probe_limit)  # the broad way beyond it
     client = as_user(world.anna_staff)
     first = client.get(reverse("replies:search"), {"q": "Heizung"})
     assert first.context["page"].total is None
