@@ -594,6 +594,74 @@ class _ChunkWriter:
         now_iso = self.now.isoformat()
         for language in {row.language for row in rows if row.consent_date is None}:
             self.consent(language)  # looked up now: no other query may run during the COPY
+        if connection.vendor != "postgresql":
+            inserted = self._insert_new_with_the_orm(rows, hashes, now_iso)
+        else:
+            inserted = self._insert_new_with_copy(rows, hashes, now_iso)
+        for row in rows:
+            if row.email not in inserted:
+                continue
+            if row.consent_date:
+                self.report.confirmed += 1
+            else:
+                self.report.requested += 1
+                self.queued += 1
+        return inserted
+
+    def _insert_new_with_the_orm(self, rows: list[Row], hashes: dict[str, str], now_iso: str) -> set[str]:
+        """The same rows without COPY (SQLite, which `make run` uses): bulk inserts."""
+        staged = [
+            dict(zip(STAGING_COLUMNS, self._staged(row, hashes[row.email], now_iso), strict=True))
+            for row in rows
+        ]
+        subscribers = Subscriber.objects.bulk_create(
+            [
+                Subscriber(
+                    email=item["email"],
+                    email_hash=item["email_hash"],
+                    mailbox_hash=item["mailbox_hash"],
+                    name=item["name"],
+                    language=item["language"],
+                    status=item["status"],
+                    confirmed_at=item["confirmed_at"],
+                    confirmation_due_at=item["due_at"],
+                    attributes=json.loads(item["attributes"]),
+                )
+                for item in staged
+            ]
+        )
+        Subscription.objects.bulk_create(
+            [
+                Subscription(
+                    subscriber=subscriber,
+                    topic=self.topic,
+                    status=item["sub_status"],
+                    confirmed_at=item["sub_confirmed_at"],
+                    requested_at=item["sub_requested_at"],
+                )
+                for subscriber, item in zip(subscribers, staged, strict=True)
+            ]
+        )
+        texts = {text.pk: text for text in self._consent.values()}
+        ConsentEvent.objects.bulk_create(
+            [
+                ConsentEvent(
+                    subscriber=subscriber,
+                    email_hash=item["email_hash"],
+                    kind=item["event_kind"],
+                    source=ConsentEvent.Source.IMPORT,
+                    created_at=self.now,
+                    topics=[self.topic.slug],
+                    consent_text=texts[item["consent_id"]].text if item["consent_id"] else "",
+                    consent_text_version=texts[item["consent_id"]].version if item["consent_id"] else "",
+                    details=json.loads(item["details"]),
+                )
+                for subscriber, item in zip(subscribers, staged, strict=True)
+            ]
+        )
+        return {item["email"] for item in staged}
+
+    def _insert_new_with_copy(self, rows: list[Row], hashes: dict[str, str], now_iso: str) -> set[str]:
         with connection.cursor() as cursor:
             if not self._staging:
                 cursor.execute(CREATE_STAGING)
@@ -613,16 +681,7 @@ class _ChunkWriter:
                     "topics": json.dumps([self.topic.slug]),
                 },
             )
-            inserted = {email for (email,) in cursor.fetchall()}
-        for row in rows:
-            if row.email not in inserted:
-                continue
-            if row.consent_date:
-                self.report.confirmed += 1
-            else:
-                self.report.requested += 1
-                self.queued += 1
-        return inserted
+            return {email for (email,) in cursor.fetchall()}
 
     def _staged(self, row: Row, address_hash: str, now_iso: str) -> tuple:
         attributes = json.dumps(row.attributes)
