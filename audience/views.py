@@ -77,11 +77,10 @@ def subscriber_list(request: HttpRequest) -> HttpResponse:
     )
     matching = subscribers_matching(spec)
     try:
-        page = selectors.subscriber_page(matching, sort=sort, cursor=request.GET.get("cursor", ""))
+        page, total = selectors.list_page(matching, sort=sort, cursor=request.GET.get("cursor", ""))
     except selectors.BadCursor:
         messages.warning(request, _("That page link was not valid; here is the first page."))
-        page = selectors.subscriber_page(matching, sort=sort)
-    total = selectors.count(matching)
+        page, total = selectors.list_page(matching, sort=sort)
     query = _filter_query(request.GET)
     next_query = QueryDict(mutable=True)
     next_query.update(request.GET)
