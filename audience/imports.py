@@ -187,8 +187,12 @@ def xlsx_text(data: bytes) -> str:
         sheets = workbook.worksheets
         if not sheets:
             raise UnreadableFile("xlsx_empty")
+        sheet = sheets[0]
+        declared = sheet.max_row if sheet.max_row and sheet.max_row > 1 else 0  # its <dimension>, if any
+        if declared > XLSX_MAX_ROWS + 1:  # refused before reading a row
+            raise UnreadableFile("xlsx_rows", limit=XLSX_MAX_ROWS)
         width = 0
-        for number, row in enumerate(sheets[0].iter_rows(max_col=XLSX_MAX_COLUMNS + 1), start=1):
+        for number, row in enumerate(sheet.iter_rows(max_col=XLSX_MAX_COLUMNS + 1), start=1):
             if number > XLSX_MAX_ROWS + 1:  # the header and XLSX_MAX_ROWS rows
                 raise UnreadableFile("xlsx_rows", limit=XLSX_MAX_ROWS)
             values = []

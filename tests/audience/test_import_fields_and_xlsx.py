@@ -213,6 +213,14 @@ def test_hostile_or_broken_excel_files_get_a_clear_error(marketer_client, topic,
     assert len(bomb.getvalue()) < 1024 * 1024
     assert "unpacks to more than 200 MB" in _refused(marketer_client, topic, bomb.getvalue())
 
+    # A sheet declaring more rows than the cap (one cell far down) is refused before it is read.
+    workbook = openpyxl.Workbook()
+    workbook.active["A1"] = "email"
+    workbook.active.cell(row=imports.XLSX_MAX_ROWS + 5, column=1, value="far@example.org")
+    far = io.BytesIO()
+    workbook.save(far)
+    assert "more than 200000 rows" in _refused(marketer_client, topic, far.getvalue())
+
     monkeypatch.setattr(imports, "XLSX_MAX_ROWS", 3)
     many = xlsx([["email"]] + [[f"u{i}@example.org"] for i in range(4)])
     assert "more than 3 rows" in _refused(marketer_client, topic, many)
