@@ -45,6 +45,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from rundbrief import events
 from subscribers import attributes as attribute_values
 from subscribers import mailboxes, queue, selectors, services
 from subscribers.models import (
@@ -467,6 +468,14 @@ def _import(
                     progress(done, max(total, done))
             if errors:
                 raise _Rollback(errors)
+            # Confirmed with their prior consent: announced to webhooks like a single signup
+            # (after the commit, in bulk); the opt-in rows are announced by their own click.
+            events.emit_imported(
+                subscriber_ids=ConsentEvent.objects.filter(
+                    kind=ConsentEvent.Kind.IMPORTED, source=ConsentEvent.Source.IMPORT, created_at=now
+                ).values_list("subscriber_id", flat=True),
+                topic_slugs=[topic.slug],
+            )
             queued = writer.queued
             if queued:
                 # The send-due task sends at most DUE_BATCH per run: one run per batch.

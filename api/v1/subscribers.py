@@ -35,7 +35,6 @@ from api.v1.common import (
     responses,
 )
 from audience import services as audience_services
-from rundbrief.events import emit
 from subscribers import importing, services
 from subscribers import selectors as subscriber_selectors
 from subscribers.attributes import clean_value
@@ -352,8 +351,7 @@ def _create_with_prior_consent(request, email, name, language, topics, proof: Pr
     if before is None and values:
         _save_attributes(request, subscriber, values)
         subscriber = selectors.subscribers(email=email).first()
-    if confirmed:  # announced like a confirmation click (CSV imports in the audience desk are not)
-        emit("subscriber.confirmed", subscriber_id=subscriber.pk, topics=confirmed, prior_consent=True)
+    # Announced by the import itself (rundbrief.events.emit_imported), one event per topic.
     status = "confirmed" if confirmed else "unchanged"
     return Status(
         201 if before is None else 202, {"status": status, "subscriber": subscriber_out(subscriber)}
