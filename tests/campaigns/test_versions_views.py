@@ -184,3 +184,9 @@ def test_stats_count_delivered_and_repliers_per_language(client_marketer, topic,
     page = client_marketer.get(reverse("campaigns:stats", args=[campaign.pk])).content.decode()
     assert 'data-language-delivered="de">2<' in page and 'data-language-delivered="en">1<' in page
     assert 'data-language-repliers="de">1<' in page
+    # The content as sent, per version.
+    assert 'data-sent-version="de"' in page and "Hello Alex Sample" in page.split('id="as-sent"', 1)[1]
+    german_page = client_marketer.get(
+        reverse("campaigns:stats", args=[campaign.pk]) + "?version=de"
+    ).content.decode()
+    assert "Hallo Alex Sample, Neues im Herbst" in german_page.split('id="as-sent"', 1)[1]
