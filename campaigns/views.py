@@ -332,20 +332,27 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _as_sent(campaign: Campaign):
-    """The content that went out, rendered for the sample subscriber (compiled as at the start)."""
+def _sent_versions(campaign: Campaign) -> tuple[dict, str]:
+    """The versions that went out ({language: fields}) and the default's language."""
     content = campaign.sent_content or services.content_snapshot(campaign)
+    default = content.get("default_language") or settings.LANGUAGE_CODE  # snapshots before versions
+    versions = {default: {name: content[name] for name in CONTENT_FIELDS}}
+    return versions | dict(content.get("versions") or {}), default
+
+
+def _as_sent(campaign: Campaign, language: str):
+    """The content that went out in ``language``'s version, rendered for the sample subscriber in
+    that language (compiled as at the start)."""
+    content = campaign.sent_content or services.content_snapshot(campaign)
+    versions, _default = _sent_versions(campaign)
     compiled = compile_campaign(
-        mjml_body=content["mjml_body"],
-        text_body=content["text_body"],
-        subject=content["subject"],
-        preheader=content["preheader"],
+        **versions[language],
         contact_name=content["contact_name"],
         campaign_name=campaign.name,
     )
     return compiled.render(
         {"subscriber": dict(SAMPLE_VARIABLES["subscriber"]), **testmail.links(campaign.pk)},
-        language=settings.LANGUAGE_CODE,
+        language=language,
     )
 
 
@@ -362,8 +369,11 @@ def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
     page = Paginator(selectors.recipients(campaign, status=status), RECIPIENTS_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    sent_versions, default = _sent_versions(campaign)
+    shown = request.GET.get("version", "")
+    shown = shown if shown in sent_versions else default
     try:
-        as_sent = _as_sent(campaign)
+        as_sent = _as_sent(campaign, shown)
     except CampaignRenderError:
         as_sent = None
     return render(
@@ -380,6 +390,10 @@ def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
             "statuses": Delivery.Status.choices,
             "as_sent": as_sent,
             "language_stats": selectors.stats_by_language(campaign),
+            "sent_versions": [
+                {"language": code, "name": language_name(code), "shown": code == shown}
+                for code in sent_versions
+            ],
         },
     )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from email.message import EmailMessage
+
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
@@ -9,6 +11,9 @@ from django.urls import reverse
 from campaigns import services
 from campaigns.models import Campaign, CampaignVersion, Delivery
 from campaigns.selectors import audience_by_language, stats_by_language
+from replies import services as replies
+from replies.models import InboundMessage
+from rundbrief.mail.addresses import REPLY
 from rundbrief.mailbox.models import CapturedMail
 
 from .conftest import make_subscriber
@@ -163,8 +168,25 @@ def test_stats_count_delivered_and_repliers_per_language(client_marketer, topic,
     make_subscriber("jonas@example.org", topic, name="Jonas", language="de")
     make_subscriber("sara@example.org", topic, name="Sara", language="en")
     services.launch_campaign(campaign=campaign)
+    # Lena answers, twice: one German person who replied.
+    lena = Delivery.objects.get(subscriber__email="lena@example.org")
+    for n in range(2):
+        reply = EmailMessage()
+        reply["From"] = "lena@example.org"
+        reply["To"] = REPLY.address(lena.reply_token)
+        reply["Subject"] = "Re: Herbst"
+        reply["Message-ID"] = f"<lena-{n}@example.org>"
+        reply.set_content("Danke, sehr interessant.")
+        replies.store_inbound(reply.as_bytes(), source=InboundMessage.Source.PIPE, envelope_to=[reply["To"]])
     rows = {row.language: row for row in stats_by_language(campaign)}
     assert (rows["de"].delivered, rows["en"].delivered) == (2, 1)
-    assert rows["de"].repliers == 0
+    assert (rows["de"].repliers, rows["en"].repliers) == (1, 0)
     page = client_marketer.get(reverse("campaigns:stats", args=[campaign.pk])).content.decode()
     assert 'data-language-delivered="de">2<' in page and 'data-language-delivered="en">1<' in page
+    assert 'data-language-repliers="de">1<' in page
+    # The content as sent, per version.
+    assert 'data-sent-version="de"' in page and "Hello Alex Sample" in page.split('id="as-sent"', 1)[1]
+    german_page = client_marketer.get(
+        reverse("campaigns:stats", args=[campaign.pk]) + "?version=de"
+    ).content.decode()
+    assert "Hallo Alex Sample, Neues im Herbst" in german_page.split('id="as-sent"', 1)[1]
