@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign
 from dialogue import selectors
-from dialogue.webview import public_issue
+from dialogue.webview import public_issue, public_subject
 from subscribers.models import Topic
 
 FEED_ENTRIES = 30
@@ -42,7 +42,7 @@ class TopicFeed(Feed):
         return selectors.archive_issues(obj)[:FEED_ENTRIES]
 
     def item_title(self, item: Campaign) -> str:
-        return item.subject
+        return public_subject(item, language=self.language)
 
     def item_description(self, item: Campaign) -> str:
         return linebreaks(public_issue(item, language=self.language).text, autoescape=True)

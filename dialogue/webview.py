@@ -31,6 +31,12 @@ ANONYMOUS_READER = {
 class PublicIssue:
     html: str
     text: str
+    subject: str  # rendered for the anonymous reader, in the version's language
+
+
+def public_subject(campaign: Campaign, *, language: str) -> str:
+    """The issue's subject line as written in the reader's version (archive lists, feed titles)."""
+    return content_for(campaign, language).subject
 
 
 def _without_footer(html: str) -> str:
@@ -51,7 +57,7 @@ def public_issue(campaign: Campaign, *, language: str) -> PublicIssue:
     )
     rendered = compiled.render(ANONYMOUS_READER, language=language)
     text = rendered.text.rsplit(TEXT_FOOTER_MARK, 1)[0].strip() + "\n"
-    return PublicIssue(html=_without_footer(rendered.html), text=text)
+    return PublicIssue(html=_without_footer(rendered.html), text=text, subject=rendered.subject)
 
 
 def own_mail(delivery: Delivery) -> RenderedMail:

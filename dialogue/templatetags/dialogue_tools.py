@@ -5,13 +5,21 @@ from __future__ import annotations
 
 from django import template
 from django.conf import settings
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from dialogue import links, selectors
 from dialogue.forms import ProposeLetterForm
 from dialogue.letters import letters_in
+from dialogue.webview import public_subject
 
 register = template.Library()
+
+
+@register.filter
+def subject_in_language(campaign) -> str:
+    """The campaign's subject line in the reader's version (the active language), else the default's."""
+    return public_subject(campaign, language=translation.get_language())
 
 
 @register.simple_tag

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
+from campaigns.models import CampaignVersion
 from dialogue import links
 from tests.dialogue.conftest import mails_to, send
 
@@ -129,3 +130,23 @@ def test_a_web_view_link_expires(client, world, settings, frozen_clock):
     assert client.get(url).status_code == 200
     frozen_clock.shift(timedelta(minutes=2))
     assert client.get(url).status_code == 410
+
+
+def test_the_archive_shows_the_readers_version_in_list_page_and_feed(client, world):
+    """One campaign in two languages: the German archive shows the German subject line."""
+    world.campaign.default_language = "de"
+    world.campaign.save(update_fields=["default_language"])
+    body = "<mj-section><mj-column><mj-text>Hello, this is November</mj-text></mj-column></mj-section>"
+    CampaignVersion.objects.create(
+        campaign=world.campaign, language="en", subject="Energy in November", mjml_body=body
+    )
+    send(world.campaign)
+    archive = reverse("dialogue:archive", args=[world.topic.slug])
+    german = client.get(archive, HTTP_ACCEPT_LANGUAGE="de").content.decode()
+    english = client.get(archive, HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Energie im November" in german and "Energy in November" not in german
+    assert "Energy in November" in english
+    page = client.get(_issue_url(world), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "<h1>Energy in November</h1>" in page and "Hello, this is November" in page
+    feed = client.get(reverse("dialogue:feed", args=[world.topic.slug]), HTTP_ACCEPT_LANGUAGE="en")
+    assert "Energy in November" in feed.content.decode()
