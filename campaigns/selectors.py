@@ -17,8 +17,10 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import (
     Count,
+    Exists,
     Max,
     Min,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -31,8 +33,15 @@ from django.utils.translation import ngettext
 from audience.filters import AudienceFilter, subscribers_matching
 from campaigns import testmail
 from campaigns.models import Campaign, Delivery
+from campaigns.sampling import A, B, Sample
 from campaigns.versions import language_name, languages, served_by
-from replies.interface import campaign_repliers_by_language, campaign_replies, campaign_replies_over_time
+from replies.interface import (
+    InboundMessage,
+    Message,
+    campaign_repliers_by_language,
+    campaign_replies,
+    campaign_replies_over_time,
+)
 from rundbrief.charts import Chart
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
 
@@ -92,15 +101,20 @@ _COUNT_SQL = f"""
       {{segment}}
 """
 
-_PAGE_SQL = f"""
-    SELECT s.id, s.email_hash
+# Whom a launch sends to now; {sample} narrows it to an A/B test's sample (campaigns.sampling).
+_SENDABLE = f"""
     {_CANDIDATES}
-      AND s.id > %(after)s
       AND NOT EXISTS (SELECT 1 FROM {_SUPPRESSION} sup WHERE sup.email_hash = s.email_hash)
       AND NOT EXISTS (SELECT 1 FROM {_DELIVERY} d
                       WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id)
       AND (s.paused_until IS NULL OR NOT ({_PAUSED}))
       AND NOT ({_OVER_CAP})
+      {{sample}}
+"""
+_PAGE_SQL = f"""
+    SELECT s.id, s.email_hash
+    {_SENDABLE}
+      AND s.id > %(after)s
     ORDER BY s.id
     LIMIT %(limit)s
 """
@@ -174,15 +188,28 @@ def _no_jit() -> Iterator[None]:
         yield
 
 
-def audience_pages(campaign: Campaign, *, page_size: int) -> Iterator[list[tuple[int, str]]]:
-    """(subscriber id, email hash) pages, keyset-paged by id: WHERE id > last ORDER BY id LIMIT n."""
+def _sample_condition(sample: Sample | None, params: dict) -> str:
+    """``AND the subscriber is in the A/B test's sample``, or nothing."""
+    if sample is None:
+        return ""
+    expression, values = sample.sql("s.id")
+    params.update(values)
+    return f"AND {expression} < %(ab_b_below)s"
+
+
+def audience_pages(
+    campaign: Campaign, *, page_size: int, sample: Sample | None = None
+) -> Iterator[list[tuple[int, str]]]:
+    """(subscriber id, email hash) pages, keyset-paged by id: WHERE id > last ORDER BY id LIMIT n;
+    only an A/B test's sample if one is given."""
     topic_ids = _topic_ids(campaign)
     last_id = 0
     while True:
         params, placeholders = _params(campaign, topic_ids, after=last_id, limit=page_size)
         segment = _segment_condition(campaign, params)
+        condition = _sample_condition(sample, params)
         with _no_jit(), connection.cursor() as cursor:
-            cursor.execute(_PAGE_SQL.format(topics=placeholders, segment=segment), params)
+            cursor.execute(_PAGE_SQL.format(topics=placeholders, segment=segment, sample=condition), params)
             page = [(row[0], row[1]) for row in cursor.fetchall()]
         if not page:
             return
@@ -294,6 +321,66 @@ def stats_by_language(campaign: Campaign) -> list[LanguageStats]:
         for code in order
         if code in found
     ]
+
+
+_SAMPLE_COUNT_SQL = f"""
+    SELECT count(*) FILTER (WHERE {{bucket}} < %(ab_a_below)s), count(*)
+    {_SENDABLE}
+"""
+
+
+@dataclass(frozen=True)
+class SampleCount:
+    a: int
+    b: int
+    rest: int  # the audience a launch would reach now, less the sample
+
+
+def count_sample(campaign: Campaign, sample: Sample, *, recipients: int) -> SampleCount:
+    """How many of the audience a launch would reach now get A, get B, and wait for the winner."""
+    params, placeholders = _params(campaign, _topic_ids(campaign))
+    segment = _segment_condition(campaign, params)
+    condition = _sample_condition(sample, params)
+    expression, _values = sample.sql("s.id")
+    sql = _SAMPLE_COUNT_SQL.format(topics=placeholders, segment=segment, sample=condition, bucket=expression)
+    with _no_jit(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        a, total = cursor.fetchone()
+    return SampleCount(a=a, b=total - a, rest=max(recipients - total, 0))
+
+
+@dataclass(frozen=True)
+class ABCounts:
+    """An A/B test's figures: mails delivered with each variant, and the people who replied to them
+    (a human reply matched to that delivery; auto-replies and bounces are other kinds)."""
+
+    delivered_a: int
+    delivered_b: int
+    repliers_a: int
+    repliers_b: int
+
+
+def ab_counts(campaign: Campaign) -> ABCounts:
+    delivered = [Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED]
+    replied = Exists(
+        Message.objects.filter(
+            delivery=OuterRef("pk"),
+            direction=Message.Direction.INBOUND,
+            kind=InboundMessage.Kind.HUMAN,
+        )
+    )
+    # One delivery per (campaign, subscriber): counting deliveries counts people.
+    counts = (
+        Delivery.objects.filter(campaign=campaign, variant__in=[A, B])
+        .annotate(replied=replied)
+        .aggregate(
+            delivered_a=Count("pk", filter=Q(variant=A, status__in=delivered)),
+            delivered_b=Count("pk", filter=Q(variant=B, status__in=delivered)),
+            repliers_a=Count("pk", filter=Q(variant=A, replied=True)),
+            repliers_b=Count("pk", filter=Q(variant=B, replied=True)),
+        )
+    )
+    return ABCounts(**counts)
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class SendRun:
                 "subscriber__format",
                 "subscriber__status",
                 "suppressed",
+                "variant",
             )
             .order_by("pk")
         )
@@ -85,6 +86,7 @@ class SendRun:
                     name=row["subscriber__name"],
                     language=row["subscriber__language"],
                     text_only=row["subscriber__format"] == Subscriber.Format.TEXT,
+                    variant=row["variant"],
                 )
             )
         self.skip(skip)
