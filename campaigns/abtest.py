@@ -150,6 +150,27 @@ def save_ab_test(
     return test
 
 
+def copy_ab_test(*, source: Campaign, target: Campaign) -> ABTest | None:
+    """A duplicate's A/B test: the settings and variant B, not the sample or the decision."""
+    test = ABTest.objects.filter(campaign=source).first()
+    if test is None:
+        return None
+    copy = ABTest.objects.create(
+        campaign=target,
+        enabled=test.enabled,
+        kind=test.kind,
+        sample_percent=test.sample_percent,
+        wait_hours=test.wait_hours,
+    )
+    VariantB.objects.bulk_create(
+        [
+            VariantB(ab_test=copy, language=v.language, **{name: getattr(v, name) for name in VARIANT_FIELDS})
+            for v in test.variants.all()
+        ]
+    )
+    return copy
+
+
 def due_at(test: ABTest, campaign: Campaign) -> datetime | None:
     """When the test is decided automatically: the wait after the launch."""
     if campaign.started_at is None:

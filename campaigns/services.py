@@ -481,6 +481,7 @@ def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = No
                 for v in campaign.versions.all()
             ]
         )
+        abtest.copy_ab_test(source=campaign, target=copy)
     return copy
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.core import mail
 from django.test import TestCase
 
 from campaigns import abtest, services
@@ -23,6 +24,7 @@ from rundbrief.mail.addresses import REPLY
 from tests.conftest import FROZEN_AT
 
 from .conftest import make_subscriber
+from .esp_edge import EDGE
 
 SUBJECT_B = "Was meinen Sie zum Herbst?"
 BODY_B = """<mj-section>
@@ -288,3 +290,78 @@ def test_settings_out_of_range_are_refused(campaign, percent, hours, message):
             variants={},
         )
     assert not ABTest.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_language_gets_its_own_variant_b_and_a_language_without_a_version_the_defaults(
+    topic, marketer, smtp_settings
+):
+    campaign = services.save_campaign(
+        name="Autumn",
+        topics=[topic],
+        subject="Autumn news",
+        mjml_body=BODY_B.replace("Variante B für", "Autumn for"),
+        user=marketer,
+        default_language="en",
+        versions={
+            "de": {"subject": "Neues im Herbst", "mjml_body": BODY_B.replace("Variante B für", "Herbst für")}
+        },
+    )
+    abtest.save_ab_test(
+        campaign=campaign,
+        enabled=True,
+        kind=ABTest.Kind.SUBJECT,
+        sample_percent=100,
+        wait_hours=24,
+        variants={"en": {"subject": "What do you think?"}, "de": {"subject": "Was meinen Sie?"}},
+    )
+    people = [make_subscriber(f"de{i}@example.org", topic, language="de") for i in range(8)]
+    people += [make_subscriber(f"en{i}@example.org", topic, language="en") for i in range(8)]
+    services.launch_campaign(campaign=campaign)
+    subjects = {m["To"].addresses[0].addr_spec: m["Subject"] for m in smtp_settings.messages}
+    variants = dict(Delivery.objects.filter(campaign=campaign).values_list("subscriber__email", "variant"))
+    expected = {
+        ("de", "a"): "Neues im Herbst",
+        ("de", "b"): "Was meinen Sie?",
+        ("en", "a"): "Autumn news",
+        ("en", "b"): "What do you think?",
+    }
+    assert {p.email: subjects[p.email] for p in people} == {
+        p.email: expected[(p.language, variants[p.email])] for p in people
+    }
+    assert set(variants.values()) == {"a", "b"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_an_esp_each_mail_of_a_test_is_sent_on_its_own_with_its_variant(campaign, topic, settings):
+    settings.EMAIL_DELIVERY = "esp"
+    settings.EMAIL_BACKEND = "tests.campaigns.esp_edge.EmailBackend"
+    settings.ANYMAIL_ESP = "mailgun"
+    EDGE.reset()
+    mail.outbox = []
+    audience(topic, 10)
+    ab(campaign, percent=100)
+    services.launch_campaign(campaign=campaign)
+    assert len(mail.outbox) == 10 and not any(m.anymail_test_params.get("is_batch_send") for m in mail.outbox)
+    variants = dict(Delivery.objects.filter(campaign=campaign).values_list("subscriber__name", "variant"))
+    assert set(variants.values()) == {"a", "b"}
+    for message in mail.outbox:
+        name = message.to[0].split(" <")[0]
+        assert message.subject == (SUBJECT_B if variants[name] == "b" else "Neues im Herbst")
+    EDGE.reset()
+
+
+@pytest.mark.django_db
+def test_a_duplicate_keeps_the_test_but_not_its_decision(campaign, marketer):
+    test = ab(campaign)
+    ABTest.objects.filter(pk=test.pk).update(decided_at=FROZEN_AT, winner="b", repliers_b=3)
+    copy = services.duplicate_campaign(campaign=campaign, user=marketer)
+    copied = copy.ab_test
+    assert (copied.enabled, copied.kind, copied.sample_percent, copied.winner, copied.decided_at) == (
+        True,
+        "subject",
+        50,
+        "",
+        None,
+    )
+    assert copied.variants.get().subject == SUBJECT_B
