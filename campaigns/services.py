@@ -315,7 +315,11 @@ def _start(campaign_id: int) -> bool:
 def content_snapshot(campaign: Campaign) -> dict:
     """The content a launch sends, kept with the campaign for its stats page ("content as sent")."""
     versions = contents(campaign)
+    test = abtest.test_of(campaign)
+    variant_b = abtest.variant_contents(campaign, test) if test is not None else {}
     return {
+        # An A/B test's variant B of each version, as it went out (its kind's fields applied).
+        "variant_b": {language: content.fields() for language, content in variant_b.items() if content},
         "subject": campaign.subject,
         "preheader": campaign.preheader,
         "from_name": campaign.from_name,

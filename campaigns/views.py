@@ -352,9 +352,16 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _as_sent(campaign: Campaign):
-    """The content that went out, rendered for the sample subscriber (compiled as at the start)."""
+def _as_sent(campaign: Campaign, *, variant: str = ""):
+    """The content that went out, rendered for the sample subscriber (compiled as at the start);
+    ``variant`` "b": an A/B test's variant B of the default version (None if it had none)."""
     content = campaign.sent_content or services.content_snapshot(campaign)
+    if variant == "b":
+        language = content.get("default_language", campaign.default_language)
+        fields = (content.get("variant_b") or {}).get(language)
+        if fields is None:
+            return None
+        content = {**content, **fields}
     compiled = compile_campaign(
         mjml_body=content["mjml_body"],
         text_body=content["text_body"],
@@ -384,8 +391,9 @@ def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
     )
     try:
         as_sent = _as_sent(campaign)
+        as_sent_b = _as_sent(campaign, variant="b")
     except CampaignRenderError:
-        as_sent = None
+        as_sent = as_sent_b = None
     return render(
         request,
         "campaigns/stats.html",
@@ -399,6 +407,7 @@ def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
             "status": status if status in Delivery.Status.values else "",
             "statuses": Delivery.Status.choices,
             "as_sent": as_sent,
+            "as_sent_b": as_sent_b,
             "language_stats": selectors.stats_by_language(campaign),
             **ab_context(campaign),
         },

@@ -200,6 +200,8 @@ def test_launch_confirmation_decide_by_hand_and_the_result_on_both_pages(client_
     for name in ("campaigns:detail", "campaigns:stats"):
         page = client_marketer.get(reverse(name, args=[campaign.pk])).content.decode()
         assert result in page and "Decided by hand by mia" in page
+    stats = client_marketer.get(reverse("campaigns:stats", args=[campaign.pk])).content.decode()
+    assert 'id="as-sent-b"' in stats and SUBJECT_B in stats  # variant B's content as sent
     german = client_marketer.get(
         reverse("campaigns:stats", args=[campaign.pk]), HTTP_ACCEPT_LANGUAGE="de"
     ).content.decode()
