@@ -11,6 +11,7 @@ rest once.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ KIND_FIELDS = {ABTest.Kind.SUBJECT: ("subject", "preheader"), ABTest.Kind.BODY: 
 REQUIRED_FIELD = {ABTest.Kind.SUBJECT: "subject", ABTest.Kind.BODY: "mjml_body"}
 VARIANT_FIELDS = ("subject", "preheader", "mjml_body", "text_body")
 C = Campaign.Status
+logger = logging.getLogger(__name__)
 
 
 class ABTestError(ValueError):
@@ -243,7 +245,12 @@ def decide_due(*, now: datetime | None = None) -> int:
         campaign__started_at__isnull=False,
     ).select_related("campaign")
     for test in running:
-        if due_at(test, test.campaign) <= now:
+        if due_at(test, test.campaign) > now:
+            continue
+        try:
             decide(campaign=test.campaign, now=now)
-            decided += 1
+        except ABTestError as exc:  # paused or cancelled since the query: the next run sees it
+            logger.info("A/B test of campaign %s not decided: %s", test.campaign_id, exc)
+            continue
+        decided += 1
     return decided
