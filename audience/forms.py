@@ -14,6 +14,7 @@ from audience.filters import SUPPRESSION_ANY, SUPPRESSION_NONE, AttributeConditi
 from audience.selectors import DEFAULT_SORT, SORTS
 from campaigns.forms import ContactField, contact_choices
 from campaigns.models import Campaign
+from campaigns.versions import language_name, languages
 from subscribers import attributes
 from subscribers.models import Attribute, ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from subscribers.validation import clean_name
@@ -240,6 +241,45 @@ class TopicForm(forms.ModelForm):
         if self.instance.pk:
             self.fields["slug"].disabled = True  # links in sent mails name it
             self.fields["slug"].help_text = _("Cannot be changed: links in mails already sent use it.")
+        # The name and description in each other language (Topic.translations); an empty one
+        # shows the other language's.
+        site = language_name(settings.LANGUAGE_CODE)
+        self.fields["name"].help_text = _("The name in %(language)s, the site's language.") % {
+            "language": site
+        }
+        saved = self.instance.translations if self.instance.pk else {}
+        for code in languages():
+            if code == settings.LANGUAGE_CODE:
+                continue
+            values = saved.get(code) or {}
+            language = language_name(code)
+            self.fields[f"name_{code}"] = forms.CharField(
+                label=_("Name in %(language)s") % {"language": language},
+                max_length=200,
+                required=False,
+                initial=values.get("name", ""),
+                help_text=_("Empty: the %(language)s name is shown.") % {"language": site},
+            )
+            self.fields[f"description_{code}"] = forms.CharField(
+                label=_("Description in %(language)s") % {"language": language},
+                required=False,
+                widget=forms.Textarea(attrs={"rows": 3}),
+                initial=values.get("description", ""),
+            )
+
+    def translations(self) -> dict[str, dict[str, str]]:
+        """{language: {name, description}} from the per-language fields (empty ones left out)."""
+        found = {}
+        for code in languages():
+            if code == settings.LANGUAGE_CODE:
+                continue
+            values = {
+                "name": self.cleaned_data.get(f"name_{code}", "").strip(),
+                "description": self.cleaned_data.get(f"description_{code}", "").strip(),
+            }
+            if any(values.values()):
+                found[code] = values
+        return found
 
 
 class AttributeForm(forms.ModelForm):

@@ -86,11 +86,16 @@ def save_topic(
     description: str,
     is_public: bool,
     owner: AbstractBaseUser | None,
+    translations: dict[str, dict[str, str]] | None = None,
 ) -> Topic:
+    """``translations``: the name and description in other languages ({language: {name,
+    description}}, Topic.translations); None leaves them as they are."""
     if topic is None:
         topic = Topic(slug=slug or _free_slug(name))
     topic.name = name
     topic.description = description
+    if translations is not None:
+        topic.translations = translations
     topic.is_public = is_public
     topic.owner = owner
     topic.save()

@@ -229,6 +229,7 @@ def topic_edit(request: HttpRequest, pk: int | None = None) -> HttpResponse:
             description=data["description"],
             is_public=data["is_public"],
             owner=data["owner"],
+            translations=form.translations(),
         )
         messages.success(request, _("Topic saved."))
         return redirect("audience:topic", saved.pk)

@@ -138,9 +138,9 @@ class VersionForm(forms.Form):
     def __init__(self, *args, language: str, **kwargs):
         self.language = language
         super().__init__(*args, prefix=f"v-{language}", **kwargs)
-        self.fields["present"].label = _("Send a %(language)s version to %(language)s subscribers") % {
-            "language": language_name(language)
-        }
+        self.fields["present"].label = _(
+            "Send a version in %(language)s to subscribers who read %(language)s"
+        ) % {"language": language_name(language)}
 
     @property
     def language_name(self) -> str:

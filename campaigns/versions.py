@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from django.conf import settings
+from django.utils.translation import get_language_info
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_noop
 
 from campaigns.models import Campaign, CampaignVersion
 from campaigns.rendering import CampaignRenderError, RenderProblem, compile_campaign
@@ -40,12 +40,11 @@ def languages() -> list[str]:
 
 
 def language_name(code: str) -> str:
-    """The language's name in the active language (e.g. "German" / "Deutsch")."""
-    return _(dict(LANGUAGE_NAMES).get(code, code))
-
-
-# Translatable names for the languages of settings.LANGUAGES (settings gives them in their own language).
-LANGUAGE_NAMES = (("de", gettext_noop("German")), ("en", gettext_noop("English")))
+    """The language's name in the active language ("German" / "Deutsch"), from Django's catalogue."""
+    try:
+        return get_language_info(code)["name_translated"]
+    except KeyError:
+        return code
 
 
 def is_language(code: str) -> bool:

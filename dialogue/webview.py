@@ -15,6 +15,7 @@ from selectolax.lexbor import LexborHTMLParser
 from campaigns.messages import Recipient, contact_name, factory_for
 from campaigns.models import Campaign, Delivery
 from campaigns.rendering import RenderedMail, compile_campaign
+from campaigns.versions import content_for
 
 FOOTER_SELECTOR = "[data-rundbrief-footer]"
 TEXT_FOOTER_MARK = "\n-- \n"  # templates/emails/campaign_footer.txt begins with the signature mark
@@ -41,11 +42,9 @@ def _without_footer(html: str) -> str:
 
 def public_issue(campaign: Campaign, *, language: str) -> PublicIssue:
     """The issue as the archive shows it: no personal data, no tokens, no footer."""
+    # The version in the reader's language, else the default one (campaigns.versions).
     compiled = compile_campaign(
-        mjml_body=campaign.mjml_body,
-        text_body=campaign.text_body,
-        subject=campaign.subject,
-        preheader=campaign.preheader,
+        **content_for(campaign, language).fields(),
         contact_name=contact_name(campaign),
         campaign_name=campaign.name,
         letters_until=campaign.started_at,

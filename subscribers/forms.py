@@ -16,11 +16,18 @@ from subscribers.validation import clean_email, clean_name
 # clean_name refuses it with a message that says so.
 
 
+class TopicChoiceField(forms.ModelMultipleChoiceField):
+    """Topics by their name in the active language (the visitor's or subscriber's)."""
+
+    def label_from_instance(self, obj) -> str:
+        return obj.shown_name
+
+
 class SignupForm(forms.Form):
     email = forms.CharField(label=_("Email address"), max_length=320, widget=forms.EmailInput())
     name = forms.CharField(label=_("Name (optional)"), required=False)
     language = forms.ChoiceField(label=_("Language of our mails"), choices=settings.LANGUAGES)
-    topics = forms.ModelMultipleChoiceField(
+    topics = TopicChoiceField(
         label=_("Topics"),
         queryset=selectors.public_topics(),
         widget=forms.CheckboxSelectMultiple,
@@ -91,7 +98,7 @@ class SignupForm(forms.Form):
 
 
 class PreferencesForm(forms.Form):
-    topics = forms.ModelMultipleChoiceField(
+    topics = TopicChoiceField(
         label=_("Topics"), queryset=None, widget=forms.CheckboxSelectMultiple, required=False
     )
     frequency = forms.ChoiceField(label=_("How often"), choices=Subscriber.Frequency.choices)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
 from django.http import HttpRequest
@@ -47,11 +48,21 @@ Language = Literal["de", "en"]
 SubscriberStatus = Literal["pending", "confirmed", "unsubscribed"]
 
 
+class TopicText(Schema):
+    name: str
+    description: str
+
+
 class TopicOut(Schema):
     slug: str
     name: str
     description: str
     is_public: bool
+    translations: dict[str, TopicText] = Field(
+        default_factory=dict,
+        description="Name and description per language of the site (an empty one falls back to "
+        "another language's).",
+    )
 
 
 class TopicPage(Schema):
@@ -158,6 +169,10 @@ def topic_out(topic: Topic) -> dict:
         "name": topic.name,
         "description": topic.description,
         "is_public": topic.is_public,
+        "translations": {
+            code: {"name": topic.name_in(code), "description": topic.description_in(code)}
+            for code, _language in settings.LANGUAGES
+        },
     }
 
 

@@ -78,6 +78,13 @@
     versionNote.hidden = !version.note;
   }
 
+  // The page's CSS gives .stack and .actions display:flex, which would override the hidden
+  // attribute alone: set both.
+  function setHidden(element, hidden) {
+    element.hidden = hidden;
+    element.style.display = hidden ? "none" : "";
+  }
+
   function panelLanguage(panel) {
     return panel.dataset.versionPanel === "default" ? defaultSelect.value : panel.dataset.versionPanel;
   }
@@ -89,7 +96,7 @@
 
   function select(key) {
     for (const tab of tabs) tab.setAttribute("aria-pressed", String(tab.dataset.versionTab === key));
-    for (const panel of panels) panel.hidden = panel.dataset.versionPanel !== key;
+    for (const panel of panels) setHidden(panel, panel.dataset.versionPanel !== key);
     const panel = panels.find((p) => p.dataset.versionPanel === key);
     if (panel) previewLanguage.value = panelLanguage(panel);
   }
@@ -106,11 +113,11 @@
         continue;
       }
       const panel = panels.find((p) => p.dataset.versionPanel === tab.dataset.versionTab);
-      tab.hidden = tab.dataset.versionTab === chosen && !present(panel);
+      setHidden(tab, tab.dataset.versionTab === chosen && !present(panel));
     }
     for (const panel of panels) {
       const fields = panel.querySelector("[data-version-fields]");
-      if (fields) fields.hidden = !present(panel);
+      if (fields) setHidden(fields, !present(panel));
     }
     const current = tabs.find((t) => t.getAttribute("aria-pressed") === "true");
     if (current && current.hidden) select("default");
@@ -118,7 +125,7 @@
   }
 
   if (switcher && defaultSelect) {
-    switcher.hidden = false;
+    setHidden(switcher, false);
     for (const tab of tabs) {
       tab.addEventListener("click", () => {
         select(tab.dataset.versionTab);

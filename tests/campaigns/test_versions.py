@@ -12,7 +12,7 @@ from campaigns.messages import Recipient, build_factory
 from campaigns.models import CampaignVersion, Delivery
 from campaigns.rendering import CampaignRenderError
 from campaigns.versions import VersionRenderError, content_for, served_by
-from dialogue.webview import own_mail
+from dialogue.webview import own_mail, public_issue
 from rundbrief.mailbox.models import CapturedMail
 
 from .conftest import make_subscriber
@@ -237,3 +237,9 @@ def test_duplicates_and_templates_keep_the_versions(bilingual, marketer):
     assert template.versions == {"de": GERMAN}
     snapshot = services.content_snapshot(bilingual)
     assert snapshot["default_language"] == "en" and snapshot["versions"] == {"de": GERMAN}
+
+
+@pytest.mark.django_db
+def test_the_archive_shows_the_readers_version(bilingual):
+    assert "Guten Tag" in public_issue(bilingual, language="de").html
+    assert "Good day" in public_issue(bilingual, language="en").text

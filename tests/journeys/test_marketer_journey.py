@@ -1,6 +1,8 @@
 """Marketer journey: write an MJML campaign with a personalisation variable, watch the live preview
-(and an error for broken MJML), test-send it, see the audience, launch it, watch progress and stats;
-the mails arrive with their headers, and a one-click unsubscribe POST to the header's URL counts."""
+(and an error for broken MJML), add a German version, test-send it, see the audience per language,
+launch it, watch progress and stats; German subscribers get the German mail (subject, body, footer),
+English ones the English mail, with their headers, and a one-click unsubscribe POST to the header's
+URL counts."""
 
 from __future__ import annotations
 
@@ -19,6 +21,13 @@ GOOD_MJML = """<mj-section>
   <mj-column>
     <mj-text font-size="20px">Hello {{ subscriber.name|default:"there" }}!</mj-text>
     <mj-text>Our autumn issue: three stories from the workshop.</mj-text>
+  </mj-column>
+</mj-section>"""
+GERMAN_SUBJECT = "Marketer-Reise: Herbstausgabe"
+GERMAN_MJML = """<mj-section>
+  <mj-column>
+    <mj-text font-size="20px">Hallo {{ subscriber.name|default:"zusammen" }}!</mj-text>
+    <mj-text>Unsere Herbstausgabe: drei Geschichten aus der Werkstatt.</mj-text>
   </mj-column>
 </mj-section>"""
 BROKEN_MJML = """<mj-section>
@@ -69,11 +78,41 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     shot(page, "marketer-02-editor-error")
     page.fill("textarea[name=mjml_body]", GOOD_MJML)
     expect(page.locator("#preview-errors")).to_be_hidden()
+
+    # A German version, started as a copy of the (English) default one, then translated.
+    # One panel at a time; the default language (English) has no second panel of its own.
+    expect(page.locator("[data-version-tab=en]")).to_be_hidden()
+    expect(page.locator("[data-version-panel=de]")).to_be_hidden()
+    page.locator("[data-version-tab=de]").click()
+    expect(page.locator("[data-version-panel=default]")).to_be_hidden()
+    expect(page.locator("[data-version-panel=de]")).to_be_visible()
+    page.locator("[data-copy-default=de]").click()
+    expect(page.locator("input[name=v-de-subject]")).to_have_value(SUBJECT)
+    page.fill("input[name=v-de-subject]", GERMAN_SUBJECT)
+    page.fill("input[name=v-de-preheader]", "Drei Geschichten aus der Werkstatt")
+    page.fill("textarea[name=v-de-mjml_body]", GERMAN_MJML)
+    # The preview as a German subscriber shows the German version with the German footer...
+    page.fill("#preview-subscriber", "tom.meyer@example.org")
+    expect(preview.get_by_text("Hallo Tom Meyer!")).to_be_visible()
+    expect(page.locator("#preview-text")).to_contain_text("Abmelden")
+    expect(page.locator("#preview-version")).to_contain_text("German")
+    shot(page, "marketer-02b-editor-german-version")
+    # ... and as an English one the English version, whichever panel is shown.
+    page.fill("#preview-subscriber", "sara.jones@example.com")
+    expect(preview.get_by_text("Hello Sara Jones!")).to_be_visible()
+    expect(page.locator("#preview-text")).to_contain_text("Unsubscribe")
+    expect(page.locator("#preview-version")).to_contain_text("English")
+    page.locator("[data-version-tab=default]").click()
     page.get_by_role("button", name="Save").click()
 
-    # The audience before launch: the four News subscribers of the demo data.
+    # The audience before launch: the four News subscribers of the demo data, two German, two
+    # English, each group getting its own version.
     expect(page.locator("h1")).to_have_text("Autumn issue")
     expect(page.locator("[data-audience=recipients]")).to_have_text("4")
+    expect(page.locator("[data-language-count=de]")).to_have_text("2")
+    expect(page.locator("[data-language-count=en]")).to_have_text("2")
+    expect(page.locator(".audience-languages tr[data-language=de]")).to_contain_text("German")
+    expect(page.locator("[data-fallback]")).to_have_count(0)
     shot(page, "marketer-03-audience")
 
     # Test send, marked as a test, to the marketer's own address.
@@ -83,21 +122,47 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     campaign_url = page.url
     open_newest_mail(page, "mara.keller@example.org", subject_contains="[TEST]")
     expect(page.locator("h1")).to_have_text(f"[TEST] {SUBJECT}")
+    # A test as a German subscriber is the German version, as the preview showed it.
+    page.goto(campaign_url)
+    page.fill("input[name=addresses]", "mara.keller@example.org")
+    page.fill("input[name=as_subscriber]", "tom.meyer@example.org")
+    page.get_by_role("button", name="Send test").click()
+    expect(page.locator(".message.success")).to_contain_text("Test sent to mara.keller@example.org")
+    open_newest_mail(page, "mara.keller@example.org", subject_contains=f"[TEST] {GERMAN_SUBJECT}")
+    expect(page.locator("[data-testid=mail-text]")).to_contain_text("Hallo Tom Meyer!")
 
     # Launch, then watch the progress bar reach 100 % (the page polls the progress JSON).
     page.goto(campaign_url)
     page.locator("#launch").get_by_role("button", name="Launch").click()
     # First the question naming the audience size; nothing has gone out yet.
     expect(page.locator("h1")).to_have_text("Send “Autumn issue” to 4 people now?")
+    expect(page.locator("#confirm-languages tr[data-language=de]")).to_contain_text("2")
+    expect(page.locator("#confirm-languages tr[data-language=de]")).to_contain_text("German")
+    expect(page.locator("#confirm-languages tr[data-language=en]")).to_contain_text("English")
     page.locator("[data-confirm=launch]").click()
     expect(page.locator(".message.success")).to_contain_text("Campaign launched.")
     expect(page.locator("[data-stat=sent]")).to_have_text("4", timeout=45_000)
     expect(page.locator("[data-stat=progress_percent]")).to_have_text("100")
     shot(page, "marketer-04-progress-stats")
 
-    # The mail arrives, personalised, with the per-recipient headers.
-    open_newest_mail(page, "tom.meyer@example.org", subject_contains=SUBJECT)
-    expect(page.locator("[data-testid=mail-text]")).to_contain_text("Hello Tom Meyer!")
+    # The English subscriber's mail is English: subject, body and footer.
+    open_newest_mail(page, "sara.jones@example.com", subject_contains=SUBJECT)
+    expect(page.locator("h1")).to_have_text(SUBJECT)
+    expect(page.locator("[data-testid=mail-text]")).to_contain_text("Hello Sara Jones!")
+    expect(page.locator("[data-testid=mail-text]")).to_contain_text("Unsubscribe")
+    expect(page.locator("[data-testid=mail-text]")).to_contain_text("Change your preferences")
+
+    # The German subscriber's mail is German (subject, body, footer), personalised, with the
+    # per-recipient headers.
+    open_newest_mail(page, "tom.meyer@example.org", subject_contains=GERMAN_SUBJECT)
+    expect(page.locator("h1")).to_have_text(GERMAN_SUBJECT)
+    mail_text = page.locator("[data-testid=mail-text]")
+    expect(mail_text).to_contain_text("Hallo Tom Meyer!")
+    expect(mail_text).to_contain_text("drei Geschichten aus der Werkstatt")
+    expect(mail_text).to_contain_text("Abmelden")
+    expect(mail_text).to_contain_text("Einstellungen ändern")
+    expect(mail_text).not_to_contain_text("Hello")
+    expect(mail_text).not_to_contain_text("Unsubscribe")
     assert re.fullmatch(r"reply\+[0-9a-f]{32}@.+", header(page, "Reply-To"))
     assert header(page, "List-Unsubscribe-Post") == "List-Unsubscribe=One-Click"
     assert header(page, "List-Id").startswith("News <news.")
@@ -123,6 +188,8 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     expect(page.locator("[data-time=duration]")).not_to_have_text("—")
     expect(page.locator("#recipients tr[data-recipient-status]")).to_have_count(4)
     expect(page.locator("#as-sent")).to_contain_text(SUBJECT)
+    expect(page.locator("[data-language-delivered=de]")).to_have_text("2")
+    expect(page.locator("[data-language-delivered=en]")).to_have_text("2")
     shot(page, "marketer-06-stats")
     page.goto(campaign_url)
 
@@ -134,6 +201,7 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     page.get_by_role("link", name="Autumn template").click()
     expect(page.locator("input[name=subject]")).to_have_value(SUBJECT)
     expect(page.locator("textarea[name=mjml_body]")).to_contain_text("three stories from the workshop")
+    expect(page.locator("input[name=v-de-subject]")).to_have_value(GERMAN_SUBJECT)
 
     # A duplicate of the sent campaign: a draft with the same content, in the editor.
     page.goto(campaign_url)
@@ -141,6 +209,7 @@ def test_marketer_writes_previews_tests_and_launches_a_campaign(page, live_syste
     expect(page.locator(".message.success")).to_contain_text("Campaign duplicated")
     expect(page.locator("input[name=name]")).to_have_value("Autumn issue (copy)")
     expect(page.locator("input[name=subject]")).to_have_value(SUBJECT)
+    expect(page.locator("input[name=v-de-subject]")).to_have_value(GERMAN_SUBJECT)
     page.fill("input[name=name]", "Autumn issue, second send")
     page.get_by_role("button", name="Save").click()
     expect(page.locator("h1")).to_have_text("Autumn issue, second send")
