@@ -216,3 +216,26 @@ def test_a_campaign_without_a_test_shows_no_section(client_marketer, campaign):
     assert 'id="ab-test"' not in detail and 'name="variant"' not in detail
     response = client_marketer.post(reverse("campaigns:ab_decide", args=[campaign.pk]), follow=True)
     assert "This campaign has no A/B test." in response.content.decode()
+
+
+def test_the_editor_section_and_the_plan_in_german(client_marketer, form, campaign, topic):
+    make_subscriber("p@example.org", topic)
+    abtest.save_ab_test(
+        campaign=campaign,
+        enabled=True,
+        kind="subject",
+        sample_percent=100,
+        wait_hours=24,
+        variants={"en": {"subject": SUBJECT_B}},
+    )
+    edit = client_marketer.get(
+        reverse("campaigns:edit", args=[campaign.pk]), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    assert "A/B-Test nach Antworten" in edit and "Betreffzeile und Vorschautext" in edit
+    assert "Stichprobe (Prozent der Empfänger)" in edit
+    assert "Variante B: Englisch" in edit and "Betreff B" in edit and "Die Vorschau zeigt" in edit
+    detail = client_marketer.get(
+        reverse("campaigns:detail", args=[campaign.pk]), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    assert "die Stichprobe sind alle Empfänger, die Gewinnerin wird nach 24 h festgehalten." in detail
+    assert "Stichprobe: 100 % der Empfänger, entschieden nach 24 h" in detail
