@@ -365,3 +365,20 @@ def test_a_duplicate_keeps_the_test_but_not_its_decision(campaign, marketer):
         None,
     )
     assert copied.variants.get().subject == SUBJECT_B
+
+
+@pytest.mark.django_db
+def test_a_test_cancelled_during_the_wait_is_never_decided(campaign, topic):
+    audience(topic, 20)
+    ab(campaign, percent=50, hours=1)
+    with time_machine.travel(FROZEN_AT) as clock:
+        with TestCase.captureOnCommitCallbacks(execute=True):
+            services.launch_campaign(campaign=campaign)
+        sampled = Delivery.objects.filter(campaign=campaign).count()
+        services.cancel_campaign(campaign=campaign)
+        clock.shift(timedelta(hours=2))
+        assert decide_due_ab_tests_task() == 0
+        with pytest.raises(abtest.ABTestError, match="Only an A/B test that is running"):
+            abtest.decide(campaign=campaign)
+    assert Delivery.objects.filter(campaign=campaign).count() == sampled
+    assert ABTest.objects.get(campaign=campaign).decided_at is None
