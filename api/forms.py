@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from api import outbound
 from api.models import Scope
 from rundbrief.events import EVENTS
 
@@ -43,3 +44,28 @@ class WebhookEndpointForm(forms.Form):
     events = forms.MultipleChoiceField(
         label=_("Announced events"), choices=list(EVENTS.items()), widget=forms.CheckboxSelectMultiple
     )
+
+    def clean_url(self) -> str:
+        """Checked now, so a manager hears of a refused address at once (and again at each delivery:
+        a name can point elsewhere later)."""
+        url = self.cleaned_data["url"]
+        try:
+            outbound.resolve(url)
+        except outbound.Refused as exc:
+            raise forms.ValidationError(_refusal(exc), code=exc.reason) from exc
+        return url
+
+
+def _refusal(exc: outbound.Refused) -> str:
+    if exc.reason == outbound.Refused.SCHEME:
+        return str(_("Only http and https URLs can receive webhooks."))
+    if exc.reason == outbound.Refused.PORT:
+        return str(_("The port is not a number from 1 to 65535."))
+    if exc.reason == outbound.Refused.UNRESOLVABLE:
+        return str(_("%(host)s cannot be found (DNS).")) % {"host": exc.host}
+    return str(
+        _(
+            "%(host)s is a private, loopback or reserved address (%(address)s): webhooks are not sent "
+            "into this server's own networks."
+        )
+    ) % {"host": exc.host, "address": exc.address}

@@ -25,6 +25,11 @@ class Scope(models.TextChoices):
     INBOX_WRITE = "inbox:write", _("Conversations: answer, assign, close")
     SUPPRESSIONS_READ = "suppressions:read", _("Suppression list: read")
     SUPPRESSIONS_WRITE = "suppressions:write", _("Suppression list: add addresses")
+    AUDIENCE_READ = (
+        "audience:read",
+        _("Attributes and segments: read (a segment's members also need subscribers:read)"),
+    )
+    AUDIENCE_WRITE = "audience:write", _("Attributes and segments: create, change, delete")
 
 
 class ApiKey(models.Model):

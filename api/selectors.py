@@ -82,6 +82,10 @@ def subscriber(pk: int) -> Subscriber | None:
     return Subscriber.objects.filter(pk=pk).prefetch_related("subscriptions__topic").first()
 
 
+def subscribers_by_id(ids: list[int]) -> QuerySet[Subscriber]:
+    return Subscriber.objects.filter(pk__in=ids).prefetch_related("subscriptions__topic")
+
+
 def campaigns(*, status: str | None = None) -> QuerySet[Campaign]:
     rows = Campaign.objects.prefetch_related("topics")
     return rows.filter(status=status) if status else rows

@@ -12,6 +12,18 @@ def fan_out_event_task(event: str, data: dict, occurred_at: str) -> int:
     return webhooks.fan_out(event=event, data=data, occurred_at=webhooks.parse_occurred_at(occurred_at))
 
 
+@shared_task(name="api.tasks.fan_out_subscriber_events_task")
+def fan_out_subscriber_events_task(
+    event: str, subscriber_ids: list[int], data: dict, occurred_at: str
+) -> int:
+    return webhooks.fan_out_each(
+        event=event,
+        subscriber_ids=subscriber_ids,
+        data=data,
+        occurred_at=webhooks.parse_occurred_at(occurred_at),
+    )
+
+
 @shared_task(name="api.tasks.deliver_webhook_task", bind=True)
 def deliver_webhook_task(self, delivery_id: int) -> str:
     attempt = webhooks.deliver(delivery_id=delivery_id)

@@ -4,28 +4,28 @@
   commit: the payload is built once (the ids in it enriched with the current rows), and each
   active endpoint subscribed to it gets a WebhookDelivery row, sent by a task on `default`.
 - `deliver` claims a row (a conditional UPDATE that leases it, so a duplicate task does not
-  send it twice at once), POSTs the JSON body signed (api.signing), never follows redirects,
-  and records the answer. 2xx: delivered. Anything else: retried after 30 s, 1, 2, 4 ... min
+  send it twice at once), POSTs the JSON body signed (api.signing) to an address checked in
+  the same attempt (api.outbound: resolved once, pinned, no redirects followed), and records
+  the answer. 2xx: delivered. Anything else: retried after 30 s, 1, 2, 4 ... min
   (WEBHOOK_RETRY_BASE_SECONDS, doubling, at most WEBHOOK_RETRY_MAX_SECONDS) up to
   WEBHOOK_MAX_ATTEMPTS; every failed attempt counts against the endpoint, and after
   WEBHOOK_DISABLE_AFTER_FAILURES failures in a row (no success between) it is disabled.
+- Many subscribers announced at once (rundbrief.events.emit_for_subscribers, e.g. an import)
+  reach `fan_out_each` a batch at a time: still one event and payload per subscriber, but read
+  with one query and inserted with one statement.
 - A beat task re-enqueues rows whose retry was lost (broker restarted).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import secrets
-import socket
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.serializers.json import DjangoJSONEncoder
@@ -34,11 +34,12 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from api import selectors, signing
+from api import outbound, selectors, signing
 from api.models import WebhookDelivery, WebhookEndpoint
 from rundbrief import secretbox
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.events import EVENTS, TEST_EVENT
+from subscribers.models import Subscriber
 
 logger = logging.getLogger(__name__)
 D = WebhookDelivery.Status
@@ -131,10 +132,13 @@ def _json_ready(value: dict) -> dict:
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
 
 
-def event_data(data: dict) -> dict:
-    """The event's values, with the subscriber, conversation and campaign they name as they are now."""
+def event_data(data: dict, *, subscribers: dict[int, Subscriber] | None = None) -> dict:
+    """The event's values, with the subscriber, conversation and campaign they name as they are now
+    (``subscribers``: already read, with their subscriptions, by id)."""
     enriched = dict(data)
-    if (pk := data.get("subscriber_id")) and (subscriber := selectors.subscriber(pk)) is not None:
+    if (pk := data.get("subscriber_id")) and (
+        subscriber := subscribers.get(pk) if subscribers is not None else selectors.subscriber(pk)
+    ) is not None:
         enriched["subscriber"] = {
             "id": subscriber.pk,
             "email": subscriber.email,
@@ -181,6 +185,27 @@ def fan_out(*, event: str, data: dict, occurred_at: str) -> int:
     return len(rows)
 
 
+def fan_out_each(*, event: str, subscriber_ids: list[int], data: dict, occurred_at: str) -> int:
+    """One event per subscriber (its own id and payload), their deliveries inserted together."""
+    endpoints = selectors.endpoints_for(event)
+    if not endpoints or not subscriber_ids:
+        return 0
+    known = {subscriber.pk: subscriber for subscriber in selectors.subscribers_by_id(subscriber_ids)}
+    rows = []
+    for pk in subscriber_ids:
+        payload = _envelope(
+            uuid.uuid4(), event, occurred_at, event_data({**data, "subscriber_id": pk}, subscribers=known)
+        )
+        rows += [
+            WebhookDelivery(endpoint=endpoint, event_id=payload["id"], event=event, payload=payload)
+            for endpoint in endpoints
+        ]
+    with transaction.atomic():
+        created = WebhookDelivery.objects.bulk_create(rows, batch_size=1000)
+        after_commit(*(Enqueue(DELIVER_TASK, (row.pk,)) for row in created))
+    return len(created)
+
+
 # --- Delivery -------------------------------------------------------------------------------
 
 
@@ -198,30 +223,6 @@ class Attempt:
 
 def body_of(delivery: WebhookDelivery) -> bytes:
     return json.dumps(delivery.payload, separators=(",", ":"), sort_keys=True).encode()
-
-
-def refused_address(url: str) -> str | None:
-    """Why the URL's host may not be called, or None.
-
-    Webhooks are requests the server makes where a manager says: without this rule one could
-    point an endpoint at the database, Redis or a cloud metadata service and read the answers in
-    the delivery log. Loopback, private, link-local and reserved addresses are refused unless
-    WEBHOOK_ALLOW_PRIVATE_ADDRESSES (development, tests, receivers in the same network).
-    """
-    if settings.WEBHOOK_ALLOW_PRIVATE_ADDRESSES:
-        return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "only http and https URLs"
-    try:
-        infos = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError) as exc:
-        return f"the host does not resolve ({exc.__class__.__name__})"
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0])
-        if not address.is_global:
-            return f"{parts.hostname} is a private, loopback or reserved address ({address})"
-    return None
 
 
 def _claim(delivery_id: int) -> bool:
@@ -247,8 +248,10 @@ def deliver(*, delivery_id: int) -> Attempt:
         )
         return Attempt(D.FAILED)
     body = body_of(delivery)
-    if (refusal := refused_address(endpoint.url)) is not None:
-        return _failed(delivery, None, "", f"not sent: {refusal} (WEBHOOK_ALLOW_PRIVATE_ADDRESSES)")
+    try:
+        target = outbound.resolve(endpoint.url)  # once per attempt; the connection goes there
+    except outbound.Refused as exc:
+        return _failed(delivery, None, "", f"not sent: {exc}")
     try:
         secret = secretbox.decrypt(endpoint.secret_encrypted)
     except secretbox.SecretUnreadable as exc:
@@ -262,30 +265,33 @@ def deliver(*, delivery_id: int) -> Attempt:
         signing.HEADER: signing.sign(secret, body),
     }
     try:
-        response = requests.post(
-            endpoint.url,
-            data=body,
+        answer = outbound.post(
+            target,
+            body=body,
             headers=headers,
             timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-            allow_redirects=False,
+            keep_chars=RESPONSE_KEPT_CHARS,
         )
-    except requests.RequestException as exc:
-        return _failed(delivery, None, "", f"{type(exc).__name__}: {exc}"[:1000])
-    text = response.text[:RESPONSE_KEPT_CHARS]
-    if 200 <= response.status_code < 300:
+    except outbound.SendFailed as exc:
+        return _failed(delivery, None, "", str(exc)[:1000])
+    text = answer.text
+    if 200 <= answer.status < 300:
         now = timezone.now()
         with transaction.atomic():
             WebhookDelivery.objects.filter(pk=delivery.pk).update(
                 status=D.SUCCEEDED,
                 delivered_at=now,
                 next_attempt_at=None,
-                response_status=response.status_code,
+                response_status=answer.status,
                 response_body=text,
                 error="",
             )
             WebhookEndpoint.objects.filter(pk=endpoint.pk).update(consecutive_failures=0)
         return Attempt(D.SUCCEEDED)
-    return _failed(delivery, response.status_code, text, f"HTTP {response.status_code}")
+    if 300 <= answer.status < 400:
+        where = f" to {answer.location[:300]}" if answer.location else ""
+        return _failed(delivery, answer.status, text, f"HTTP {answer.status}: redirect{where} not followed")
+    return _failed(delivery, answer.status, text, f"HTTP {answer.status}")
 
 
 def _failed(delivery: WebhookDelivery, status_code: int | None, text: str, error: str) -> Attempt:

@@ -17,9 +17,10 @@ from django.db.models import DecimalField, Exists, OuterRef, Q, QuerySet
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, Delivery
-from subscribers.models import Attribute, ConsentEvent, Subscriber, Subscription, Suppression
+from subscribers.models import Attribute, ConsentEvent, Subscriber, Subscription, Suppression, Topic
 
 # "bounced or suppressed": any reason, none, or one reason.
 SUPPRESSION_ANY = "any"
@@ -82,6 +83,79 @@ class AudienceFilter:
     @property
     def is_empty(self) -> bool:
         return self == AudienceFilter()
+
+
+def problems(spec: AudienceFilter) -> dict[str, str]:
+    """What in a filter given from outside the list's form (the API) cannot be used, by field.
+
+    The form offers only what exists; a filter sent as JSON may name a topic, campaign or
+    attribute that does not, or give an attribute a value its type cannot hold. Paths name the
+    attribute by key: ``attributes.plan.value``.
+    """
+    found: dict[str, str] = {}
+    if spec.topic is not None and not Topic.objects.filter(pk=spec.topic).exists():
+        found["topic"] = _("No topic with this slug.")
+    if spec.received_campaign is not None and not (
+        Campaign.objects.filter(pk=spec.received_campaign, started_at__isnull=False).exists()
+    ):
+        found["received_campaign"] = _("No campaign with this id has gone out.")
+    if spec.consent_from and spec.consent_to and spec.consent_from > spec.consent_to:
+        found["consent_to"] = _("The end lies before the start.")
+    definitions = {a.key: a for a in Attribute.objects.filter(key__in=[c.key for c in spec.attributes])}
+    seen: set[str] = set()
+    for condition in spec.attributes:
+        path = f"attributes.{condition.key}"
+        definition = definitions.get(condition.key)
+        if definition is None:
+            found[path] = _("No attribute has this key.")
+            continue
+        if condition.key in seen:
+            found[path] = _("Give each attribute once.")
+            continue
+        seen.add(condition.key)
+        if not (condition.value or condition.minimum or condition.maximum):
+            found[path] = _("Give a value, or a lower or upper bound.")
+        found.update(_condition_problems(condition, definition, path))
+    return found
+
+
+def _condition_problems(condition: AttributeCondition, definition: Attribute, path: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    kind = definition.kind
+    ranged = kind in (Attribute.Kind.NUMBER, Attribute.Kind.DATE)
+    if not ranged:
+        for part in ("minimum", "maximum"):
+            if getattr(condition, part):
+                found[f"{path}.{part}"] = _("Only numbers and dates have bounds.")
+    parts = ("value", "minimum", "maximum") if ranged else ("value",)
+    for part in parts:
+        raw = getattr(condition, part)
+        if not raw:
+            continue
+        if kind == Attribute.Kind.NUMBER and not _comparable(_number(raw)):
+            found[f"{path}.{part}"] = _("Enter a number.")
+        elif kind == Attribute.Kind.DATE and not _is_iso_date(raw):
+            found[f"{path}.{part}"] = _("Enter a date as YYYY-MM-DD.")
+        elif kind == Attribute.Kind.CHOICE and raw not in definition.choices:
+            found[f"{path}.{part}"] = _("Choose one of: %(choices)s") % {
+                "choices": ", ".join(definition.choices)
+            }
+        elif kind == Attribute.Kind.YES_NO and raw not in ("yes", "no"):
+            found[f"{path}.{part}"] = _("Choose yes or no.")
+    return found
+
+
+def _comparable(number: Decimal | None) -> bool:
+    """A number the database can compare with the stored values (numeric(30, 10), see below)."""
+    return number is not None and number.is_finite() and abs(number) < Decimal(10) ** 20
+
+
+def _is_iso_date(raw: str) -> bool:
+    try:
+        date.fromisoformat(raw)
+    except ValueError:
+        return False
+    return len(raw) == 10
 
 
 def _day_start(day: date) -> datetime:

@@ -16,6 +16,7 @@ from campaigns.forms import ContactField, contact_choices
 from campaigns.models import Campaign
 from campaigns.versions import language_name, languages
 from subscribers import attributes
+from subscribers.importing import COLUMNS as IMPORT_COLUMNS
 from subscribers.models import Attribute, ConsentEvent, Subscriber, Subscription, Suppression, Topic
 from subscribers.validation import clean_name
 
@@ -360,7 +361,10 @@ class BulkActionForm(forms.Form):
 
 
 class ImportUploadForm(forms.Form):
-    file = forms.FileField(label=_("CSV file (UTF-8)"))
+    file = forms.FileField(
+        label=_("CSV file (UTF-8) or Excel file (.xlsx)"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,.txt,.xlsx,text/csv"}),
+    )
     topic = forms.ModelChoiceField(
         label=_("Into the topic"), queryset=Topic.objects.filter(archived_at__isnull=True)
     )
@@ -372,6 +376,12 @@ class ImportUploadForm(forms.Form):
 
 
 def import_targets() -> list[tuple[str, str]]:
+    """The import's columns, then every defined attribute (by its label, typed on import)."""
+    fields = [
+        (attribute.key, _("Field: %(label)s") % {"label": attributes.label(attribute)})
+        for attribute in Attribute.objects.all()
+        if attribute.key not in IMPORT_COLUMNS
+    ]
     return [
         ("", _("(do not import)")),
         ("email", _("Email address")),
@@ -379,6 +389,7 @@ def import_targets() -> list[tuple[str, str]]:
         ("language", _("Language")),
         ("consent_date", _("Date of the prior consent")),
         ("consent_source", _("Source of the prior consent")),
+        *fields,
     ]
 
 
@@ -386,10 +397,11 @@ class ImportMappingForm(forms.Form):
     def __init__(self, *args, columns: list[str], mapping: dict[str, str], **kwargs):
         super().__init__(*args, **kwargs)
         self.columns = columns
+        choices = import_targets()
         for index, column in enumerate(columns):
             self.fields[f"column_{index}"] = forms.ChoiceField(
                 label=column or _("(unnamed column %(n)s)") % {"n": index + 1},
-                choices=import_targets(),
+                choices=choices,
                 required=False,
                 initial=mapping.get(column, ""),
             )

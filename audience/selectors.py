@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -44,6 +45,15 @@ COUNT_BUDGET_MS = 80
 COUNTABLE_IN_BUDGET = 150_000
 # What the page query's index walk may take before it is planned without one (_planned).
 PAGE_BUDGET_MS = 150
+# A filter result the planner expects to be smaller than this gives the index walk only
+# SHORT_WALK_MS before the fenced query (_planned): a walk that finds few matches usually passes
+# most of the table, and would spend the whole PAGE_BUDGET_MS for nothing.
+FENCE_BELOW = 20_000
+SHORT_WALK_MS = 60
+# What a whole list page may spend on its queries (list_page): the count gets what the page
+# query left of it, at least MIN_COUNT_BUDGET_MS, at most COUNT_BUDGET_MS.
+QUERY_BUDGET_MS = 200
+MIN_COUNT_BUDGET_MS = 20
 
 _TABLE = Subscriber._meta.db_table
 
@@ -194,12 +204,24 @@ class Page:
     next_cursor: str | None
 
 
-def subscriber_page(qs: QuerySet[Subscriber], *, sort: str, cursor: str = "", limit: int = PAGE_SIZE) -> Page:
-    """One page of the list with each row's active topics and suppression (two small queries)."""
+def subscriber_page(
+    qs: QuerySet[Subscriber],
+    *,
+    sort: str,
+    cursor: str = "",
+    limit: int = PAGE_SIZE,
+    expected: int | None = None,
+) -> Page:
+    """One page of the list with each row's active topics and suppression (two small queries).
+
+    ``expected``: the planner's estimate of the filter result (estimate), if known."""
     if sort not in SORT_KEYS:
         sort = DEFAULT_SORT
     values = decode_cursor(cursor) if cursor else None
-    found = _planned(lambda fenced: _keyset(qs.only(*LIST_FIELDS), sort, values, limit + 1, fenced))
+    found = _planned(
+        lambda fenced: _keyset(qs.only(*LIST_FIELDS), sort, values, limit + 1, fenced),
+        walk_ms=SHORT_WALK_MS if expected is not None and expected < FENCE_BELOW else PAGE_BUDGET_MS,
+    )
     more, found = len(found) > limit, found[:limit]
     topics: dict[int, list[str]] = {}
     for subscriber_id, name in (
@@ -219,14 +241,15 @@ def subscriber_page(qs: QuerySet[Subscriber], *, sort: str, cursor: str = "", li
     return Page(rows=rows, next_cursor=encode_cursor(_cursor_of(found[-1], sort)) if more else None)
 
 
-def _planned(fetch):
+def _planned(fetch, *, walk_ms: int = PAGE_BUDGET_MS):
     """Run the page query; if PostgreSQL's plan walks an index for too long, plan it again.
 
     With ORDER BY ... LIMIT the planner walks the sort order's index and filters row by row,
     betting that matches come soon. For a combination of filters that matches few or none
     (say pending and English) that bet walks the whole table. The walk gets PAGE_BUDGET_MS;
     then the same page is asked for with the sort keys "fenced" (``id + 0``): no index has that
-    order, so the filters' own indexes find the rows and only those are sorted.
+    order, so the filters' own indexes find the rows and only those are sorted. ``walk_ms``: the
+    walk's budget (shorter when the planner expects few matches, see FENCE_BELOW).
     """
     if connection.vendor != "postgresql":
         return fetch(False)
@@ -234,7 +257,7 @@ def _planned(fetch):
         try:
             with transaction.atomic():
                 with connection.cursor() as cursor:
-                    cursor.execute("SET LOCAL statement_timeout = %s", [f"{PAGE_BUDGET_MS}ms"])
+                    cursor.execute("SET LOCAL statement_timeout = %s", [f"{int(walk_ms)}ms"])
                     cursor.execute("SET LOCAL jit = off")
                 return fetch(False)
         except DatabaseError:  # canceled by the statement timeout
@@ -262,6 +285,27 @@ class Total:
         ) % {"count": number}
 
 
+def estimate(qs: QuerySet[Subscriber]) -> int | None:
+    """The planner's estimate of how many rows match (a millisecond); None off PostgreSQL."""
+    if connection.vendor != "postgresql":
+        return None
+    return _estimate(qs)
+
+
+def list_page(qs: QuerySet[Subscriber], *, sort: str, cursor: str = "") -> tuple[Page, Total]:
+    """A page of the list and the count, within QUERY_BUDGET_MS of queries where possible.
+
+    One estimate serves both (it picks the page query's plan and may be the count); the exact
+    count gets the time the page query left. Raises BadCursor for a cursor not made here.
+    """
+    started = time.monotonic()
+    expected = estimate(qs)
+    page = subscriber_page(qs, sort=sort, cursor=cursor, expected=expected)
+    spent_ms = (time.monotonic() - started) * 1000
+    budget = int(min(COUNT_BUDGET_MS, max(MIN_COUNT_BUDGET_MS, QUERY_BUDGET_MS - spent_ms)))
+    return page, count(qs, budget_ms=budget, expected=expected)
+
+
 def _estimate(qs: QuerySet[Subscriber]) -> int:
     sql, params = qs.values("pk").query.sql_with_params()
     with connection.cursor() as cursor:
@@ -272,17 +316,20 @@ def _estimate(qs: QuerySet[Subscriber]) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
-def count(qs: QuerySet[Subscriber], *, budget_ms: int = COUNT_BUDGET_MS) -> Total:
+def count(
+    qs: QuerySet[Subscriber], *, budget_ms: int = COUNT_BUDGET_MS, expected: int | None = None
+) -> Total:
     """The exact count if it takes at most ``budget_ms``, else PostgreSQL's estimate.
 
-    The planner's estimate comes first (a millisecond): when it expects more rows than can be
-    counted within the budget, the estimate is the answer without trying.
+    The planner's estimate comes first (a millisecond; ``expected`` if the caller has it): when
+    it expects more rows than can be counted within the budget, the estimate is the answer
+    without trying.
     """
     if connection.vendor != "postgresql":
         return Total(qs.count(), exact=True)
     with transaction.atomic():
-        estimate = _estimate(qs)
-        if estimate > COUNTABLE_IN_BUDGET:
+        estimate = _estimate(qs) if expected is None else expected
+        if estimate > COUNTABLE_IN_BUDGET * budget_ms / COUNT_BUDGET_MS:
             return Total(estimate, exact=False)
         try:
             with transaction.atomic():

@@ -77,11 +77,10 @@ def subscriber_list(request: HttpRequest) -> HttpResponse:
     )
     matching = subscribers_matching(spec)
     try:
-        page = selectors.subscriber_page(matching, sort=sort, cursor=request.GET.get("cursor", ""))
+        page, total = selectors.list_page(matching, sort=sort, cursor=request.GET.get("cursor", ""))
     except selectors.BadCursor:
         messages.warning(request, _("That page link was not valid; here is the first page."))
-        page = selectors.subscriber_page(matching, sort=sort)
-    total = selectors.count(matching)
+        page, total = selectors.list_page(matching, sort=sort)
     query = _filter_query(request.GET)
     next_query = QueryDict(mutable=True)
     next_query.update(request.GET)
@@ -399,11 +398,8 @@ def import_upload(request: HttpRequest) -> HttpResponse:
                 source=form.cleaned_data["source"].strip(),
                 user=request.user,
             )
-        except imports.UnreadableFile:
-            form.add_error(
-                "file",
-                _("This is not a CSV file in UTF-8 with a header line (at most 50 MB)."),
-            )
+        except imports.UnreadableFile as exc:
+            form.add_error("file", exc.message)
         else:
             return redirect("audience:import", job.pk)
     recent = ImportJob.objects.select_related("topic", "created_by")[:10]
@@ -415,7 +411,11 @@ def import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """Map the columns, preview, dry run, start; once started, the progress and the report."""
     job = get_object_or_404(ImportJob.objects.select_related("topic"), pk=pk)
     if job.status != ImportJob.Status.DRAFT:
-        return render(request, "audience/import_progress.html", {"job": job, "done": imports.progress(job)})
+        return render(
+            request,
+            "audience/import_progress.html",
+            {"job": job, "done": imports.progress(job), "errors": imports.report_errors(job)},
+        )
     form = ImportMappingForm(request.POST or None, columns=job.columns, mapping=job.mapping)
     result = None
     if request.method == "POST" and form.is_valid():

@@ -61,6 +61,7 @@ def load_subscribers(n: int, topic_id: int) -> None:
     """N confirmed subscribers of one topic, 1 % suppressed and 1 % paused (COPY: ~50x the ORM)."""
     from django.db import connection
 
+    from subscribers.mailboxes import mailbox_hash
     from subscribers.models import email_hash
 
     buffer = io.StringIO()
@@ -68,8 +69,9 @@ def load_subscribers(n: int, topic_id: int) -> None:
         address = f"bench{i:07d}@example.org"
         paused = "2999-01-01" if i % 100 == 50 else r"\N"
         buffer.write(
-            f"{address}\t{email_hash(address)}\tBench {i}\tde\tconfirmed\tevery\t1\t{paused}\thtml\t"
-            "2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\n"
+            f"{address}\t{email_hash(address)}\t{mailbox_hash(address)}\tBench {i}\tde\tconfirmed\tevery\t1\t"
+            f"{paused}\thtml\t"
+            "2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\t{}\n"
         )
     buffer.seek(0)
     with connection.cursor() as cursor:
@@ -77,8 +79,10 @@ def load_subscribers(n: int, topic_id: int) -> None:
         with (
             raw.cursor() as pg_cursor,
             pg_cursor.copy(
-                "COPY subscribers_subscriber (email, email_hash, name, language, status, frequency, "
-                "frequency_limit, paused_until, format, created_at, updated_at, confirmed_at) FROM STDIN"
+                "COPY subscribers_subscriber (email, email_hash, mailbox_hash, name, language, status, "
+                "frequency, frequency_limit, paused_until, format, created_at, updated_at, confirmed_at, "
+                "attributes) "
+                "FROM STDIN"
             ) as copy,
         ):
             while chunk := buffer.read(1 << 20):

@@ -10,27 +10,38 @@ live in the mail layer (rundbrief.mail.transports).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import secrets
+import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formataddr, formatdate, parseaddr
 
 from django.conf import settings
+from django.core.signing import b62_encode
+from django.template.base import Variable, VariableNode
+from django.template.defaultfilters import default as default_filter
 from django.urls import reverse
 from django.utils import translation
+from django.utils.html import conditional_escape
 
 from campaigns import abtest, qp
-from campaigns.merge import Slot, join_parts, split_campaign
+from campaigns.merge import MergeBodies, Slot, SplitTemplate, join_parts, split_campaign
 from campaigns.models import Campaign
 from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, VersionedCompiled, compile_campaign
 from campaigns.sampling import B
 from campaigns.versions import Content, content_for, contents, languages
-from dialogue.links import mail_links
+from dialogue import links as dialogue_links
 from replies import interface as replies
 from rundbrief.mail.addresses import REPLY, return_path
 from rundbrief.mail.headers import clean_header, encode_header
 from rundbrief.mail.transports.base import OutgoingMail
-from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute, make_token
+from subscribers import tokens as subscriber_tokens
+from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,81 @@ class Recipient:
     @property
     def to_address(self) -> str:
         return self.address or self.email
+
+
+class _Signer:
+    """``django.core.signing.TimestampSigner(salt=salt).sign(value)``, byte for byte, with the HMAC
+    key derived once: a new Signer derives it (a SHA-256 of salt and key) for every token, and a
+    campaign mail carries three (tests/campaigns/test_messages_tokens.py checks the equality)."""
+
+    def __init__(self, salt: str) -> None:
+        key = hashlib.sha256((salt + "signer" + settings.SECRET_KEY).encode()).digest()
+        self._hmac = hmac.new(key, digestmod=hashlib.sha256)
+
+    def sign(self, value: str) -> str:
+        value = f"{value}:{b62_encode(int(time.time()))}"
+        mac = self._hmac.copy()
+        mac.update(value.encode())
+        return f"{value}:{base64.urlsafe_b64encode(mac.digest()).strip(b'=').decode()}"
+
+    def sign_json(self, data: str) -> str:
+        """``signing.dumps(obj, salt=salt, compress=True)`` of the object whose compact JSON is ``data``."""
+        raw = data.encode("latin-1")
+        compressed = zlib.compress(raw)
+        if len(compressed) < len(raw) - 1:
+            return self.sign("." + base64.urlsafe_b64encode(compressed).strip(b"=").decode())
+        return self.sign(base64.urlsafe_b64encode(raw).strip(b"=").decode())
+
+
+# A plain merge field: its value key ("v<n>"), the lookup path ("subscriber", "name"), whether
+# it is HTML-escaped, whether only the HTML part has it, and its |default:"…" text (or None).
+_Lookup = tuple[str, tuple[str, ...], bool, bool, str | None]
+_MISSING = object()
+
+
+def _plain_lookups(bodies: MergeBodies | None) -> list[_Lookup] | None:
+    """The merge fields as dictionary lookups, when every one is a plain ``{{ a.b }}`` or
+    ``{{ a.b|default:"text" }}``; else None.
+
+    Such a field renders (VariableNode, render_value_in_context) as the looked-up string (or,
+    if empty, the default's literal, which the template engine marks safe), conditionally
+    escaped in HTML: the same string without a template Context per recipient.
+    """
+    if bodies is None:
+        return None
+    lookups: list[_Lookup] = []
+    parts: list[tuple[SplitTemplate, bool]] = [
+        (bodies.text, False),
+        (bodies.subject, False),
+        (bodies.html, True),
+    ]
+    seen: set[str] = set()
+    for part, html_only in parts:
+        for node, expression in zip(part.nodes, part.keys, strict=True):
+            if expression is None:
+                continue
+            if not isinstance(node, VariableNode):
+                return None
+            variable = node.filter_expression.var
+            filters = node.filter_expression.filters
+            fallback = None
+            if len(filters) == 1 and filters[0][0] is default_filter and len(filters[0][1]) == 1:
+                [(is_lookup, fallback)] = filters[0][1]
+                if is_lookup or not isinstance(fallback, str):
+                    return None
+                filters = []
+            if (
+                filters
+                or not isinstance(variable, Variable)
+                or variable.lookups is None
+                or variable.translate
+            ):
+                return None
+            key = bodies.names[(part.autoescape, expression)]
+            if key not in seen:
+                seen.add(key)
+                lookups.append((key, tuple(variable.lookups), part.autoescape, html_only, fallback))
+    return lookups
 
 
 def _url_around_token(name: str) -> tuple[str, str]:
@@ -138,6 +224,7 @@ class MessageFactory:
         # values per recipient, which is the same string as a full render (campaigns.merge).
         self._bodies = split_campaign(compiled)
         self._static: dict[str, _StaticBodies] = {}
+        self._lookups = _plain_lookups(self._bodies)
         self.campaign_id = campaign_id
         self.topic_slugs = topic_slugs
         name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
@@ -153,6 +240,17 @@ class MessageFactory:
         self.boundary = "=_rb_" + secrets.token_hex(12)
         self._preferences_url = _url_around_token("subscribers:preferences")
         self._unsubscribe_url = _url_around_token("subscribers:unsubscribe")
+        # The three signed links of every mail (subscribers.tokens.make_token for preferences and
+        # unsubscribe, dialogue.links.mail_links for the web view), signed with keys derived once.
+        self._preferences_signer = _Signer(subscriber_tokens.SALT_PREFIX + PREFERENCES)
+        self._unsubscribe_signer = _Signer(subscriber_tokens.SALT_PREFIX + UNSUBSCRIBE)
+        self._mail_signer = _Signer(dialogue_links.SALT_PREFIX + dialogue_links.MAIL)
+        # make_token's payload {"s": …, "t": sorted topics, "c": campaign} as compact JSON.
+        self._unsubscribe_json = (
+            ',"t":' + json.dumps(sorted(topic_slugs), separators=(",", ":")) if topic_slugs else ""
+        ) + f',"c":{campaign_id}}}'
+        self._web_url = _url_around_token("dialogue:web_view")
+        self._talk_url = _url_around_token("dialogue:about_mail")
         self.common_headers = {
             "List-Id": self.list_id,
             "Feedback-ID": self.feedback_id,
@@ -184,13 +282,18 @@ class MessageFactory:
         if self.links is not None:
             variables |= self.links
         else:
-            preferences = make_token(PREFERENCES, recipient.subscriber_id)
-            unsubscribe = make_token(UNSUBSCRIBE, recipient.subscriber_id, self.topic_slugs, self.campaign_id)
+            subscriber_id = int(recipient.subscriber_id)
+            preferences = self._preferences_signer.sign_json(f'{{"s":{subscriber_id}}}')
+            unsubscribe = self._unsubscribe_signer.sign_json(
+                f'{{"s":{subscriber_id}' + self._unsubscribe_json
+            )
+            mail = self._mail_signer.sign(
+                f"{subscriber_id}.{self.campaign_id}"
+            )  # web view, write in the browser
             variables["preferences_url"] = self._preferences_url[0] + preferences + self._preferences_url[1]
             variables["unsubscribe_url"] = self._unsubscribe_url[0] + unsubscribe + self._unsubscribe_url[1]
-            variables |= mail_links(
-                recipient.subscriber_id, self.campaign_id
-            )  # web view, write in the browser
+            variables["web_url"] = self._web_url[0] + mail + self._web_url[1]
+            variables["talk_url"] = self._talk_url[0] + mail + self._talk_url[1]
         # Subject and preheader in the recipient's language, like the bodies that show them.
         if recipient.language != translation.get_language():
             with translation.override(recipient.language):
@@ -226,7 +329,7 @@ class MessageFactory:
         static = self._static.get(language)
         if static is None:
             static = self._static[language] = _StaticBodies.of(*self._bodies.parts())
-        values = self._bodies.values(variables, text_only=recipient.text_only)
+        values = self._values(variables, text_only=recipient.text_only)
         text = join_parts(static.text, values.__getitem__)
         text_qp = static.encoded_text(values) or qp.encode(text)
         headlines = {name: variables[name] for name in HEADLINES}
@@ -235,6 +338,29 @@ class MessageFactory:
         html = join_parts(static.html, values.__getitem__)
         html_qp = static.encoded_html(values) or qp.encode(html)
         return RenderedMail(html=html, text=text, **headlines), text_qp, html_qp
+
+    def _values(self, variables: dict, *, text_only: bool) -> dict[str, str]:
+        """The recipient's merge values: looked up directly when every field is a plain string
+        lookup (the usual campaign), else rendered by the template nodes (campaigns.merge)."""
+        if self._lookups is not None:
+            constants = self._bodies.constants
+            values = {}
+            for key, path, escape, html_only, fallback in self._lookups:
+                if html_only and text_only:
+                    continue
+                value = variables.get(path[0], _MISSING)
+                if value is _MISSING:
+                    value = constants.get(path[0], _MISSING)
+                for bit in path[1:]:
+                    value = value.get(bit, _MISSING) if type(value) is dict else _MISSING
+                if not isinstance(value, str):  # missing, a number, a date, a callable: the template decides
+                    break
+                if fallback is not None and not value:
+                    value = fallback
+                values[key] = conditional_escape(value) if escape else value
+            else:
+                return values
+        return self._bodies.values(variables, text_only=text_only)
 
     def build(self, recipient: Recipient) -> OutgoingMail:
         variables = self.variables(recipient)

@@ -168,9 +168,14 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(verbose_name=_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(verbose_name=_("updated"), auto_now=True)
     sent_at = models.DateTimeField(verbose_name=_("sent"), null=True, blank=True)
+    # Sent, as far as we know, but a worker died before the server confirmed it: the last round
+    # of a killed worker's chunk, whose final "." may never have been written (campaigns.sending.ledger).
+    handover_unconfirmed = models.BooleanField(
+        verbose_name=_("handed over, not confirmed"), default=False, db_default=False
+    )
     # An A/B test's variant this mail was sent with ("a" or "b"; the rest of the audience gets the
     # winner's letter); empty for a campaign without an A/B test.
-    variant = models.CharField(verbose_name=_("variant"), max_length=1, blank=True, default="")
+    variant = models.CharField(verbose_name=_("variant"), max_length=1, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name = _("delivery")
@@ -383,6 +388,10 @@ class Acceptance(models.Model):
     )
     esp_message_id = models.CharField(verbose_name=_("ESP message id"), max_length=255, blank=True)
     accepted_at = models.DateTimeField(verbose_name=_("accepted"))
+    # Which send chunk recorded it, in its how-manieth round: recovery tells a dead chunk's last
+    # round (maybe never dotted) from the earlier ones (dotted and answered).
+    chunk = models.BigIntegerField(verbose_name=_("send chunk"), null=True, blank=True)
+    round = models.PositiveIntegerField(verbose_name=_("round"), default=0, db_default=0)
 
     class Meta:
         verbose_name = _("acceptance")

@@ -72,7 +72,8 @@ _CANDIDATES = f"""
     FROM {_SUBSCRIBER} s
     WHERE s.status = 'confirmed'
       AND EXISTS (SELECT 1 FROM {_SUBSCRIPTION} sub
-                  WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}}))
+                  WHERE sub.subscriber_id = s.id AND sub.status = 'active' AND sub.topic_id IN ({{topics}})
+                  {{keyset}})
       {{segment}}
 """
 # Over the frequency cap: counted only for subscribers who set one (the rest never pay for it).
@@ -101,20 +102,21 @@ _COUNT_SQL = f"""
       {{segment}}
 """
 
-# Whom a launch sends to now; {sample} narrows it to an A/B test's sample (campaigns.sampling).
-_SENDABLE = f"""
-    {_CANDIDATES}
+# Keyset-paged on both sides of each join: PostgreSQL does not carry "s.id > after" over
+# to the subscription and delivery rows joined on s.id, and without it merge-joins both from
+# their first row on every page (O(N) a page, O(N²) a launch; tests/campaigns/test_audience_plan.py).
+# {sample} narrows it to an A/B test's sample (campaigns.sampling).
+_PAGE_SQL = f"""
+    SELECT s.id, s.email_hash
+    {_CANDIDATES.replace("{keyset}", "AND sub.subscriber_id > %(after)s")}
+      AND s.id > %(after)s
       AND NOT EXISTS (SELECT 1 FROM {_SUPPRESSION} sup WHERE sup.email_hash = s.email_hash)
       AND NOT EXISTS (SELECT 1 FROM {_DELIVERY} d
-                      WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id)
+                      WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id
+                        AND d.subscriber_id > %(after)s)
       AND (s.paused_until IS NULL OR NOT ({_PAUSED}))
       AND NOT ({_OVER_CAP})
       {{sample}}
-"""
-_PAGE_SQL = f"""
-    SELECT s.id, s.email_hash
-    {_SENDABLE}
-      AND s.id > %(after)s
     ORDER BY s.id
     LIMIT %(limit)s
 """
@@ -123,7 +125,7 @@ _PAGE_SQL = f"""
 # The recipients a launch would send to now, per language (the same conditions as a page).
 _LANGUAGES_SQL = f"""
     SELECT s.language, count(*)
-    {_CANDIDATES}
+    {_CANDIDATES.replace("{keyset}", "")}
       AND NOT EXISTS (SELECT 1 FROM {_SUPPRESSION} sup WHERE sup.email_hash = s.email_hash)
       AND NOT EXISTS (SELECT 1 FROM {_DELIVERY} d
                       WHERE d.campaign_id = %(campaign)s AND d.subscriber_id = s.id)
@@ -188,13 +190,24 @@ def _no_jit() -> Iterator[None]:
         yield
 
 
-def _sample_condition(sample: Sample | None, params: dict) -> str:
+def _sample_condition(sample: Sample | None, params: dict, column: str = "s.id") -> str:
     """``AND the subscriber is in the A/B test's sample``, or nothing."""
     if sample is None:
         return ""
-    expression, values = sample.sql("s.id")
+    expression, values = sample.sql(column)
     params.update(values)
     return f"AND {expression} < %(ab_b_below)s"
+
+
+def audience_page_query(
+    campaign: Campaign, *, topic_ids: list[int], after: int, limit: int, sample: Sample | None = None
+) -> tuple[str, dict]:
+    """The SQL and parameters of one audience page: the sendable subscribers with id > after (only
+    an A/B test's sample if one is given)."""
+    params, placeholders = _params(campaign, topic_ids, after=after, limit=limit)
+    segment = _segment_condition(campaign, params)
+    condition = _sample_condition(sample, params)
+    return _PAGE_SQL.format(topics=placeholders, segment=segment, sample=condition), params
 
 
 def audience_pages(
@@ -205,11 +218,11 @@ def audience_pages(
     topic_ids = _topic_ids(campaign)
     last_id = 0
     while True:
-        params, placeholders = _params(campaign, topic_ids, after=last_id, limit=page_size)
-        segment = _segment_condition(campaign, params)
-        condition = _sample_condition(sample, params)
+        sql, params = audience_page_query(
+            campaign, topic_ids=topic_ids, after=last_id, limit=page_size, sample=sample
+        )
         with _no_jit(), connection.cursor() as cursor:
-            cursor.execute(_PAGE_SQL.format(topics=placeholders, segment=segment, sample=condition), params)
+            cursor.execute(sql, params)
             page = [(row[0], row[1]) for row in cursor.fetchall()]
         if not page:
             return
@@ -323,10 +336,9 @@ def stats_by_language(campaign: Campaign) -> list[LanguageStats]:
     ]
 
 
-_SAMPLE_COUNT_SQL = f"""
-    SELECT count(*) FILTER (WHERE {{bucket}} < %(ab_a_below)s), count(*)
-    {_SENDABLE}
-"""
+# The sample's page query over the whole audience (after 0, no limit to speak of), counted.
+_SAMPLE_COUNT_SQL = "SELECT count(*) FILTER (WHERE {bucket} < %(ab_a_below)s), count(*) FROM ({page}) AS page"
+_NO_LIMIT = 2**62
 
 
 @dataclass(frozen=True)
@@ -338,11 +350,11 @@ class SampleCount:
 
 def count_sample(campaign: Campaign, sample: Sample, *, recipients: int) -> SampleCount:
     """How many of the audience a launch would reach now get A, get B, and wait for the winner."""
-    params, placeholders = _params(campaign, _topic_ids(campaign))
-    segment = _segment_condition(campaign, params)
-    condition = _sample_condition(sample, params)
-    expression, _values = sample.sql("s.id")
-    sql = _SAMPLE_COUNT_SQL.format(topics=placeholders, segment=segment, sample=condition, bucket=expression)
+    page, params = audience_page_query(
+        campaign, topic_ids=_topic_ids(campaign), after=0, limit=_NO_LIMIT, sample=sample
+    )
+    expression, _values = sample.sql("page.id")
+    sql = _SAMPLE_COUNT_SQL.format(bucket=expression, page=page)
     with _no_jit(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         a, total = cursor.fetchone()

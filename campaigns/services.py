@@ -18,7 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -371,24 +371,8 @@ def queue_deliveries(*, campaign_id: int) -> int:
     for page in audience_pages(campaign, page_size=settings.SEND_BATCH_SIZE, sample=sample):
         subscriber_ids = [subscriber_id for subscriber_id, _hash in page]
         with transaction.atomic():
-            Delivery.objects.bulk_create(
-                [
-                    Delivery(
-                        campaign_id=campaign_id,
-                        subscriber_id=subscriber_id,
-                        reply_token=new_token(),
-                        message_id=new_message_id(),
-                        variant=sample.variant(subscriber_id) if sample is not None else winner,
-                    )
-                    for subscriber_id in subscriber_ids
-                ],
-                ignore_conflicts=True,  # the unique (campaign, subscriber) decides, not this process
-            )
-            ids = list(
-                Delivery.objects.filter(
-                    campaign_id=campaign_id, subscriber_id__in=subscriber_ids, status=S.QUEUED
-                ).values_list("pk", flat=True)
-            )
+            variants = [sample.variant(pk) if sample is not None else winner for pk in subscriber_ids]
+            ids = _create_deliveries(campaign_id, subscriber_ids, variants)
             created += len(ids)
             if _campaign_status(campaign_id) == C.SENDING:
                 _enqueue_sends(campaign_id, ids)
@@ -403,6 +387,53 @@ def queue_deliveries(*, campaign_id: int) -> int:
     Campaign.objects.filter(pk=campaign_id).update(queued_all_at=timezone.now())
     finish_if_done(campaign_id)
     return created
+
+
+# One statement per page (PostgreSQL): the rows from arrays, the ids of the rows it made
+# returned. The unique (campaign, subscriber) decides, not this process (ON CONFLICT).
+_INSERT_DELIVERIES = f"""
+    INSERT INTO {Delivery._meta.db_table} (campaign_id, subscriber_id, status, reply_token, message_id,
+        esp_message_id, attempts, error, soft_bounces, created_at, updated_at, variant)
+    SELECT %s, v.subscriber_id, 'queued', v.reply_token, v.message_id, '', 0, '', 0, %s, %s, v.variant
+    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+        AS v(subscriber_id, reply_token, message_id, variant)
+    ON CONFLICT DO NOTHING
+    RETURNING id
+"""
+
+
+def _create_deliveries(campaign_id: int, subscriber_ids: list[int], variants: list[str]) -> list[int]:
+    """The page's Delivery rows (each with its A/B test variant, "" without a test); the ids of
+    those this call created (queued, to enqueue)."""
+    tokens = [new_token() for _ in subscriber_ids]
+    message_ids = [new_message_id() for _ in subscriber_ids]
+    if connection.vendor == "postgresql":
+        now = timezone.now()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _INSERT_DELIVERIES, [campaign_id, now, now, subscriber_ids, tokens, message_ids, variants]
+            )
+            return sorted(row[0] for row in cursor.fetchall())
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                campaign_id=campaign_id,
+                subscriber_id=pk,
+                reply_token=token,
+                message_id=message_id,
+                variant=variant,
+            )
+            for pk, token, message_id, variant in zip(
+                subscriber_ids, tokens, message_ids, variants, strict=True
+            )
+        ],
+        ignore_conflicts=True,
+    )
+    return list(
+        Delivery.objects.filter(campaign_id=campaign_id, subscriber_id__in=subscriber_ids, status=S.QUEUED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
 
 
 def _campaign_status(campaign_id: int) -> str | None:
@@ -455,7 +486,10 @@ def cancel_campaign(*, campaign: Campaign) -> None:
         ).update(status=C.CANCELLED, finished_at=timezone.now())
         if not cancelled:
             raise CampaignStateError(_("Only a scheduled, sending or paused campaign can be cancelled."))
-        Delivery.objects.filter(campaign=campaign, status=S.QUEUED).delete()
+        # Not the rows a running chunk holds (still "queued" while it sends them, campaigns.sending.loop):
+        # they are being handed over right now, and their fold keeps them.
+        idle = Delivery.objects.filter(campaign=campaign, status=S.QUEUED).select_for_update(skip_locked=True)
+        Delivery.objects.filter(pk__in=idle.values("pk")).delete()
 
 
 def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = None) -> Campaign:

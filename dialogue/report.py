@@ -3,8 +3,10 @@
 - people who replied out of people delivered; the share of them we answered;
 - first response time (from a person's first reply to our first answer that went out): median, p90;
 - the unanswered conversations; replies per day (a chart, rundbrief/charts.py);
-- themes: keywords of the replies (YAKE, per language: German and English), and a few quotes with
-  names, addresses, phone numbers, mail addresses and links masked (dialogue.masking).
+- themes: the tags staff put on the campaign's conversations (by hand or by routing rules), counted
+  in conversations and people, beside keywords of the replies (YAKE, per language: German and
+  English), and a few quotes with names, addresses, phone numbers, mail addresses and links
+  masked (dialogue.masking).
 Reads only; who may see which part is the view's decision (numbers and masked quotes for marketers,
 the unanswered conversations themselves only for people with inbox rights).
 """
@@ -23,7 +25,7 @@ from django.utils.translation import gettext as _
 
 from campaigns.models import Campaign, Delivery
 from dialogue.masking import mask
-from replies.interface import Conversation, Message
+from replies.interface import Conversation, Message, TagCount, campaign_tag_counts
 from rundbrief.charts import Chart
 
 KEYWORDS = 8
@@ -50,6 +52,7 @@ class DialogueReport:
     chart: Chart | None = None
     keywords: list[str] = field(default_factory=list)
     quotes: list[str] = field(default_factory=list)
+    tags: list[TagCount] = field(default_factory=list)  # themes from staff tags, most used first
 
     @property
     def reply_rate_percent(self) -> float:
@@ -142,6 +145,7 @@ def campaign_report(campaign: Campaign) -> DialogueReport:
         chart=_chart(replies),
         keywords=keywords(_texts_by_language(replies)),
         quotes=_quotes(replies),
+        tags=campaign_tag_counts(campaign.pk),
     )
 
 

@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from campaigns.interface import Campaign
-from replies.models import Conversation, SavedReply, StaffProfile, Tag, Team
+from replies.models import Conversation, RoutingRule, SavedReply, StaffProfile, Tag, Team
 from replies.saved_replies import VARIABLES, unknown_variables
 from replies.search import Filters
 from replies.selectors import assignable_staff, staff_display_name
@@ -222,3 +222,118 @@ class ProfileForm(forms.ModelForm):
                 "deputy", _("Name a deputy for your absence (or new conversations go to the shared queue).")
             )
         return data
+
+
+WEEKDAYS = [
+    ("1", _("Monday")),
+    ("2", _("Tuesday")),
+    ("3", _("Wednesday")),
+    ("4", _("Thursday")),
+    ("5", _("Friday")),
+    ("6", _("Saturday")),
+    ("7", _("Sunday")),
+]
+
+
+class TeamHoursForm(forms.ModelForm):
+    """A team's business hours and its target for the first answer (managers, in the inbox)."""
+
+    business_days = forms.MultipleChoiceField(
+        label=_("Business days"), choices=WEEKDAYS, widget=forms.CheckboxSelectMultiple
+    )
+
+    class Meta:
+        model = Team
+        fields = ["sla_minutes", "business_days", "business_start", "business_end"]
+        widgets = {
+            "business_start": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+            "business_end": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
+        }
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["business_days"] = list(self.instance.business_days or "")
+        self.fields["sla_minutes"].help_text = _(
+            "Counted in business minutes from the subscriber's mail; empty: no target."
+        )
+        self.fields["sla_minutes"].widget.attrs["min"] = 1
+
+    def clean_business_days(self) -> str:
+        return "".join(sorted(set(self.cleaned_data["business_days"])))
+
+    def clean_sla_minutes(self) -> int | None:
+        minutes = self.cleaned_data["sla_minutes"]
+        if minutes is not None and minutes < 1:
+            raise forms.ValidationError(_("Give at least one minute, or leave it empty for no target."))
+        return minutes
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("business_start"), data.get("business_end")
+        if start and end and end <= start:
+            self.add_error("business_end", _("Business hours end after they start (on the same day)."))
+        return data
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """A routing rule in the inbox's rule editor: what it looks for, whom it gives the conversation
+    to, and the tags it adds (names, created when new)."""
+
+    tag_names = forms.CharField(
+        label=_("Add tags"),
+        required=False,
+        help_text=_("Separated by commas. Every conversation this rule matches gets them."),
+    )
+
+    class Meta:
+        model = RoutingRule
+        fields = [
+            "name",
+            "position",
+            "is_active",
+            "field",
+            "match_type",
+            "pattern",
+            "topic",
+            "assign_to",
+            "assign_to_team",
+        ]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assign_to"].queryset = assignable_staff()
+        self.fields["assign_to"].label_from_instance = _staff_label
+        self.fields["tag_names"].widget.attrs["id"] = "id_rule_tags"
+        if self.instance.pk:
+            self.initial["tag_names"] = ", ".join(tag.name for tag in self.instance.add_tags.all())
+
+    def clean_tag_names(self) -> list[str]:
+        names: dict[str, str] = {}
+        for part in self.cleaned_data["tag_names"].split(","):
+            name = part.strip().lstrip("#").strip()
+            if len(name) > 60:
+                raise forms.ValidationError(
+                    _("A tag has at most 60 characters: “%(name)s”.") % {"name": name[:60]}
+                )
+            if name:
+                names.setdefault(name.lower(), name)
+        return list(names.values())
+
+
+class ComposeForm(ReplyForm):
+    """The first mail of a conversation staff start with a subscriber (from their page)."""
+
+    subject = forms.CharField(
+        label=_("Subject"), max_length=200, widget=forms.TextInput(attrs={"id": "id_compose_subject"})
+    )
+
+    field_order = ["subject", "text", "cc", "attachments"]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("seen_answer", "confirm", "saved_reply"):
+            del self.fields[name]
+        self.fields["text"].label = _("Your message")
+        self.fields["text"].help_text = _(
+            "Sent under your name, with your signature; their answer comes back to you."
+        )

@@ -5,8 +5,9 @@ campaigns shows a contact person's name in every mail, offers the people who ans
 does not read replies' models or services for that (an import-linter contract in pyproject.toml).
 
 The dialogue app uses this module too (its own contract): it reads the conversations a staff
-member may see and a conversation's thread, and a reply written in the browser enters the same
-inbound pipeline as a mail (store_web_reply).
+member may see, a conversation's thread and the staff tags on a campaign's conversations
+(campaign_tag_counts), and a reply written in the browser enters the same inbound pipeline as
+a mail (store_web_reply).
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from __future__ import annotations
 from replies.models import Attachment, Conversation, InboundMessage, Message
 from replies.selectors import (
     CampaignReplies,
+    TagCount,
     assignable_staff,
     campaign_repliers_by_language,
     campaign_replies,
     campaign_replies_over_time,
+    campaign_tag_counts,
     staff_display_name,
     visible_conversations,
 )
@@ -33,6 +36,7 @@ def store_web_reply(raw: bytes) -> InboundMessage:
 __all__ = [
     "Attachment",
     "CampaignReplies",
+    "TagCount",
     "Conversation",
     "InboundMessage",
     "Message",
@@ -40,6 +44,7 @@ __all__ = [
     "campaign_repliers_by_language",
     "campaign_replies",
     "campaign_replies_over_time",
+    "campaign_tag_counts",
     "staff_display_name",
     "store_web_reply",
     "visible_conversations",

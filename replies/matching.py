@@ -16,9 +16,10 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from campaigns import interface as campaigns
 from campaigns.interface import Campaign, Delivery
-from replies.models import Conversation, InboundMessage, Message
+from replies.models import Conversation, InboundMessage, Message, StaffNotification
 from replies.parsing import ParsedMail
 from replies.reasons import Reason, reason
+from replies.selectors import assignable_staff
 from rundbrief.mail.addresses import REPLY, TokenAddress, verp
 from subscribers.models import Subscriber, SystemMail, email_hash
 
@@ -36,6 +37,12 @@ class Match:
     topic_ids: list[int] = field(default_factory=list)  # when it answers a system mail: its topics
     # When the mail answers a campaign's test mail: who sent the test (it is theirs, no subscriber's).
     test_sender: AbstractBaseUser | None = None
+    # When the mail answers a new-reply notification we sent a staff member (its reply address):
+    # a staff answer by mail, never a subscriber's reply (replies.pipeline.staff_answers).
+    notification: StaffNotification | None = None
+    # A staff member writing to one of our reply addresses whose token matched nothing (forged,
+    # mistyped, or from another installation): (the staff user, the address); refused, not a reply.
+    staff_to_unknown_token: tuple[AbstractBaseUser, str] | None = None
 
     @property
     def matched(self) -> bool:
@@ -145,6 +152,22 @@ def by_reply_token(recipients: Iterable[str], prefetched: Prefetched | None = No
         if answer:
             code = "verp_answer" if verp_match else "token_answer"
             return _from_answer(answer, method, reason(code, address=address))
+        notification = (
+            None
+            if verp_match  # notifications have no VERP return path: a bounce there names nobody
+            else StaffNotification.objects.select_related(
+                "user__staff_profile", "conversation__subscriber", "conversation__assignee"
+            )
+            .filter(token=token)
+            .first()
+        )
+        if notification:
+            # Nobody's reply: no subscriber or campaign, so no other rule acts for one of them.
+            return Match(
+                method=method,
+                reason=reason("token_notification", address=address),
+                notification=notification,
+            )
         system_mail = SystemMail.objects.select_related("subscriber").filter(token=token).first()
         if system_mail:
             code = "verp_system_mail" if verp_match else "token_system_mail"
@@ -197,10 +220,25 @@ def by_sender(address: str) -> Match | None:
     return Match(method=Method.SENDER, reason=reason("known_sender", address=address), subscriber=subscriber)
 
 
+def staff_to_unknown_token(mail: ParsedMail) -> tuple[AbstractBaseUser, str] | None:
+    """A staff address writing to a reply address of ours that matched nothing."""
+    ours = [
+        address
+        for address, _token, method in recipient_tokens(mail.recipients)
+        if method == Method.REPLY_TOKEN
+    ]
+    if not ours or not mail.from_address:
+        return None
+    staff = assignable_staff().filter(email__iexact=mail.from_address).first()
+    return (staff, ours[0]) if staff is not None else None
+
+
 def match_mail(mail: ParsedMail, prefetched: Prefetched | None = None) -> Match:
-    return (
-        by_reply_token(mail.recipients, prefetched)
-        or by_message_ids(thread_ids(mail))
-        or by_sender(mail.from_address)
-        or Match(reason=reason("unmatched"))
+    token_match = by_reply_token(mail.recipients, prefetched)
+    if token_match is not None:
+        return token_match
+    found = (
+        by_message_ids(thread_ids(mail)) or by_sender(mail.from_address) or Match(reason=reason("unmatched"))
     )
+    found.staff_to_unknown_token = staff_to_unknown_token(mail)
+    return found

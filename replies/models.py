@@ -135,6 +135,9 @@ class InboundMessage(models.Model):
         BOUNCE = "bounce", _("Bounce")
         COMPLAINT = "complaint", _("Spam complaint")
         UNSUBSCRIBE = "unsubscribe", _("Unsubscribe by reply")
+        # A staff member's answer by mail to a new-reply notification (replies.pipeline.staff_answers).
+        STAFF_ANSWER = "staff_answer", _("Staff answer by mail")
+        REFUSED = "refused", _("Refused answer by mail")
 
     class MatchMethod(models.TextChoices):
         NONE = "", _("Unmatched")
@@ -360,6 +363,8 @@ class ConversationEvent(models.Model):
         FOLLOWED = "followed", _("Followed")
         UNFOLLOWED = "unfollowed", _("No longer followed")
         UNDONE = "undone", _("Answer taken back")
+        STARTED = "started", _("Conversation started by staff")
+        REFUSED = "refused", _("Answer by mail refused")
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="events")
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -495,6 +500,15 @@ class RoutingRule(models.Model):
     assign_to_team = models.ForeignKey(
         Team, on_delete=models.CASCADE, null=True, blank=True, verbose_name=_("assign to team")
     )
+    # Every matching rule adds its tags (recorded on the conversation with the rule's name), also
+    # when an earlier rule decided who gets it (replies.routing.tags_for).
+    add_tags = models.ManyToManyField(
+        "Tag",
+        blank=True,
+        related_name="routing_rules",
+        verbose_name=_("add tags"),
+        help_text=_("Tags every matching conversation gets."),
+    )
 
     class Meta:
         ordering = ["position", "id"]
@@ -520,6 +534,32 @@ class RoutingRule(models.Model):
                 errors["pattern"] = _("This is not a valid regular expression: %(error)s") % {"error": exc}
         if errors:
             raise ValidationError(errors)
+
+
+class StaffNotification(models.Model):
+    """A new-reply notification mailed to a staff member, kept for its one-time reply token.
+
+    Its Reply-To is reply+<token>@REPLY_DOMAIN: the staff member's answer by mail to it is posted
+    into the conversation as their answer, but only from their own address
+    (replies.pipeline.staff_answers); anything else is refused and kept, with the reason.
+    """
+
+    token = models.CharField(_("reply token"), max_length=40, unique=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="reply_notifications"
+    )
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="notifications")
+    message = models.ForeignKey(
+        Message, on_delete=models.SET_NULL, null=True, blank=True, related_name="notifications"
+    )
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("staff notification")
+        verbose_name_plural = _("staff notifications")
+
+    def __str__(self) -> str:
+        return f"#{self.conversation_id} → {self.user_id}"
 
 
 # --- IMAP intake (replies/imap/) --------------------------------------------------------------

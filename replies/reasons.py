@@ -43,6 +43,8 @@ TEXTS = {
     "away_no_deputy": _("%(name)s is away and has no deputy: fallback queue"),
     "fallback": _("no routing rule applied: shared unassigned queue"),
     "reassigned": _("reassigned by %(name)s"),
+    "tag_by_rule": _("routing rule “%(rule)s” matched: tag “%(tag)s”"),
+    "started_by_staff": _("%(name)s started the conversation"),
     # matching.py
     "token_campaign": _("reply token in %(address)s: campaign mail"),
     "token_test": _("reply token in %(address)s: a test mail of the campaign"),
@@ -51,6 +53,7 @@ TEXTS = {
     "verp_answer": _("VERP return path %(address)s: our answer"),
     "token_system_mail": _("reply token in %(address)s: our %(kind)s mail"),
     "verp_system_mail": _("VERP return path %(address)s: our %(kind)s mail"),
+    "token_notification": _("reply token in %(address)s: a new-reply notification to staff"),
     "msgid_answer": _("%(message_id)s is one of our answers"),
     "msgid_campaign": _("%(message_id)s is a campaign mail"),
     "known_sender": _("%(address)s is a known subscriber"),
@@ -91,12 +94,33 @@ TEXTS = {
     "says_unsubscribe": _("the reply only says “%(text)s”"),
     "unsubscribe_unmatched": _("looks like an unsubscribe request, but no subscriber matched"),
     "human": _("no automatic rule matched"),
+    # pipeline/staff_answers.py (a staff member answers a notification by mail)
+    "staff_answer_notification": _("answers the new-reply notification sent to %(name)s"),
+    "staff_answer_unknown_token": _(
+        "from the staff address %(address)s to a reply address we never gave out (%(token_address)s)"
+    ),
+    "staff_answer_posted": _("posted as %(name)s's answer in conversation #%(id)s"),
+    "staff_refused_sender": _(
+        "refused: sent from %(address)s, but the notification went to %(name)s at their own address"
+    ),
+    "staff_refused_other_staff": _(
+        "refused: %(address)s belongs to another staff member; the notification went to %(name)s"
+    ),
+    "staff_refused_unknown_token": _("refused: this reply address belongs to no notification"),
+    "staff_refused_not_allowed": _("refused: %(name)s may not answer this conversation (any more)"),
+    "staff_refused_automatic": _("refused: an automatic reply, not an answer"),
+    "staff_refused_empty": _("refused: no text above the quoted notification"),
+    "staff_refused_answered": _(
+        "refused: %(other)s answered after the notification was sent; answer in the inbox"
+    ),
+    "staff_refused_not_possible": _("refused: %(error)s"),
     # pipeline/handlers.py (what a handler did)
     "opened_conversation": _("opened a new conversation"),
     "joined_conversation": _("joined conversation #%(id)s"),
     "reopened": _("reopened (was %(status)s)"),
     "kept_with_assignee": _("kept with the assignee"),
     "routed": _("routed by %(rule)s"),
+    "tagged_by_rules": _("tagged %(tags)s by routing rules"),
     "auto_reply_no_conversation": _("no conversation yet: kept in the automatic mail list only"),
     "added_to_timeline_no_queue": _("added to the timeline of conversation #%(id)s (no queue item)"),
     "added_to_timeline": _("added to the timeline of conversation #%(id)s"),

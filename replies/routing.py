@@ -13,6 +13,10 @@ conversation, once, by ``record_decision``.
   5. round_robin       within the team such a row named, skipping members who are away
   6. fallback          the shared, unassigned queue
 
+Tags are decided beside the assignment: every active routing rule that matches adds its tags
+(``tags_for``), whichever rule decided who gets it; ``record_tags`` sets them and records
+which rule set which tag.
+
 A person who is away hands new conversations to their deputy (followed, at most a few hops).
 
 RoutingInput(dry_run=True) decides without side effects (the admin's "test this rule"):
@@ -32,7 +36,7 @@ from django.utils import timezone
 
 from campaigns import interface as campaigns
 from replies.matching import match_mail
-from replies.models import Conversation, RoutingRule, StaffProfile, Team
+from replies.models import Conversation, ConversationEvent, RoutingRule, StaffProfile, Tag, Team
 from replies.parsing import parse_mail
 from replies.reasons import Reason, as_json, reason, render
 from replies.selectors import staff_display_name
@@ -251,6 +255,52 @@ def record_decision(conversation: Conversation, decision: Decision) -> None:
     conversation.team = decision.team
     conversation.routing_rule = decision.rule
     conversation.routing_reasons = as_json(decision.reasons)
+
+
+@dataclass(frozen=True)
+class RuleTag:
+    tag: Tag
+    rule: str  # the routing rule's name, recorded with the tag
+
+
+def tags_for(data: RoutingInput) -> list[RuleTag]:
+    """The tags of every active routing rule that matches the mail, in the rules' order (each once)."""
+    found: dict[int, RuleTag] = {}
+    rules = RoutingRule.objects.filter(is_active=True, add_tags__isnull=False).distinct()
+    for rule in rules.prefetch_related("add_tags"):
+        if not routing_rule_matches(rule, data):
+            continue
+        for tag in rule.add_tags.all():
+            found.setdefault(tag.pk, RuleTag(tag=tag, rule=rule.name))
+    return list(found.values())
+
+
+def record_tags(conversation: Conversation, tags: list[RuleTag]) -> list[RuleTag]:
+    """Add the rules' tags the (saved) conversation lacks, each recorded as a timeline event with
+    the rule that set it. A tag a person removed from this conversation is not set again."""
+    if not tags:
+        return []
+    present = set(conversation.tags.values_list("pk", flat=True))
+    removed = {
+        name.lower()
+        for name in conversation.events.filter(kind=ConversationEvent.Kind.UNTAGGED).values_list(
+            "text", flat=True
+        )
+    }
+    added = [item for item in tags if item.tag.pk not in present and item.tag.name.lower() not in removed]
+    if not added:
+        return []
+    conversation.tags.add(*[item.tag for item in added])
+    ConversationEvent.objects.bulk_create(
+        ConversationEvent(
+            conversation=conversation,
+            kind=ConversationEvent.Kind.TAGGED,
+            text=item.tag.name,
+            reasons=as_json([reason("tag_by_rule", rule=item.rule, tag=item.tag.name)]),
+        )
+        for item in added
+    )
+    return added
 
 
 def input_for_inbound(inbound_raw: bytes, envelope_to: list[str]) -> RoutingInput:

@@ -12,6 +12,7 @@ Results are the newest activity first, keyset-paginated (replies.pagination).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -39,6 +40,10 @@ MESSAGE_DOCUMENT = (
 )
 NOTE_DOCUMENT = "left(coalesce(text, ''), 200000)"
 CONVERSATION_DOCUMENT = "coalesce(subject, '') || ' ' || coalesce(contact_address, '')"
+# The same document, of the rows of a query that names its table (the broad way).
+CONVERSATION_DOCUMENT_OF_ROW = (
+    "coalesce(replies_conversation.subject, '') || ' ' || coalesce(replies_conversation.contact_address, '')"
+)
 # Subscribers' names: words as they are (a name has no stem), "simple" configuration.
 NAME_VECTOR = "to_tsvector('simple'::regconfig, coalesce(name, ''))"
 NAME_QUERY = "websearch_to_tsquery('simple'::regconfig, %s)"
@@ -80,6 +85,11 @@ def _raw(condition: str, *params: str) -> RawSQL:
 
 def _messages_full_text(query: str) -> QuerySet:
     return Message.objects.filter(_raw(f"search_vector @@ {QUERY}", query, query))
+
+
+# The first three parts of _full_text: messages, notes, the conversation's own subject and
+# address (the broad way, _broad_condition, treats them apart); the rest are looked up whole.
+ROW_PARTS = 3
 
 
 def _full_text(query: str) -> list[QuerySet]:
@@ -156,6 +166,28 @@ def _probe(matching_parts: list[QuerySet], limit: int) -> list[int]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _tagged(tag_id: int) -> QuerySet:
+    return Conversation.tags.through.objects.filter(tag_id=tag_id).values("conversation_id")
+
+
+def _estimate(queryset: QuerySet) -> int:
+    """PostgreSQL's estimate of the rows a query returns (from the statistics of its indexes,
+    no row read)."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def estimated_message_hits(query: str) -> int:
+    """How many messages the words match, as PostgreSQL estimates it: a word in tens of
+    thousands of messages need not be probed."""
+    return _estimate(_messages_full_text(query).values("pk"))
+
+
 def _filtered(conversations: QuerySet[Conversation], filters: Filters) -> QuerySet[Conversation]:
     if filters.status in STATUSES:
         conversations = conversations.filter(status=filters.status)
@@ -166,9 +198,9 @@ def _filtered(conversations: QuerySet[Conversation], filters: Filters) -> QueryS
     if filters.team:
         conversations = conversations.filter(team_id=filters.team)
     if filters.tag:
-        conversations = conversations.filter(
-            pk__in=Tag.objects.filter(pk=filters.tag).values("conversations")
-        )
+        # The through table directly: from the tag (a LEFT JOIN) PostgreSQL checked every
+        # conversation of the activity index against the tag, one by one.
+        conversations = conversations.filter(pk__in=_tagged(filters.tag))
     if filters.campaign:
         conversations = conversations.filter(campaign_id=filters.campaign)
     tz = timezone.get_current_timezone()
@@ -187,8 +219,49 @@ def _filtered(conversations: QuerySet[Conversation], filters: Filters) -> QueryS
 # their conversations, with an exact count; beyond it ("heat pump" in an energy newsletter's
 # inbox), from the newest conversations down (replies.pagination over the activity index, each
 # checked against the message index), and the page says "many" instead of a count, which would
-# read every match. Every match is still reachable, page by page.
+# read every match. Every match is still reachable, page by page. The same for a tag filter
+# alone: a tag on more conversations than this is not counted.
 BROAD_MATCHES = 1000
+# Between BROAD_MATCHES and this many hits the probe reads them all (a few milliseconds): the
+# page comes from their conversations' ids, not counted. Checking conversation by conversation
+# (the broad way) would read tens of thousands of conversations to fill a page of such a word.
+PROBE_LIMIT = 6 * BROAD_MATCHES
+# Words PostgreSQL estimates in more messages than this go the broad way without probing first
+# (the probe reads its first BROAD_MATCHES + 1 hits: ~40 ms for a word in 50,000 messages). The
+# estimate is ten times the limit: even a tenfold overestimate still has more than
+# BROAD_MATCHES hits, so a narrow search is never mistaken for a broad one.
+SURELY_BROAD = 10 * BROAD_MATCHES
+# The broad way checks each conversation's own subject per row only when PostgreSQL expects
+# more subjects than this to match (a word of the subjects' everyday vocabulary); below it, and
+# for every word the statistics do not know (estimated at ~2,500 of 250,000 whatever it is),
+# the matching subjects are looked up once: per row, two to_tsvector() calls on each of the
+# thousands of conversations a sparse word's first page reads cost more.
+SUBJECTS_PER_ROW = 5 * BROAD_MATCHES
+
+
+def _broad_condition(query: str, parts: list[QuerySet]) -> Q:
+    """Many hits: the conversations, newest first, are checked one by one against their
+    messages (an EXISTS each; OFFSET 0 keeps PostgreSQL from turning it into a hashed list of
+    every match, which is what this path avoids), so the first page stops after a few hundred
+    or thousand conversations. The other parts (notes, subscribers by name or address, tags,
+    campaigns) are looked up whole, and so are the conversations' own subjects unless
+    PostgreSQL expects very many of them: then each row's subject is checked instead (two
+    to_tsvector() calls per conversation read, cheaper than collecting thousands)."""
+    condition = (
+        "EXISTS (SELECT 1 FROM replies_message m WHERE m.conversation_id = replies_conversation.id"
+        f" AND m.search_vector @@ {QUERY} OFFSET 0)"
+    )
+    params = [query] * 2
+    notes, subjects, whole = parts[1], parts[2], parts[ROW_PARTS:]
+    if _estimate(subjects) > SUBJECTS_PER_ROW:
+        condition += f" OR {vector(CONVERSATION_DOCUMENT_OF_ROW)} @@ {QUERY}"
+        params += [query] * 2
+        whole = [notes, *whole]
+    else:
+        whole = [notes, subjects, *whole]
+    rest = whole[0].union(*whole[1:])
+    sql, rest_params = rest.query.sql_with_params()
+    return _raw(condition, *params) | Q(pk__in=RawSQL(sql, rest_params))
 
 
 @dataclass(frozen=True)
@@ -211,26 +284,21 @@ def find(user: AbstractBaseUser, query: str, filters: Filters | None = None) -> 
         return Results(Conversation.objects.none(), exact=True)
     conversations = _filtered(selectors.visible_conversations(user), filters)
     exact = True
+    if not query and filters.tag and _tagged(filters.tag).count() > BROAD_MATCHES:
+        exact = False  # a tag on thousands of conversations: paged, not counted
     if query:
         parts = _matching_parts(query)
         matching = parts[0].union(*parts[1:])
-        ids = _probe(parts, BROAD_MATCHES + 1) if uses_full_text() else None
-        if ids is not None and len(ids) <= BROAD_MATCHES:
+        ids, broad = None, False
+        if uses_full_text():
+            broad = estimated_message_hits(query) > SURELY_BROAD
+            ids = [] if broad else _probe(parts, PROBE_LIMIT + 1)
+        if ids is not None and not broad and len(ids) <= PROBE_LIMIT:
             conversations = conversations.filter(pk__in=set(ids))
+            exact = len(ids) <= BROAD_MATCHES
         elif ids is not None:
             exact = False
-            others = [part for part in parts if part.model is not Message]
-            rest = others[0].union(*others[1:]) if others else Conversation.objects.none().values("pk")
-            sql, params = rest.query.sql_with_params()
-            # Checked per conversation, newest first: OFFSET 0 keeps PostgreSQL from turning
-            # the EXISTS into a hashed list of every match (which is what this path avoids).
-            in_messages = _raw(
-                "EXISTS (SELECT 1 FROM replies_message m WHERE m.conversation_id = replies_conversation.id"
-                f" AND m.search_vector @@ {QUERY} OFFSET 0)",
-                query,
-                query,
-            )
-            conversations = conversations.filter(in_messages | Q(pk__in=RawSQL(sql, params)))
+            conversations = conversations.filter(_broad_condition(query, parts))
         else:
             # Compiled once: the page runs two queries (count, page) with this subquery in both.
             sql, params = matching.query.sql_with_params()

@@ -10,9 +10,12 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Count, F, Max, Q, QuerySet, TextField
 from django.db.models.functions import Cast, Coalesce, Lower, TruncDay, TruncHour
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
-from replies.models import Conversation, InboundMessage, Message, StaffProfile, Team
+from replies.models import Conversation, InboundMessage, Message, StaffProfile, Tag, Team
 from replies.pagination import Order
+from subscribers.models import Subscriber, Subscription
+from subscribers.selectors import is_suppressed
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,33 @@ def campaign_replies_over_time(campaign_id: int, *, unit: str) -> dict:
         .annotate(count=Count("pk"))
     )
     return {row["bucket"]: row["count"] for row in rows}
+
+
+@dataclass(frozen=True)
+class TagCount:
+    tag_id: int
+    name: str
+    conversations: int  # conversations of the campaign carrying the tag
+    people: int  # their subscribers (or, without one, senders), each counted once
+
+
+def campaign_tag_counts(campaign_id: int) -> list[TagCount]:
+    """The staff tags on a campaign's conversations, most used first: the themes staff saw."""
+    rows = (
+        Tag.objects.filter(conversations__campaign_id=campaign_id)
+        .annotate(
+            used=Count("conversations", distinct=True),
+            people=Count(
+                Coalesce(
+                    Cast("conversations__subscriber_id", TextField()),
+                    Lower("conversations__contact_address"),
+                ),
+                distinct=True,
+            ),
+        )
+        .order_by("-used", "name")
+    )
+    return [TagCount(tag_id=t.pk, name=t.name, conversations=t.used, people=t.people) for t in rows]
 
 
 def staff_display_name(user: AbstractBaseUser) -> str:
@@ -175,6 +205,42 @@ def queue_counts(user: AbstractBaseUser) -> dict[str, int]:
     if not can_see_all(user):
         names.remove("all")
     return {name: queue(user, name).count() for name in names}
+
+
+def refused_inbound() -> QuerySet[InboundMessage]:
+    """Answers by mail to a notification that were refused (wrong sender, unknown token, ...)."""
+    return InboundMessage.objects.filter(
+        status=InboundMessage.Status.PROCESSED, kind=InboundMessage.Kind.REFUSED
+    ).defer("raw")
+
+
+def new_conversation_refusal(subscriber: object) -> str:
+    """Why we must not write to this subscriber out of the blue ("" if we may).
+
+    Writing first needs their consent: a confirmed subscriber with at least one active topic,
+    whose address is not suppressed (unsubscribed, bounced, complained, erased). Answering
+    in a conversation they began is not writing first (services.queue_staff_answer).
+    """
+    if subscriber is None:
+        return _("The subscriber was erased: nobody can write to them.")
+    if is_suppressed(subscriber.email):
+        return _(
+            "%(email)s is on the suppression list (unsubscribed, bounced, complained or erased): "
+            "we must not write to them first."
+        ) % {"email": subscriber.email}
+    if (
+        subscriber.status == Subscriber.Status.UNSUBSCRIBED
+        or not subscriber.subscriptions.filter(status=Subscription.Status.ACTIVE).exists()
+    ):
+        return _(
+            "%(email)s has unsubscribed from everything: we must not write to them first. "
+            "If they write to us, their conversation can be answered."
+        ) % {"email": subscriber.email}
+    if subscriber.status != Subscriber.Status.CONFIRMED:
+        return _("%(email)s has not confirmed the subscription yet: we must not write to them first.") % {
+            "email": subscriber.email
+        }
+    return ""
 
 
 def failed_inbound() -> QuerySet[InboundMessage]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from replies import views, views_collaboration, views_reports, views_saved_replies
+from replies import views, views_collaboration, views_reports, views_saved_replies, views_settings
 
 app_name = "replies"
 
@@ -11,6 +11,13 @@ urlpatterns = [
     path("profile/", views.profile, name="profile"),
     path("reports/", views_reports.report, name="reports"),
     path("reports/inbox.csv", views_reports.report_csv, name="report_csv"),
+    path("rules/", views_settings.routing_rules, name="routing_rules"),
+    path("rules/new/", views_settings.routing_rule_edit, name="routing_rule_new"),
+    path("rules/<int:pk>/", views_settings.routing_rule_edit, name="routing_rule_edit"),
+    path("rules/<int:pk>/delete/", views_settings.routing_rule_delete, name="routing_rule_delete"),
+    path("teams/", views_settings.teams, name="teams"),
+    path("teams/<int:pk>/", views_settings.team_edit, name="team_edit"),
+    path("subscribers/<int:subscriber_pk>/write/", views.compose, name="compose"),
     path("conversations/<int:pk>/", views.conversation, name="conversation"),
     path("conversations/<int:pk>/live/", views.conversation_live, name="conversation_live"),
     path("conversations/<int:pk>/reply/", views.reply, name="reply"),

@@ -24,13 +24,14 @@ from django.views.decorators.http import require_POST
 
 from campaigns.interface import deliveries_of_subscriber
 from replies import pagination, presence, saved_replies, selectors, services
-from replies.forms import AssignForm, NoteForm, ProfileForm, ReplyForm, SearchForm, SnoozeForm
+from replies.forms import AssignForm, ComposeForm, NoteForm, ProfileForm, ReplyForm, SearchForm, SnoozeForm
 from replies.models import Attachment, Conversation, InboundMessage, Message, StaffProfile
 from replies.parsing import html_to_text, parse_mail, sanitise_html
 from replies.search import ORDER as SEARCH_ORDER
 from replies.search import find as find_conversations
 from replies.search import uses_full_text
 from replies.selectors import staff_display_name
+from subscribers.models import Subscriber
 from subscribers.selectors import is_suppressed
 
 QUEUE_LABELS = {
@@ -286,6 +287,51 @@ def reply(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(reverse("replies:conversation", args=[item.pk]) + f"#m{answer.pk}")
 
 
+@staff_view
+def compose(request: HttpRequest, subscriber_pk: int) -> HttpResponse:
+    """Write to a subscriber first (the "Write to" link on their page): a new conversation, if
+    their consent allows it; otherwise the reason, and their conversations, which can be answered."""
+    subscriber = get_object_or_404(Subscriber, pk=subscriber_pk)
+    refusal = selectors.new_conversation_refusal(subscriber)
+    form = ComposeForm(request.POST or None, request.FILES or None)
+    if request.method == "POST":
+        if not request.user.has_perm("replies.change_conversation"):
+            raise PermissionDenied
+        if not refusal and form.is_valid():
+            try:
+                item = services.start_conversation(
+                    subscriber=subscriber,
+                    author=request.user,
+                    subject=form.cleaned_data["subject"],
+                    text=form.cleaned_data["text"],
+                    cc=form.cleaned_data["cc"],
+                    attachments=form.cleaned_data["attachments"],
+                )
+            except (services.ReplyNotPossible, ValueError) as exc:
+                form.add_error(None, str(exc))
+            else:
+                messages.success(request, _("Your message is being sent. Their answer comes back to you."))
+                return redirect("replies:conversation", pk=item.pk)
+    status = 200
+    if request.method == "POST":
+        status = 409 if refusal else 400
+    return render(
+        request,
+        "replies/compose.html",
+        {
+            **_nav_context(request),
+            "subscriber": subscriber,
+            "refusal": refusal,
+            "form": form,
+            "conversations": selectors.visible_conversations(request.user)
+            .filter(subscriber=subscriber)
+            .order_by("-last_message_at", "-id")[:20],
+            "can_change": request.user.has_perm("replies.change_conversation"),
+        },
+        status=status,
+    )
+
+
 @staff_action
 def undo(request: HttpRequest, pk: int) -> HttpResponse:
     """Take a queued answer back within its undo window: its text returns to the composer."""
@@ -499,8 +545,13 @@ def _inbound(request: HttpRequest, pk: int) -> InboundMessage:
 def inbound_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("replies.view_inboundmessage"):
         raise PermissionDenied
-    show = "automatic" if request.GET.get("show") == "automatic" else "failed"
-    items = selectors.automatic_inbound() if show == "automatic" else selectors.failed_inbound()
+    lists = {
+        "failed": selectors.failed_inbound,
+        "automatic": selectors.automatic_inbound,
+        "refused": selectors.refused_inbound,  # answers by mail to a notification, refused
+    }
+    show = request.GET.get("show", "") if request.GET.get("show", "") in lists else "failed"
+    items = lists[show]()
     page = pagination.page(items, selectors.INBOUND_ORDER, request.GET.get("after", ""))
     return render(
         request,

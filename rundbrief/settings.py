@@ -8,6 +8,7 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import timedelta
 from pathlib import Path
@@ -218,6 +219,11 @@ MAILBOX_ENABLED = EMAIL_DELIVERY == "mailbox"
 INBOUND_SMTP_HOST = env.str("INBOUND_SMTP_HOST", default="127.0.0.1")
 INBOUND_SMTP_PORT = env.int("INBOUND_SMTP_PORT", default=2526)
 INBOUND_MAX_MESSAGE_BYTES = env.int("INBOUND_MAX_MESSAGE_BYTES", default=25 * 1024 * 1024)
+# Message bytes all SMTP/LMTP sessions may hold at once (0: one message of the largest size plus
+# 8 MiB for small ones beside it; each costs a few times its size in memory while stored), and
+# how long a session waits for room before DATA gets 451 (replies/smtp.py).
+INBOUND_SMTP_BUFFER_BYTES = env.int("INBOUND_SMTP_BUFFER_BYTES", default=0)
+INBOUND_SMTP_BUFFER_WAIT_SECONDS = env.float("INBOUND_SMTP_BUFFER_WAIT_SECONDS", default=60.0)
 
 # --- Subscribers ----------------------------------------------------------------------
 CONFIRMATION_LINK_MAX_AGE = timedelta(days=env.int("CONFIRMATION_LINK_DAYS", default=7))
@@ -455,6 +461,17 @@ WEBHOOK_DISABLE_AFTER_FAILURES = env.int("WEBHOOK_DISABLE_AFTER_FAILURES", defau
 # Webhook URLs on loopback, private or reserved addresses are refused (no requests into our own
 # network on a manager's say-so) unless this is set; DEBUG allows them for local receivers.
 WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env.bool("WEBHOOK_ALLOW_PRIVATE_ADDRESSES", default=DEBUG)
+# Private networks webhook receivers may be in all the same (comma-separated CIDRs, e.g. 10.8.0.0/16),
+# and the CA certificates HTTPS receivers are checked against (empty: certifi's bundle).
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+for _network in WEBHOOK_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(
+            f"WEBHOOK_ALLOWED_NETWORKS: {_network!r} is not a network (e.g. 10.8.0.0/16)."
+        ) from _exc
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 CELERY_BEAT_SCHEDULE["api-requeue-lost-webhook-deliveries"] = {
     "task": "api.tasks.requeue_lost_webhook_deliveries_task",
     "schedule": timedelta(minutes=5),

@@ -92,10 +92,6 @@ class MailgunTrackingWebhookView(MailgunSignatureMixin, mailgun.MailgunTrackingW
     pass
 
 
-class MailgunInboundWebhookView(MailgunSignatureMixin, mailgun.MailgunInboundWebhookView):
-    pass
-
-
 class SendGridTrackingWebhookView(ReplayGuardMixin, sendgrid.SendGridTrackingWebhookView):
     def signed_timestamp_and_unique(self, request: HttpRequest) -> tuple[str, str] | None:
         if not self.webhook_verification_key:  # no signature configured: basic auth only

@@ -114,11 +114,12 @@ def refuse_nul_characters(request: HttpRequest) -> None:
 
 
 class Key(HttpBearer):
-    """`Authorization: Bearer rb_...` with the given scope; the key lands on `request.api_key`."""
+    """`Authorization: Bearer rb_...` with the given scopes (all of them); the key lands on
+    `request.api_key`."""
 
-    def __init__(self, scope: str):
+    def __init__(self, *scopes: str):
         super().__init__()
-        self.scope = scope
+        self.scopes = scopes
 
     def authenticate(self, request: HttpRequest, token: str) -> ApiKey | None:
         key = keys.usable_key(token)
@@ -129,8 +130,9 @@ class Key(HttpBearer):
         wait = seconds_until_allowed(key)
         if wait:
             raise RateLimited(wait)
-        if self.scope not in key.scopes:
-            raise MissingScope(self.scope)
+        for scope in self.scopes:
+            if scope not in key.scopes:
+                raise MissingScope(scope)
         return key
 
 

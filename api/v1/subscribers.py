@@ -8,12 +8,14 @@ these operations need a key with the subscribers scopes, so they answer with wha
 
 from __future__ import annotations
 
+import math
 from datetime import date, datetime
 from typing import Literal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_ipv46_address
+from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -121,6 +123,11 @@ class SubscriberIn(Schema):
         None, description="The person's IP address, if the calling system knows it."
     )
     signup_user_agent: str = ""
+    attributes: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict,
+        description="Attribute values (/attributes), each checked by its type; stored for a subscriber "
+        "this request creates (an existing one's values are changed with PATCH).",
+    )
 
 
 class CreatedOut(Schema):
@@ -269,6 +276,7 @@ def create_subscriber(request: HttpRequest, payload: SubscriberIn):
     email = _clean("email", clean_email, payload.email)
     name = _clean("name", clean_name, payload.name)
     topics = _topics(payload.topics)
+    values = {key: value for key, value in _clean_attributes(payload.attributes).items() if value is not None}
     language = payload.language
     consent_language = language or "de"
     try:
@@ -287,7 +295,9 @@ def create_subscriber(request: HttpRequest, payload: SubscriberIn):
     except subscriber_selectors.NoConsentText as exc:
         raise ApiError(503, "unavailable", _("Signup is closed: no consent text is published.")) from exc
     if payload.prior_consent is not None:
-        return _create_with_prior_consent(request, email, name, language, topics, payload.prior_consent)
+        return _create_with_prior_consent(
+            request, email, name, language, topics, payload.prior_consent, values
+        )
     if payload.signup_ip is not None:
         _clean("signup_ip", _ip, payload.signup_ip)
     before = selectors.subscribers(email=email).first()
@@ -300,6 +310,7 @@ def create_subscriber(request: HttpRequest, payload: SubscriberIn):
         consent=consent,
         ip=payload.signup_ip,
         user_agent=payload.signup_user_agent,
+        attributes=values,
     )
     subscriber = selectors.subscribers(email=email).first()
     pending = any(s.status == "pending" for s in subscriber.subscriptions.all())
@@ -314,7 +325,7 @@ def _ip(value: str) -> str:
     return value
 
 
-def _create_with_prior_consent(request, email, name, language, topics, proof: PriorConsent):
+def _create_with_prior_consent(request, email, name, language, topics, proof: PriorConsent, values: dict):
     consent_date = proof.date if timezone.is_aware(proof.date) else timezone.make_aware(proof.date)
     if consent_date > timezone.now():
         raise bad_request("prior_consent.date", "in_the_future", _("The consent date lies in the future."))
@@ -338,6 +349,9 @@ def _create_with_prior_consent(request, email, name, language, topics, proof: Pr
         if report.confirmed:
             confirmed.append(topic.slug)
     subscriber = selectors.subscribers(email=email).first()
+    if before is None and values:
+        _save_attributes(request, subscriber, values)
+        subscriber = selectors.subscribers(email=email).first()
     if confirmed:  # announced like a confirmation click (CSV imports in the audience desk are not)
         emit("subscriber.confirmed", subscriber_id=subscriber.pk, topics=confirmed, prior_consent=True)
     status = "confirmed" if confirmed else "unchanged"
@@ -364,26 +378,29 @@ def get_subscriber(request: HttpRequest, subscriber_id: int):
 )
 def update_subscriber(request: HttpRequest, subscriber_id: int, payload: SubscriberPatch):
     subscriber = _subscriber_or_404(subscriber_id)
-    if payload.attributes:
-        _save_attributes(request, subscriber, payload.attributes)
-        subscriber = _subscriber_or_404(subscriber_id)
+    # Everything is checked before anything is written: a bad field changes nothing.
+    values = _clean_attributes(payload.attributes) if payload.attributes else {}
     if subscriber.status == Subscriber.Status.UNSUBSCRIBED and payload.topics:
         raise conflict(_("This subscriber has unsubscribed from everything; only they can sign up again."))
     current = [s.topic for s in subscriber.subscriptions.all() if s.status != "unsubscribed"]
     topics = current if payload.topics is None else (_topics(payload.topics) if payload.topics else [])
     name = subscriber.name if payload.name is None else _clean("name", clean_name, payload.name)
-    saved = services.update_preferences(
-        subscriber=subscriber,
-        topics=topics,
-        frequency=payload.frequency or subscriber.frequency,
-        frequency_limit=payload.frequency_limit or subscriber.frequency_limit,
-        paused_until=payload.paused_until
-        if "paused_until" in payload.model_fields_set
-        else subscriber.paused_until,
-        format=payload.format or subscriber.format,
-        name=name,
-        language=payload.language or subscriber.language,
-    )
+    with transaction.atomic():
+        if values:
+            _save_attributes(request, subscriber, values)
+            subscriber = _subscriber_or_404(subscriber_id)
+        saved = services.update_preferences(
+            subscriber=subscriber,
+            topics=topics,
+            frequency=payload.frequency or subscriber.frequency,
+            frequency_limit=payload.frequency_limit or subscriber.frequency_limit,
+            paused_until=payload.paused_until
+            if "paused_until" in payload.model_fields_set
+            else subscriber.paused_until,
+            format=payload.format or subscriber.format,
+            name=name,
+            language=payload.language or subscriber.language,
+        )
     return {
         "subscriber": subscriber_out(_subscriber_or_404(subscriber_id)),
         "awaiting_confirmation": saved.awaiting,
@@ -391,14 +408,21 @@ def update_subscriber(request: HttpRequest, subscriber_id: int, payload: Subscri
     }
 
 
-def _save_attributes(request: HttpRequest, subscriber: Subscriber, raw: dict) -> None:
-    """Through the audience desk's service: checked by the attribute's type, recorded with the key's owner."""
+def _clean_attributes(raw: dict) -> dict:
+    """Values by key, each checked by its attribute's type (subscribers.attributes.clean_value)."""
     defined = {attribute.key: attribute for attribute in selectors.attributes().filter(key__in=list(raw))}
     values = {}
     for key, value in raw.items():
         if key not in defined:
             raise bad_request(f"attributes.{key}", "unknown_attribute", _("No attribute has this key."))
+        if isinstance(value, float) and not math.isfinite(value):
+            raise bad_request(f"attributes.{key}", "invalid", _("Enter a number."))
         values[key] = _clean(f"attributes.{key}", lambda v, a=defined[key]: clean_value(a, v), value)
+    return values
+
+
+def _save_attributes(request: HttpRequest, subscriber: Subscriber, values: dict) -> None:
+    """Through the audience desk's service, recorded with the key's owner."""
     audience_services.update_subscriber(
         subscriber=subscriber,
         user=request.api_key.created_by,

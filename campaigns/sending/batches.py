@@ -21,7 +21,6 @@ from django.utils import translation
 
 from campaigns.merge import MergeBodies, Slot, join_parts, split_campaign
 from campaigns.messages import MessageFactory, Recipient
-from campaigns.sending import ledger
 from campaigns.sending.esp_syntax import BatchSyntax, batch_syntax
 from campaigns.sending.run import SendRun
 from rundbrief.mail.headers import clean_header
@@ -202,18 +201,18 @@ def _call_esp(
     # Exactly-once, as for SMTP: the acceptances are committed BEFORE the call. A worker
     # killed during the call leaves the whole batch recorded as sent, so recovery never
     # sends it again: at most once, never a duplicate (the ESP may or may not have it).
-    ledger.record_acceptances(ids)
+    run.accepted(ids)
     try:
         statuses = run.transport.send_batch(message)
     except TransientSendError as exc:
         # The call failed as a whole (or its answer was lost): nothing recorded, normal retry rules.
-        ledger.forget_acceptances(ids)
+        run.forget(ids)
         run.retry_or_fail(ids, exc.reason)
         return exc.connection_lost
     except PermanentSendError:
         # The ESP refused the call as a whole (e.g. one address it rejects fails all of
         # Mailgun's batch): nothing went out, so each recipient is tried on its own.
-        ledger.forget_acceptances(ids)
+        run.forget(ids)
         singles.extend(e.recipient for e in entries)
         return False
     _apply_statuses(run, entries, statuses)
@@ -234,6 +233,6 @@ def _apply_statuses(run: SendRun, entries: list[BatchEntry], statuses: dict) -> 
             run.fail(entry.recipient.delivery_id, f"{status.status} by the ESP")
         elif status is not None and status.message_id is not None:
             esp_ids[entry.recipient.delivery_id] = str(status.message_id)
-    ledger.forget_acceptances(refused)
-    ledger.record_esp_ids(esp_ids)
+    run.forget(refused)
+    run.ledger.record_esp_ids(esp_ids)
     run.sent(len(entries) - len(refused))

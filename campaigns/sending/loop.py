@@ -1,9 +1,11 @@
 """The send loop: claim deliveries in the database, build, hand over, record each result at once.
 
-Who sends a delivery is decided by a state transition in the database (queued → sending,
-claimed with SELECT … FOR UPDATE SKIP LOCKED), so a batch that runs twice, or a recovered
-one, sends nothing twice. Acceptances are committed before the backend can accept
-(campaigns.sending.ledger). Over SMTP one commit covers a round of mails, one per connection
+Who sends a delivery is decided by a claim in the database, so a batch that runs twice, or a
+recovered one, sends nothing twice. On PostgreSQL the claim is a row lock (SELECT … FOR NO
+KEY UPDATE SKIP LOCKED) held by the chunk's transaction until its fold, so each mail costs one
+Delivery row update, its final state; elsewhere it is a committed queued → sending update.
+Acceptances are committed before the backend can accept (campaigns.sending.ledger), on a
+connection of their own. Over SMTP one commit covers a round of mails, one per connection
 (rundbrief.mail.transports.smtp); the chunk's acceptances are folded into its Delivery rows
 at the end.
 
@@ -18,27 +20,28 @@ import logging
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone, translation
 
 from campaigns.messages import MessageFactory, Recipient, factory_for
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Acceptance, Campaign, Delivery
 from campaigns.ratelimit import bucket_for
 from campaigns.sending import ledger
-from campaigns.sending.batches import plan_for, send_chunk_batched
+from campaigns.sending.batches import BatchPlan, plan_for, send_chunk_batched
 from campaigns.sending.run import SendResult, SendRun
 from rundbrief.events import emit
 from rundbrief.mail.refusals import PermanentSendError, SendError
 from rundbrief.mail.transports import transport_for_settings
 from rundbrief.mail.transports.base import OutgoingMail, Transport
 from rundbrief.mail.transports.smtp import SMTPTransport
+from subscribers.models import Subscriber, Suppression
 
 logger = logging.getLogger(__name__)
 
-# Rows claimed at a time: short enough that "sending" rows are never old (a second or two),
-# large enough that the per-chunk queries (claim, recipients, fold) are spread over many mails.
-CLAIM_CHUNK = 250
+# Rows claimed at a time: short enough that a chunk's locks are held a second or two at most,
+# large enough that the per-chunk queries (claim, fold) are spread over many mails.
+CLAIM_CHUNK = 500
 S = Delivery.Status
 
 
@@ -55,31 +58,23 @@ def send_deliveries(
         factory=factory_for(campaign),
         transport=transport,
         bucket=bucket_for(transport.name),
+        held=connection.vendor == "postgresql",
     )
     plan = plan_for(campaign_id, run.factory, transport)
     chunk = plan.max_recipients if plan else CLAIM_CHUNK  # a batch chunk is one API call per group
     ids = list(delivery_ids)
     try:
-        with ledger.cheap_commits():
+        with ledger.cheap_commits(), ledger.ledger() as book:
+            run.ledger = book
             for start in range(0, len(ids), chunk):
                 if start and _campaign_status(campaign_id) != Campaign.Status.SENDING:
                     run.result.stopped = True
                     break
-                claimed = _claim(campaign_id, ids[start : start + chunk])
-                if not claimed:
-                    continue
-                try:
-                    with translation.override(settings.LANGUAGE_CODE):
-                        recipients = run.recipients(claimed)
-                        if plan:
-                            batched = send_chunk_batched(run, plan, recipients)
-                            backend_down = batched.backend_down or _send_each(run, batched.singles)
-                        elif isinstance(transport, SMTPTransport):
-                            backend_down = _send_rounds(run, transport, recipients)
-                        else:
-                            backend_down = _send_each(run, recipients)
-                finally:
-                    ledger.fold_acceptances(claimed)
+                chunk_ids = ids[start : start + chunk]
+                if run.held:
+                    backend_down = _send_held_chunk(run, plan, chunk_ids)
+                else:
+                    backend_down = _send_claimed_chunk(run, plan, chunk_ids)
                 if backend_down:
                     run.result.retry_ids += ids[start + chunk :]
                     return run.result
@@ -89,8 +84,84 @@ def send_deliveries(
     return run.result
 
 
+def _send_held_chunk(run: SendRun, plan: BatchPlan | None, ids: Sequence[int]) -> bool:
+    """PostgreSQL: the chunk is one transaction holding its rows' locks; one row update per mail.
+
+    The rows stay "queued" while locked (no row version for the claim); the fold writes each
+    one's final state when the chunk is done. A worker killed meanwhile loses the lock with
+    its connection: the rows are queued again, and its committed acceptances (on the
+    ledger's own connection) keep them from being claimed until recovery folds them.
+    """
+    with transaction.atomic():
+        rows = _hold(run.campaign_id, ids)
+        if not rows:
+            return False
+        run.new_chunk()
+        with translation.override(settings.LANGUAGE_CODE):
+            backend_down = _send_chunk(run, plan, run.recipients_of(rows))
+        # Not in a finally: after an error the transaction is rolled back, the rows are queued
+        # again, and their acceptances wait for recovery (a claim never takes an accepted row).
+        ledger.fold_held([row[0] for row in rows])
+    return backend_down
+
+
+def _send_claimed_chunk(run: SendRun, plan: BatchPlan | None, ids: Sequence[int]) -> bool:
+    """Other databases: claimed as "sending" (committed), folded at the end."""
+    claimed = _claim(run.campaign_id, ids)
+    if not claimed:
+        return False
+    run.new_chunk()
+    try:
+        with translation.override(settings.LANGUAGE_CODE):
+            return _send_chunk(run, plan, run.recipients(claimed))
+    finally:
+        ledger.fold_acceptances(claimed)
+
+
+def _send_chunk(run: SendRun, plan: BatchPlan | None, recipients: list[Recipient]) -> bool:
+    """True if the backend is down (the rest of the chunk was handed back)."""
+    if plan:
+        batched = send_chunk_batched(run, plan, recipients)
+        return batched.backend_down or _send_each(run, batched.singles)
+    if isinstance(run.transport, SMTPTransport):
+        return _send_rounds(run, run.transport, recipients)
+    return _send_each(run, recipients)
+
+
 def _campaign_status(campaign_id: int) -> str | None:
     return Campaign.objects.filter(pk=campaign_id).values_list("status", flat=True).first()
+
+
+# The claim and the recipients in one statement. FOR NO KEY UPDATE: it conflicts with another
+# claim (SKIP LOCKED) but not with the FOR KEY SHARE of the acceptance INSERT's foreign key
+# check on the ledger's connection.
+_HOLD = f"""
+    SELECT d.id, d.message_id, d.reply_token, d.attempts, d.subscriber_id,
+           s.email, s.name, s.language, s.format, s.status,
+           EXISTS (SELECT 1 FROM {Suppression._meta.db_table} sup WHERE sup.email_hash = s.email_hash),
+           d.variant
+    FROM {Delivery._meta.db_table} d
+    LEFT JOIN {Subscriber._meta.db_table} s ON s.id = d.subscriber_id
+    WHERE d.id = ANY(%(ids)s::bigint[]) AND d.campaign_id = %(campaign)s AND d.status = 'queued'
+      AND NOT EXISTS (SELECT 1 FROM {Acceptance._meta.db_table} a WHERE a.delivery_id = d.id)
+    ORDER BY d.id
+    FOR NO KEY UPDATE OF d SKIP LOCKED
+"""
+_ACCEPTED = f"SELECT delivery_id FROM {Acceptance._meta.db_table} WHERE delivery_id = ANY(%s::bigint[])"
+
+
+def _hold(campaign_id: int, ids: Sequence[int]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(_HOLD, {"ids": list(ids), "campaign": campaign_id})
+        rows = cursor.fetchall()
+        if not rows:
+            return rows
+        # A row whose lock was released by a killed worker after this statement's snapshot
+        # began may have an acceptance the NOT EXISTS could not see; now that it is locked,
+        # a fresh look sees every acceptance committed before (those rows are recovery's).
+        cursor.execute(_ACCEPTED, [[row[0] for row in rows]])
+        accepted = {row[0] for row in cursor.fetchall()}
+    return [row for row in rows if row[0] not in accepted] if accepted else rows
 
 
 def _claim(campaign_id: int, ids: Sequence[int]) -> list[int]:
@@ -134,10 +205,10 @@ def _send_rounds(run: SendRun, transport: SMTPTransport, recipients: list[Recipi
             continue
         run.bucket.acquire(len(mails))
         errors = transport.send_round(
-            mails, lambda accepted, ids=ids: ledger.record_acceptances([ids[index] for index in accepted])
+            mails, lambda positions, ids=ids: run.accepted([ids[i] for i in positions])
         )
         failed = [(delivery_id, error) for delivery_id, error in zip(ids, errors, strict=True) if error]
-        ledger.forget_acceptances([delivery_id for delivery_id, _error in failed])
+        run.forget([delivery_id for delivery_id, _error in failed])
         for delivery_id, error in failed:
             run.refused(delivery_id, error)
         run.sent(len(mails) - len(failed))
@@ -159,12 +230,12 @@ def _send_each(run: SendRun, recipients: list[Recipient]) -> bool:
             run.bucket.acquire(1)
             run.transport.send(
                 mail,
-                lambda esp_message_id, delivery_id=recipient.delivery_id: ledger.record_acceptance(
-                    delivery_id, esp_message_id
+                lambda esp_message_id, delivery_id=recipient.delivery_id: run.accepted(
+                    [delivery_id], esp_message_id
                 ),
             )
         except SendError as exc:
-            ledger.forget_acceptances([recipient.delivery_id])
+            run.forget([recipient.delivery_id])
             run.refused(recipient.delivery_id, exc)
             if exc.connection_lost:
                 # The backend is down: hand the rest back instead of failing each one.

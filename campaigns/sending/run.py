@@ -8,15 +8,17 @@ Every refusal, retry, skip and hand-back goes through its methods, so the rules 
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from campaigns.messages import MessageFactory, Recipient
 from campaigns.models import Delivery
 from campaigns.ratelimit import TokenBucket
+from campaigns.sending.ledger import Ledger
 from rundbrief.mail.refusals import SendError, TransientSendError, may_retry, retry_delay
 from rundbrief.mail.transports.base import Transport
 from subscribers.models import Subscriber, Suppression
@@ -40,8 +42,64 @@ class SendRun:
     factory: MessageFactory
     transport: Transport
     bucket: TokenBucket
+    ledger: Ledger = field(default_factory=Ledger)
+    # True: the chunk's rows are claimed by a row lock held until the fold (PostgreSQL), so they
+    # stay "queued" and each outcome counts the attempt; False: claimed as "sending" (counted then).
+    held: bool = False
     result: SendResult = field(default_factory=SendResult)
     attempts: dict[int, int] = field(default_factory=dict)  # delivery id -> attempts, this one included
+    chunk: int = 0  # names the chunk's acceptances, with the round (campaigns.sending.ledger)
+    round: int = 0
+
+    def new_chunk(self) -> None:
+        self.chunk, self.round = secrets.randbits(62) + 1, 0
+
+    def accepted(self, delivery_ids: Sequence[int], esp_message_id: str = "") -> None:
+        """Commit the acceptances of the next round, before the backend can accept them."""
+        self.round += 1
+        self.ledger.record(delivery_ids, chunk=self.chunk, round=self.round, esp_message_id=esp_message_id)
+
+    def forget(self, delivery_ids: Sequence[int]) -> None:
+        self.ledger.forget(delivery_ids)
+
+    def recipients_of(self, rows: Sequence[tuple]) -> list[Recipient]:
+        """Locked rows (campaigns.sending.loop._hold: id, Message-ID, reply token, attempts,
+        subscriber id, email, name, language, format, status, suppressed, variant) → sendable recipients;
+        the others (unsubscribed, suppressed, erased) are skipped."""
+        recipients, skip = [], []
+        for (
+            pk,
+            message_id,
+            reply_token,
+            attempts,
+            subscriber_id,
+            email,
+            name,
+            language,
+            fmt,
+            status,
+            suppressed,
+            variant,
+        ) in rows:
+            self.attempts[pk] = attempts + 1
+            if subscriber_id is None or status != Subscriber.Status.CONFIRMED or suppressed:
+                skip.append(pk)
+                continue
+            recipients.append(
+                Recipient(
+                    delivery_id=pk,
+                    message_id=message_id,
+                    reply_token=reply_token,
+                    subscriber_id=subscriber_id,
+                    email=email,
+                    name=name,
+                    language=language,
+                    text_only=fmt == Subscriber.Format.TEXT,
+                    variant=variant,
+                )
+            )
+        self.skip(skip)
+        return recipients
 
     def recipients(self, claimed: Sequence[int]) -> list[Recipient]:
         """Claimed rows → sendable recipients; the others (unsubscribed, suppressed, erased) are skipped."""
@@ -101,7 +159,7 @@ class SendRun:
         self.result.sent += count
 
     def fail(self, delivery_id: int, reason: str) -> None:
-        _mark(delivery_id, status=S.FAILED, error=reason)
+        self._mark(delivery_id, status=S.FAILED, error=reason)
         self.result.failed += 1
 
     def refused(self, delivery_id: int, error: SendError) -> None:
@@ -118,15 +176,17 @@ class SendRun:
             if not may_retry(attempts):
                 self.fail(delivery_id, reason)
             else:
-                _mark(delivery_id, status=S.QUEUED, error=reason)
+                self._mark(delivery_id, status=S.QUEUED, error=reason)
                 self.result.retry_ids.append(delivery_id)
                 self.result.retry_in = max(self.result.retry_in, retry_delay(attempts))
 
     def hand_back(self, delivery_ids: Sequence[int]) -> None:
         """The backend is down: rows not tried yet go back to queued, for the task's retry."""
-        Delivery.objects.filter(pk__in=delivery_ids, status=S.SENDING).update(status=S.QUEUED)
+        if not self.held:  # held rows are still queued: the lock ends with the chunk
+            Delivery.objects.filter(pk__in=delivery_ids, status=S.SENDING).update(status=S.QUEUED)
         self.result.retry_ids += delivery_ids
 
-
-def _mark(delivery_id: int, **fields) -> None:
-    Delivery.objects.filter(pk=delivery_id).update(updated_at=timezone.now(), **fields)
+    def _mark(self, delivery_id: int, **fields) -> None:
+        if self.held:
+            fields["attempts"] = F("attempts") + 1
+        Delivery.objects.filter(pk=delivery_id).update(updated_at=timezone.now(), **fields)

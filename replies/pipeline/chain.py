@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from replies.matching import Prefetched, match_mail
 from replies.models import InboundMessage
@@ -26,6 +27,7 @@ from replies.pipeline.auto_reply import AutoReplyRule
 from replies.pipeline.bounce_rules import BounceRule, ComplaintRule
 from replies.pipeline.context import Context, Outcome, RuleHit
 from replies.pipeline.rules import HumanRule, Rule, UnsubscribeRule
+from replies.pipeline.staff_answers import StaffAnswerRule, handle_staff_answer
 from replies.threads import PrefetchedConversations
 from rundbrief.effects import after_commit
 
@@ -42,6 +44,9 @@ class Link:
 CHAIN: list[Link] = [
     Link(BounceRule(), Kind.BOUNCE, handlers.handle_bounce),
     Link(ComplaintRule(), Kind.COMPLAINT, handlers.handle_complaint),
+    # Before auto-replies and unsubscribes: a staff member's "stop" or out-of-office reply to a
+    # notification must neither unsubscribe the subscriber nor land on their timeline.
+    Link(StaffAnswerRule(), Kind.STAFF_ANSWER, handle_staff_answer),
     Link(AutoReplyRule(), Kind.AUTO_REPLY, handlers.handle_auto_reply),
     Link(UnsubscribeRule(), Kind.UNSUBSCRIBE, handlers.handle_unsubscribe),
     Link(HumanRule(), Kind.HUMAN, handlers.handle_human),
@@ -67,16 +72,27 @@ def decide(
     *,
     deliveries: Prefetched | None = None,
     conversations: PrefetchedConversations | None = None,
-) -> None:
-    """Match, recognise and handle one mail; writes its decision record on ``inbound`` (not saved)."""
+    post_answer: Callable[..., Any] | None = None,
+) -> Outcome:
+    """Match, recognise and handle one mail; writes its decision record on ``inbound`` (not saved).
+
+    post_answer stores a staff answer (a staff member answering a notification by mail).
+    """
     match = match_mail(mail, deliveries)
-    ctx = Context(mail=mail, match=match, envelope_from=inbound.envelope_from, conversations=conversations)
+    ctx = Context(
+        mail=mail,
+        match=match,
+        envelope_from=inbound.envelope_from,
+        conversations=conversations,
+        post_answer=post_answer,
+    )
     record = [RuleHit(rule="matching", hit=match.matched, reasons=[match.reason] if match.reason else [])]
     link, hits = classify(ctx)
     outcome = link.handler(inbound, ctx)
     hits[-1].actions = outcome.actions
     record += hits
-    inbound.kind = link.kind
+    inbound.kind = outcome.kind or link.kind
     inbound.match_method = match.method
     inbound.rule_hits = [line.as_json() for line in record]
     after_commit(*outcome.effects)
+    return outcome

@@ -9,8 +9,9 @@ for the record) and what should happen after the commit (rundbrief.effects).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from replies.bounces import Report
 from replies.matching import Match
@@ -25,8 +26,13 @@ class UnmatchedUnsubscribe:
     """An unsubscribe request that matched no subscriber: a person must look at it."""
 
 
-Finding = Report | UnmatchedUnsubscribe
-F = TypeVar("F", Report, UnmatchedUnsubscribe)
+@dataclass(frozen=True)
+class StaffAnswer:
+    """A staff member's mail to one of our reply addresses (replies.pipeline.staff_answers)."""
+
+
+Finding = Report | UnmatchedUnsubscribe | StaffAnswer
+F = TypeVar("F", Report, UnmatchedUnsubscribe, StaffAnswer)
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,9 @@ class Context:
     envelope_from: str = ""
     conversations: PrefetchedConversations | None = None  # looked up once per batch
     findings: list[Finding] = field(default_factory=list)  # left by earlier rules' verdicts
+    # Stores a staff answer (replies.services.queue_staff_answer), handed in by the loop's caller:
+    # the pipeline does not import the services, which import it.
+    post_answer: Callable[..., Any] | None = None
 
     def finding(self, kind: type[F]) -> F | None:
         return next((f for f in self.findings if isinstance(f, kind)), None)
@@ -80,3 +89,5 @@ class Outcome:
 
     actions: list[Reason] = field(default_factory=list)
     effects: list[Enqueue] = field(default_factory=list)
+    kind: str = ""  # the kind to record when it is not the rule's (a refused staff answer)
+    answer: Any = None  # the staff answer a mail became (replies.pipeline.staff_answers)

@@ -20,7 +20,7 @@ from replies.models import Attachment, Conversation, ConversationEvent, InboundM
 from replies.parsing import ParsedMail, sanitise_html
 from replies.pipeline.context import Context, Outcome
 from replies.reasons import Reason, reason
-from replies.routing import RoutingInput, decide, record_decision
+from replies.routing import RoutingInput, decide, record_decision, record_tags, tags_for
 from replies.selectors import wants_reply_notifications
 from replies.threads import find_conversation, open_conversation
 from rundbrief.effects import Enqueue
@@ -86,21 +86,23 @@ def _topic_ids(conversation: Conversation) -> list[int]:
     return []
 
 
+def _routing_input(conversation: Conversation, ctx: Context, *, is_new: bool) -> RoutingInput:
+    return RoutingInput(
+        subject=ctx.mail.subject,
+        body=ctx.mail.stripped_text,
+        sender=ctx.mail.from_address,
+        topic_ids=lambda: ctx.match.topic_ids or _topic_ids(conversation),
+        conversation=conversation,
+        campaign_contact=conversation.campaign.contact if conversation.campaign_id else None,
+        test_sender=ctx.match.test_sender,
+        is_new=is_new,
+    )
+
+
 def route(conversation: Conversation, ctx: Context, *, is_new: bool) -> tuple[list[Reason], bool]:
     """Decide who gets the conversation; returns what was done and whether the assignee changed."""
     previous = conversation.assignee_id
-    decision = decide(
-        RoutingInput(
-            subject=ctx.mail.subject,
-            body=ctx.mail.stripped_text,
-            sender=ctx.mail.from_address,
-            topic_ids=lambda: ctx.match.topic_ids or _topic_ids(conversation),
-            conversation=conversation,
-            campaign_contact=conversation.campaign.contact if conversation.campaign_id else None,
-            test_sender=ctx.match.test_sender,
-            is_new=is_new,
-        )
-    )
+    decision = decide(_routing_input(conversation, ctx, is_new=is_new))
     if decision.rule == "keep_assignee":
         # The reason it went to this person in the first place stays the one shown.
         return [reason("kept_with_assignee"), *decision.reasons], False
@@ -140,6 +142,9 @@ def handle_human(inbound: InboundMessage, ctx: Context) -> Outcome:
             assignee_id=conversation.assignee_id,
             reasons=conversation.routing_reasons,
         )
+    tagged = record_tags(conversation, tags_for(_routing_input(conversation, ctx, is_new=is_new)))
+    if tagged:
+        actions.append(reason("tagged_by_rules", tags=", ".join(item.tag.name for item in tagged)))
     message = add_message(conversation, inbound, ctx, InboundMessage.Kind.HUMAN)
     emit("reply.received", conversation_id=conversation.pk, message_id=message.pk, new_conversation=is_new)
     outcome = Outcome(actions=actions)

@@ -22,6 +22,7 @@ from replies.services.answers import (
     resend_staff_answer,
     send_staff_answer,
     staff_answer_email,
+    start_conversation,
     take_back,
     undo_window,
 )
@@ -96,6 +97,7 @@ __all__ = [
     "SendOutcome",
     "queue_staff_answer",
     "staff_answer_email",
+    "start_conversation",
     "send_staff_answer",
     "can_resend",
     "resend_staff_answer",

@@ -17,7 +17,8 @@ from django.utils.translation import gettext as _
 
 from dialogue.links import answer_links_text
 from replies.models import Attachment, Conversation, ConversationEvent, Message
-from replies.selectors import can_see_all, staff_display_name
+from replies.reasons import as_json, reason
+from replies.selectors import can_see_all, new_conversation_refusal, staff_display_name
 from rundbrief.effects import Enqueue, after_commit
 from rundbrief.events import emit
 from rundbrief.mail.addresses import REPLY, new_token, set_return_path
@@ -31,7 +32,7 @@ logger = logging.getLogger(__name__)
 SEND_TASK = "replies.tasks.send_staff_answer_task"
 
 
-class ReplyNotPossible(Exception):
+class ReplyNotPossible(ValueError):
     """The conversation has nobody to answer to (e.g. the subscriber was erased)."""
 
 
@@ -134,9 +135,10 @@ def queue_staff_answer(
             author=author,
             from_address=formataddr((staff_display_name(author), sender_address())),
             to_address=recipient,
-            subject=reply_subject(
-                (last.subject if last else conversation.subject).strip() or _("Your message")
-            ),
+            # The first mail of a conversation we start carries its subject as it is.
+            subject=reply_subject(last.subject.strip() or _("Your message"))
+            if last is not None
+            else (conversation.subject.strip() or _("Your message")),
             text=body,
             stripped_text=text,
             message_id=message_id,
@@ -161,6 +163,54 @@ def queue_staff_answer(
         _enqueue_send(answer.pk, countdown=settings.ANSWER_UNDO_SECONDS or None)
     conversation.refresh_from_db()
     return answer
+
+
+def start_conversation(
+    *,
+    subscriber: object,
+    author: AbstractBaseUser,
+    subject: str,
+    text: str,
+    cc: list[str] | None = None,
+    attachments: list | None = None,
+) -> Conversation:
+    """Write to a subscriber first, from their page: a new conversation, routed to its author,
+    and its first mail sent as any staff answer is (the author's name and signature, a fresh
+    reply token as Reply-To, the VERP return path; queued, then sent by the task).
+
+    Only with their consent (selectors.new_conversation_refusal): otherwise ReplyNotPossible,
+    with the reason, and nothing is stored. Their answer threads back by the reply token and
+    stays with the author (an open conversation keeps its assignee).
+    """
+    refusal = new_conversation_refusal(subscriber)
+    if refusal:
+        raise ReplyNotPossible(refusal)
+    subject = " ".join(subject.split())[:998]
+    if not subject:
+        raise ValueError(_("The subject is empty."))
+    if not text.strip():
+        raise ValueError(_("The answer is empty."))
+    reasons = [reason("started_by_staff", name=staff_display_name(author))]
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            subscriber=subscriber,
+            subject=subject,
+            assignee=author,
+            routing_rule="started_by_staff",
+            routing_reasons=as_json(reasons),
+            last_message_at=timezone.now(),
+        )
+        ConversationEvent.objects.create(
+            conversation=conversation,
+            kind=ConversationEvent.Kind.STARTED,
+            actor=author,
+            assignee=author,
+            reasons=as_json(reasons),
+        )
+        queue_staff_answer(
+            conversation=conversation, author=author, text=text, cc=cc, attachments=attachments
+        )
+    return conversation
 
 
 def _enqueue_send(message_id: int, countdown: float | None = None) -> None:

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from replies.models import ConversationEvent, InboundMessage, Message
+from replies.models import ConversationEvent, InboundMessage, Message, StaffNotification
 from replies.selectors import staff_display_name, wants_reply_notifications
+from rundbrief.mail.addresses import REPLY, new_token
 from subscribers.mails import answerable, system_mail_token
 from subscribers.models import Subscriber, SystemMail
 from subscribers.tokens import preferences_url
@@ -22,15 +23,31 @@ def _site_link(name: str, *args: object) -> str:
     return settings.SITE_URL + reverse(name, args=args)
 
 
-def _mail_staff(user, *, subject: str, template: str, context: dict) -> None:
-    """A notification to a staff member, marked automatic so no auto-responder answers it."""
+def _mail_staff(user, *, subject: str, template: str, context: dict, reply_token: str = "") -> None:
+    """A notification to a staff member, marked automatic so no auto-responder answers it.
+
+    With a reply token (answerable_notification): its Reply-To is the notification's own reply
+    address, and the staff member's answer to it is posted into the conversation.
+    """
     EmailMessage(
         subject=subject,
-        body=render_to_string(template, {"name": staff_display_name(user), **context}),
+        body=render_to_string(
+            template, {"name": staff_display_name(user), "answerable": bool(reply_token), **context}
+        ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
+        reply_to=[REPLY.address(reply_token)] if reply_token else None,
         headers={"Auto-Submitted": "auto-generated"},
     ).send()
+
+
+def answerable_notification(user, message: Message) -> str:
+    """A stored one-time token for a new-reply notification to this person (its reply address)."""
+    token = new_token()
+    StaffNotification.objects.create(
+        token=token, user=user, conversation_id=message.conversation_id, message=message
+    )
+    return token
 
 
 def notify_assignee(*, message: Message) -> bool:
@@ -48,6 +65,7 @@ def notify_assignee(*, message: Message) -> bool:
             "conversation": conversation,
             "url": _site_link("replies:conversation", conversation.pk),
         },
+        reply_token=answerable_notification(user, message),
     )
     return True
 

@@ -17,9 +17,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from replies.matching import Match, Prefetched, reply_tokens
-from replies.models import InboundMessage
+from replies.models import InboundMessage, Message
 from replies.parsing import ParsedMail, parse_mail
 from replies.pipeline import chain
+from replies.services.answers import queue_staff_answer
 from replies.services.claims import Claim, _claim, _release, claim_limit_error
 from replies.threads import PrefetchedConversations
 from rundbrief.mail.text import safe_json, safe_text
@@ -67,7 +68,15 @@ def _process_locked(
     lookups = lookups or BatchLookups()
     if mail is None:
         mail = parse_mail(_raw_of(inbound), inbound.envelope_to)
-    chain.decide(inbound, mail, deliveries=lookups.deliveries, conversations=lookups.conversations)
+    outcome = chain.decide(
+        inbound,
+        mail,
+        deliveries=lookups.deliveries,
+        conversations=lookups.conversations,
+        post_answer=queue_staff_answer,
+    )
+    if outcome.answer is not None:  # a staff answer by mail: the answer keeps the mail it came as
+        Message.objects.filter(pk=outcome.answer.pk).update(inbound=inbound)
     inbound.status = InboundMessage.Status.PROCESSED
     inbound.processed_at = timezone.now()
     inbound.error = ""

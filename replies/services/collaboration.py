@@ -18,7 +18,9 @@ from django.utils.translation import gettext as _
 
 from replies.models import Conversation, ConversationEvent, Follow, Message, StaffProfile, Tag
 from replies.selectors import assignable_staff, staff_display_name
+from replies.services.automatic import answerable_notification
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.mail.addresses import REPLY
 from subscribers.models import Subscriber
 
 Event = ConversationEvent.Kind
@@ -117,12 +119,17 @@ def _wants(user: AbstractBaseUser, field: str) -> bool:
         return True
 
 
-def _mail(user: AbstractBaseUser, *, subject: str, template: str, context: dict) -> None:
+def _mail(
+    user: AbstractBaseUser, *, subject: str, template: str, context: dict, reply_token: str = ""
+) -> None:
     EmailMessage(
         subject=subject,
-        body=render_to_string(template, {"name": staff_display_name(user), **context}),
+        body=render_to_string(
+            template, {"name": staff_display_name(user), "answerable": bool(reply_token), **context}
+        ),
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[user.email],
+        reply_to=[REPLY.address(reply_token)] if reply_token else None,
         headers={"Auto-Submitted": "auto-generated"},
     ).send()
 
@@ -158,6 +165,7 @@ def notify_followers(*, message: Message) -> int:
             % {"subject": message.subject or conversation.subject},
             template="emails/replies/followed_reply.txt",
             context={"message": message, "conversation": conversation, "url": url},
+            reply_token=answerable_notification(person, message),  # answerable by mail too
         )
         sent += 1
     return sent

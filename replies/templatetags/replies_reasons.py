@@ -15,6 +15,7 @@ RULE_LABELS = {
     "bounce": _("Bounce"),
     "auto_reply": _("Auto-reply"),
     "unsubscribe_by_reply": _("Unsubscribe by reply"),
+    "staff_answer": _("Staff answer by mail"),
     "human": _("Written by a person"),
 }
 
@@ -27,6 +28,7 @@ ROUTING_LABELS = {
     "round_robin": _("Round robin in the team"),
     "fallback": _("Shared queue"),
     "manual": _("Assigned by hand"),
+    "started_by_staff": _("Started by staff"),
 }
 
 

@@ -90,20 +90,10 @@ def record_bounce(
 ) -> BounceResult:
     """Record one bounce or complaint and act on it (only for a subscriber; see the module doc)."""
     check_source(source)
-    address = (subscriber.email if subscriber is not None else facts.address).strip().lower()
     with transaction.atomic():
-        bounce = Bounce.objects.create(
-            kind=facts.kind,
-            subscriber=subscriber,
-            address=(facts.address or address)[:254],
-            address_hash=email_hash(address) if address else "",
-            permanent=facts.permanent,
-            reason=facts.reason if facts.reason in Bounce.Reason.values else Bounce.Reason.OTHER,
-            status=facts.status[:16],
-            action=facts.action[:16],
-            diagnostic=facts.diagnostic[:2000],
-            evidence=facts.evidence[:32],
-            rule=facts.rule[:32],
+        bounce = _create_bounce(
+            facts,
+            subscriber,
             match=match,
             delivery_id=delivery_id,
             campaign_id=campaign_id,
@@ -157,6 +147,21 @@ def record_only(
     campaign_id: int | None = None,
 ) -> Bounce:
     """Keep a bounce or complaint whose consequences the caller applied itself (ESP tracking events)."""
+    return _create_bounce(
+        facts,
+        subscriber,
+        match=match,
+        delivery_id=delivery_id,
+        campaign_id=campaign_id,
+        suppressed=suppressed,
+    )
+
+
+def _create_bounce(
+    facts: BounceFacts, subscriber: Subscriber | None, *, match: str, **links: object
+) -> Bounce:
+    """The Bounce row of these facts (values cut to their columns); `links`: delivery, campaign,
+    inbound message ids and `suppressed`."""
     address = (subscriber.email if subscriber is not None else facts.address).strip().lower()
     return Bounce.objects.create(
         kind=facts.kind,
@@ -166,13 +171,12 @@ def record_only(
         permanent=facts.permanent,
         reason=facts.reason if facts.reason in Bounce.Reason.values else Bounce.Reason.OTHER,
         status=facts.status[:16],
+        action=facts.action[:16],
         diagnostic=facts.diagnostic[:2000],
         evidence=facts.evidence[:32],
         rule=facts.rule[:32],
         match=match,
-        delivery_id=delivery_id,
-        campaign_id=campaign_id,
-        suppressed=suppressed,
+        **links,
     )
 
 

@@ -2,8 +2,8 @@
 
 Every operation is called with generated requests (bounded: a few examples each, a deadline per
 example) and a key with every scope, on a small data set (topics, consent texts, a subscriber, a
-campaign, a conversation); no answer may be a 5xx, and every answer must be documented: its
-status code, content type and body schema.
+campaign, a conversation, two attributes, a segment); no answer may be a 5xx, and every answer
+must be documented: its status code, content type and body schema.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 
 from campaigns.services import save_campaign
 from replies.models import Conversation, Message
+from subscribers.models import Attribute, Segment
 from tests.campaigns.conftest import BODY
 from tests.replies.conftest import make_staff
 
@@ -55,6 +56,11 @@ def world(_connection_kept, topics, consent, make_subscriber, make_key, mailoutb
     save_campaign(name="Herbst", topics=[topics["news"]], subject="Herbst", mjml_body=BODY, contact=staff)
     conversation = Conversation.objects.create(subscriber=ada, subject="Frage", waiting_since=timezone.now())
     Message.objects.create(conversation=conversation, direction="in", from_address=ada.email, text="Hallo?")
+    Attribute.objects.create(
+        key="plan", label_en="Plan", label_de="Tarif", kind="choice", choices=["free", "pro"]
+    )
+    Attribute.objects.create(key="age", label_en="Age", label_de="Alter", kind="number")
+    Segment.objects.create(name="Pro", definition={"attributes": [{"key": "plan", "value": "pro"}]})
     return {"Authorization": f"Bearer {make_key(rate_limit_per_minute=100_000)}"}
 
 

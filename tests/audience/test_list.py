@@ -181,3 +181,39 @@ def test_a_result_too_big_to_count_in_time_gets_the_estimate_at_once(topic, monk
     monkeypatch.setattr(selectors, "COUNTABLE_IN_BUDGET", 2)  # as if five were millions
     total = selectors.count(Subscriber.objects.all())
     assert total.exact is False and total.value > 2
+
+
+def test_a_list_page_and_its_count_share_one_estimate(topic, monkeypatch):
+    for index in range(4):
+        make_subscriber(f"l{index}@example.org", topic)
+    qs = Subscriber.objects.order_by()
+    page, total = selectors.list_page(qs, sort="email")
+    assert [row.subscriber.email for row in page.rows] == [f"l{index}@example.org" for index in range(4)]
+    assert total == selectors.Total(4, exact=True)
+    with pytest.raises(selectors.BadCursor):
+        selectors.list_page(qs, sort="email", cursor="not-a-cursor")
+
+
+def test_a_small_expected_result_gets_a_short_walk_then_the_fenced_query(topic, monkeypatch):
+    """The walk is cut at SHORT_WALK_MS (here: a filter that sleeps), the fenced query answers."""
+    for index in range(3):
+        make_subscriber(f"w{index}@example.org", topic)
+    slow = Subscriber.objects.filter(
+        RawSQL("(SELECT true FROM pg_sleep(0.1))", [], output_field=BooleanField())
+    )
+    asked = []
+    real = selectors._keyset
+
+    def keyset(*args):
+        asked.append(args[-1])
+        return real(*args)
+
+    monkeypatch.setattr(selectors, "_keyset", keyset)
+    monkeypatch.setattr(selectors, "SHORT_WALK_MS", 20)
+    page = selectors.subscriber_page(slow, sort="newest", expected=3)
+    assert asked == [False, True]
+    assert [row.subscriber.email for row in page.rows] == [
+        "w2@example.org",
+        "w1@example.org",
+        "w0@example.org",
+    ]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import psycopg
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from campaigns import services
@@ -201,3 +203,27 @@ def test_send_loop_takes_from_the_shared_rate_bucket(campaign, topic, settings):
     finally:
         bucket_for.cache_clear()
         client.delete("rundbrief:send-rate:mailbox")
+
+
+def test_cancel_keeps_the_rows_a_running_chunk_holds(campaign, topic, settings):
+    """A running chunk's rows are still "queued" while it sends them (held by its row lock):
+    a cancel removes the other queued rows, never those (their fold records what was sent)."""
+    settings.EMAIL_DELIVERY = "mailbox"
+    Campaign.objects.filter(pk=campaign.pk).update(status=Campaign.Status.SENDING, started_at=timezone.now())
+    rows = [
+        Delivery.objects.create(
+            campaign=campaign,
+            subscriber=make_subscriber(f"c{n}@example.org", topic),
+            reply_token=f"c{n}",
+            message_id=f"<c{n}@x>",
+        )
+        for n in range(3)
+    ]
+    params = connection.get_connection_params()
+    for name in ("cursor_factory", "context", "prepare_threshold"):
+        params.pop(name, None)
+    with psycopg.connect(**params) as chunk:  # another worker's chunk transaction
+        chunk.execute("SELECT id FROM campaigns_delivery WHERE id = %s FOR NO KEY UPDATE", [rows[0].pk])
+        services.cancel_campaign(campaign=campaign)
+        chunk.execute("UPDATE campaigns_delivery SET status = 'sent' WHERE id = %s", [rows[0].pk])
+    assert list(Delivery.objects.values_list("pk", "status")) == [(rows[0].pk, Delivery.Status.SENT)]

@@ -11,7 +11,9 @@ from django.urls import reverse
 
 from dialogue.masking import MASK, mask
 from dialogue.report import campaign_report
+from replies.models import Conversation
 from replies.services import queue_staff_answer
+from replies.services.collaboration import set_tags
 from tests.dialogue.conftest import make_subscriber, reply, send
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +87,52 @@ def test_masking():
         f"Schreib an {MASK} oder {MASK}, {MASK}"
     )
     assert mask("Liebe Anna, danke!") == f"Liebe {MASK}, danke!"
+
+
+# --- Themes from staff tags (#15) -------------------------------------------------------------
+
+
+@pytest.fixture
+def tagged(seeded):
+    karla, ben = Conversation.objects.filter(campaign=seeded.campaign).order_by("pk")
+    set_tags(conversation=karla, actor=seeded.anna, names=["Förderung", "Rückruf"])
+    set_tags(conversation=ben, actor=seeded.anna, names=["förderung"])
+    other = Conversation.objects.create(subject="elsewhere")  # another campaign's tags do not count
+    set_tags(conversation=other, actor=seeded.anna, names=["Beschwerde"])
+    return seeded
+
+
+def test_themes_from_staff_tags_beside_the_keywords(tagged):
+    report = campaign_report(tagged.campaign)
+    assert [(row.name, row.conversations, row.people) for row in report.tags] == [
+        ("Förderung", 2, 2),
+        ("Rückruf", 1, 1),
+    ]
+    assert "wärmepumpe" in report.keywords
+
+
+def test_a_marketer_without_inbox_rights_sees_only_the_tag_counts(client, tagged):
+    client.force_login(tagged.marketer)
+    html = client.get(reverse("dialogue:report", args=[tagged.campaign.pk])).content.decode()
+    table = html.split('data-testid="tag-themes"')[1].split("</table>")[0]
+    assert "Förderung" in table and "<td>2</td>" in table
+    assert "/inbox/" not in table  # no way into the conversations
+    assert "Beschwerde" not in html
+
+
+def test_staff_with_inbox_rights_reach_the_tagged_conversations(client, tagged):
+    tagged.anna.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="campaigns", codename="change_campaign")
+    )
+    client.force_login(tagged.anna)
+    html = client.get(reverse("dialogue:report", args=[tagged.campaign.pk])).content.decode()
+    table = html.split('data-testid="tag-themes"')[1].split("</table>")[0]
+    assert reverse("replies:search") + "?tag=" in table
+
+
+def test_the_themes_in_german(client, tagged):
+    client.force_login(tagged.marketer)
+    html = client.get(
+        reverse("dialogue:report", args=[tagged.campaign.pk]), HTTP_ACCEPT_LANGUAGE="de"
+    ).content.decode()
+    assert "Aus Schlagwörtern der Mitarbeiter" in html

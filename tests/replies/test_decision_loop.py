@@ -39,11 +39,12 @@ def test_the_loop_writes_the_whole_record_matching_first(world):
         "matching",
         "bounce",
         "complaint",
+        "staff_answer",
         "auto_reply",
         "unsubscribe_by_reply",
         "human",
     ]
-    assert [line["hit"] for line in inbound.rule_hits] == [True, False, False, False, False, True]
+    assert [line["hit"] for line in inbound.rule_hits] == [True, False, False, False, False, False, True]
     assert "actions" in inbound.rule_hits[-1] and all("actions" not in h for h in inbound.rule_hits[:-1])
     # After the commit: the assignee's notification, and the "reply received" event for webhooks out.
     assert len(scheduled) == 2

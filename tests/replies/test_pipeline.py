@@ -50,6 +50,7 @@ def test_gmail_reply_matched_by_token_lands_in_contact_persons_queue(world):
         "matching",
         "bounce",
         "complaint",
+        "staff_answer",
         "auto_reply",
         "unsubscribe_by_reply",
         "human",

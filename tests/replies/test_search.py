@@ -228,9 +228,13 @@ def test_the_search_box_is_on_every_inbox_page(world, reply):
 
 
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the broad path is PostgreSQL's")
-def test_a_search_matching_very_many_pages_newest_first_without_counting(world, settings, monkeypatch):
+@pytest.mark.parametrize("probe_limit", [20, 10_000], ids=["conversation by conversation", "from the probe"])
+def test_a_search_matching_very_many_pages_newest_first_without_counting(
+    world, settings, monkeypatch, probe_limit
+):
     conversations = _many_conversations(world, PAGE_SIZE + 10)
     monkeypatch.setattr(search, "BROAD_MATCHES", 20)  # "many" from 20 hits on
+    monkeypatch.setattr(search, "PROBE_LIMIT", probe_limit)  # the broad way beyond it
     client = as_user(world.anna_staff)
     first = client.get(reverse("replies:search"), {"q": "Heizung"})
     assert first.context["page"].total is None
@@ -248,3 +252,40 @@ def test_a_search_matching_very_many_pages_newest_first_without_counting(world, 
     assert len(found(client, q="Heizung", status="open")) == sum(
         1 for c in conversations if c.status == "open"
     )
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the broad path is PostgreSQL's")
+def test_words_postgresql_expects_very_often_go_the_broad_way_without_probing(world, monkeypatch):
+    conversations = _many_conversations(world, PAGE_SIZE + 10)
+    ConversationEvent.objects.create(conversation=conversations[3], kind="note", text="Rückruf Heizung")
+    monkeypatch.setattr(search, "SURELY_BROAD", -1)  # every estimate counts as very many
+    monkeypatch.setattr(search, "_probe", lambda *args: pytest.fail("probed"))
+    client = as_user(world.anna_staff)
+    first = client.get(reverse("replies:search"), {"q": "Heizung"})
+    assert first.context["page"].total is None  # "many": not counted
+    second = client.get(
+        reverse("replies:search"), {"q": "Heizung", "after": first.context["page"].next_cursor}
+    )
+    ids = [c.pk for c in first.context["conversations"]] + [c.pk for c in second.context["conversations"]]
+    assert sorted(ids) == sorted(c.pk for c in conversations)
+    # Notes and the conversation's own subject are found the broad way too.
+    assert found(client, q="Rückruf") == [conversations[3].pk]
+    assert found(client, q='"Frage 7"') == [conversations[7].pk]
+    monkeypatch.setattr(search, "BROAD_MATCHES", -1)  # many subjects expected: checked per row
+    assert found(client, q='"Frage 7"') == [conversations[7].pk]
+    assert found(client, q="Rückruf") == [conversations[3].pk]
+
+
+def test_a_tag_on_very_many_conversations_is_paged_but_not_counted(world, monkeypatch):
+    conversations = _many_conversations(world, 30)
+    vip = Tag.objects.create(name="vip")
+    vip.conversations.set(conversations[:25])
+    client = as_user(world.anna_staff)
+    page = client.get(reverse("replies:search"), {"tag": vip.pk}).context["page"]
+    assert page.total == 25
+    monkeypatch.setattr(search, "BROAD_MATCHES", 20)
+    response = client.get(reverse("replies:search"), {"tag": vip.pk})
+    assert response.context["page"].total is None
+    assert {c.pk for c in response.context["conversations"]} == {c.pk for c in conversations[:25]}
+    # The page's rows come with what the list shows (no query per row).
+    assert all(c.subscriber.email == "many@example.org" for c in response.context["conversations"])

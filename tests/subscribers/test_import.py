@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from subscribers import services
+from subscribers import importing, services
 from subscribers.models import ConsentEvent, Subscriber, Suppression
 
 pytestmark = pytest.mark.django_db
@@ -145,7 +145,8 @@ def test_dry_run_imports_nothing(tmp_path, topics, consent):
     assert not Subscriber.objects.exists()
 
 
-def test_large_file_is_imported_in_chunks_with_progress(tmp_path, topics, consent):
+def test_large_file_is_imported_in_chunks_with_progress(tmp_path, topics, consent, monkeypatch):
+    monkeypatch.setattr(importing, "CHUNK", 1000)
     rows = "".join(f"user{i}@example.org,,,2024-01-01,fair\n" for i in range(2500))
     _out, err = run(tmp_path, HEADER + rows, "--topic", "news", "--source", "x")
     assert "1000/2500" in err and "2500/2500" in err
