@@ -7,9 +7,10 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from campaigns.models import Campaign
+from campaigns import abtest
+from campaigns.models import ABTest, Campaign, VariantB
 from campaigns.rendering import CampaignRenderError, compile_campaign
-from campaigns.versions import language_name, languages
+from campaigns.versions import Content, language_name, languages
 from replies import interface as replies
 from subscribers.models import Topic
 
@@ -165,7 +166,9 @@ class VersionForm(forms.Form):
         return {name: self.cleaned_data[name] for name in VERSION_FIELDS}
 
 
-def _add_render_errors(form: forms.Form, cleaned: dict) -> None:
+def _add_render_errors(form: forms.Form, cleaned: dict, *, fields: tuple[str, ...] | None = None) -> None:
+    """The render problems of ``cleaned`` added to the form's fields (to the body when a problem's
+    field is not among ``fields``, the form's own)."""
     try:
         compile_campaign(
             mjml_body=cleaned["mjml_body"],
@@ -176,6 +179,8 @@ def _add_render_errors(form: forms.Form, cleaned: dict) -> None:
     except CampaignRenderError as exc:
         for problem in exc.problems:
             field = PROBLEM_FIELDS.get(problem.part, "mjml_body")
+            if fields is not None and field not in fields:
+                field = fields[0]
             line = _("Line %(line)s: ") % {"line": problem.line} if problem.line else ""
             form.add_error(field, f"{line}{problem.message}")
 
@@ -228,6 +233,12 @@ class TestSendForm(forms.Form):
         help_text=_("A subscriber given above gets the version in their own language."),
     )
 
+    variant = forms.ChoiceField(
+        label=_("A/B test variant"),
+        choices=[("a", _("Variant A")), ("b", _("Variant B"))],
+        required=False,
+    )
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["language"].choices = language_choices()
@@ -245,3 +256,147 @@ class LaunchForm(forms.Form):
     )
     # Set by the confirmation step ("Send to N people?"); without it the view only asks.
     confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+
+# --- A/B test by replies (campaigns.abtest) ---------------------------------------------------
+
+
+class ABTestForm(forms.Form):
+    """The editor's A/B test section (prefix ``ab``): off by default."""
+
+    enabled = forms.BooleanField(label=_("Run an A/B test by replies"), required=False)
+    kind = forms.ChoiceField(
+        label=_("Variant B changes"),
+        choices=ABTest.Kind.choices,
+        initial=ABTest.Kind.SUBJECT,
+        widget=forms.RadioSelect,
+    )
+    sample_percent = forms.IntegerField(
+        label=_("Sample (percent of the audience)"),
+        min_value=abtest.MIN_SAMPLE_PERCENT,
+        max_value=abtest.MAX_SAMPLE_PERCENT,
+        initial=20,
+        help_text=_("Split evenly: half get A, half get B; the rest get the winner."),
+    )
+    wait_hours = forms.IntegerField(
+        label=_("Wait before deciding (hours)"),
+        min_value=abtest.MIN_WAIT_HOURS,
+        max_value=abtest.MAX_WAIT_HOURS,
+        initial=24,
+        help_text=_(
+            "Then the variant more people replied to wins (no opens, no clicks: nothing is tracked); "
+            "on a tie A wins."
+        ),
+    )
+    preview_variant = forms.ChoiceField(
+        label=_("The preview shows"),
+        choices=[("a", _("Variant A")), ("b", _("Variant B"))],
+        initial="a",
+        required=False,
+        widget=forms.RadioSelect,
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, prefix="ab", **kwargs)
+        for name in ("kind", "sample_percent", "wait_hours"):
+            self.fields[name].required = False  # needed only when the test is switched on (clean)
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in ("kind", "sample_percent", "wait_hours"):
+            if cleaned.get(name) in (None, "") and name not in self.errors:
+                if cleaned.get("enabled"):
+                    self.add_error(name, self.fields[name].error_messages["required"])
+                else:
+                    cleaned[name] = self.fields[name].initial
+        return cleaned
+
+
+class VariantBForm(forms.Form):
+    """Variant B of one language's version (prefix ``ab-<language>``); only the kind's fields count."""
+
+    subject = forms.CharField(label=_("Subject B"), max_length=255, required=False)
+    preheader = forms.CharField(
+        label=_("Preheader B"),
+        max_length=255,
+        required=False,
+        help_text=_("Empty: the preheader of A."),
+    )
+    mjml_body = forms.CharField(
+        label=_("Body B (MJML)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 12, "spellcheck": "false"}),
+    )
+    text_body = forms.CharField(
+        label=_("Plain-text part B"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=_("Empty: generated from the HTML of B."),
+    )
+
+    def __init__(self, *args, language: str, **kwargs):
+        self.language = language
+        super().__init__(*args, prefix=f"ab-{language}", **kwargs)
+
+    @property
+    def language_name(self) -> str:
+        return language_name(self.language)
+
+    def content(self) -> dict[str, str]:
+        return {name: self.cleaned_data.get(name, "") for name in abtest.VARIANT_FIELDS}
+
+    def has_content(self) -> bool:
+        return any(value.strip() for value in self.content().values())
+
+
+def ab_test_forms(data, campaign: Campaign | None) -> tuple[ABTestForm, list[VariantBForm]]:
+    """The A/B section's settings and a variant B form per language of settings.LANGUAGES."""
+    test = ABTest.objects.filter(campaign=campaign).first() if campaign and campaign.pk else None
+    initial = {}
+    existing = {}
+    if test is not None:
+        initial = {
+            "enabled": test.enabled,
+            "kind": test.kind,
+            "sample_percent": test.sample_percent,
+            "wait_hours": test.wait_hours,
+        }
+        existing = {v.language: v for v in test.variants.all()}
+    variants = [
+        VariantBForm(
+            data,
+            language=code,
+            initial={name: getattr(existing[code], name) for name in abtest.VARIANT_FIELDS}
+            if code in existing
+            else {},
+        )
+        for code in languages()
+    ]
+    return ABTestForm(data, initial=initial), variants
+
+
+def check_ab_forms(ab_form: ABTestForm, variants: list[VariantBForm], versions: dict[str, Content]) -> bool:
+    """Variant B checked like A, for every version the campaign will have (``versions``, valid
+    already): the kind's field filled in, renderable; errors go to the B fields. True if it can be
+    saved (a test switched off is saved as it is)."""
+    if not ab_form.is_valid() or not all(v.is_valid() for v in variants):
+        return False
+    if not ab_form.cleaned_data["enabled"]:
+        return True
+    kind = ab_form.cleaned_data["kind"]
+    required = abtest.REQUIRED_FIELD[kind]
+    by_language = {v.language: v for v in variants}
+    for language, content in versions.items():
+        form = by_language[language]
+        if not form.cleaned_data[required].strip():
+            form.add_error(
+                required,
+                _("Write variant B of the %(language)s version, or switch the A/B test off.")
+                % {"language": language_name(language)},
+            )
+            continue
+        test = ABTest(kind=kind)
+        row = VariantB(language=language, **form.content())
+        content_b = abtest.variant_content(test, content, variants={language: row})
+        _add_render_errors(form, content_b.fields(), fields=abtest.KIND_FIELDS[kind])
+    return all(not v.errors for v in variants)

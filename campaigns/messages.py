@@ -29,11 +29,12 @@ from django.urls import reverse
 from django.utils import translation
 from django.utils.html import conditional_escape
 
-from campaigns import qp
+from campaigns import abtest, qp
 from campaigns.merge import MergeBodies, Slot, SplitTemplate, join_parts, split_campaign
 from campaigns.models import Campaign
 from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, VersionedCompiled, compile_campaign
-from campaigns.versions import content_for, contents, languages
+from campaigns.sampling import B
+from campaigns.versions import Content, content_for, contents, languages
 from dialogue import links as dialogue_links
 from replies import interface as replies
 from rundbrief.mail.addresses import REPLY, return_path
@@ -55,6 +56,8 @@ class Recipient:
     text_only: bool
     # Where the mail goes when that is not the subscriber's own address (a test send).
     address: str = ""
+    # An A/B test's variant ("a", "b"; the delivery's): "b" gets variant B of its version.
+    variant: str = ""
 
     @property
     def to_address(self) -> str:
@@ -199,6 +202,8 @@ class _StaticBodies:
 
 class MessageFactory:
     """Everything invariant for one campaign, prepared once per worker process."""
+
+    single_variant = True  # one content for every recipient (CampaignMessages: unless an A/B test)
 
     def __init__(
         self,
@@ -404,9 +409,16 @@ class CampaignMessages:
     """
 
     def __init__(
-        self, factories: dict[str, MessageFactory], *, default_language: str, served: dict[str, str]
+        self,
+        factories: dict[str, MessageFactory],
+        *,
+        default_language: str,
+        served: dict[str, str],
+        variant_b: dict[str, MessageFactory] | None = None,
     ):
         self.factories = factories
+        # An A/B test's variant B, one factory per language like A's (campaigns.abtest).
+        self.variant_b = variant_b or {}
         self.served = served  # language -> the language of the version it gets
         self.default_language = default_language
         self.default = factories[default_language]
@@ -424,6 +436,17 @@ class CampaignMessages:
 
     def for_language(self, language: str) -> MessageFactory:
         return self.factories.get(language, self.default)
+
+    def for_recipient(self, recipient: Recipient) -> MessageFactory:
+        """The recipient's language's factory, of variant B if that is their delivery's."""
+        if recipient.variant == B and self.variant_b:
+            return self.variant_b.get(recipient.language, self.variant_b[self.default_language])
+        return self.for_language(recipient.language)
+
+    @property
+    def single_variant(self) -> bool:
+        """False for an A/B test: its mails are built one by one (an ESP batch holds one content)."""
+        return not self.variant_b
 
     def _active(self) -> MessageFactory:
         """The factory of the active language: callers sending many mails activate each
@@ -443,19 +466,19 @@ class CampaignMessages:
         return self.default.feedback_id
 
     def variables(self, recipient: Recipient) -> dict:
-        return self.for_language(recipient.language).variables(recipient)
+        return self.for_recipient(recipient).variables(recipient)
 
     def subject(self, variables: dict) -> str:
         return self.subject_prefix + variables["subject"]
 
     def recipient_headers(self, recipient: Recipient, variables: dict) -> dict[str, str]:
-        return self.for_language(recipient.language).recipient_headers(recipient, variables)
+        return self.for_recipient(recipient).recipient_headers(recipient, variables)
 
     def render(self, recipient: Recipient, variables: dict) -> RenderedMail:
-        return self.for_language(recipient.language).render(recipient, variables)
+        return self.for_recipient(recipient).render(recipient, variables)
 
     def build(self, recipient: Recipient) -> OutgoingMail:
-        return self.for_language(recipient.language).build(recipient)
+        return self.for_recipient(recipient).build(recipient)
 
     def version_language(self, language: str) -> str:
         """The language of the version a recipient in ``language`` gets."""
@@ -472,17 +495,16 @@ def build_factory(
     compiled: dict[str, CompiledCampaign] = {}
     factories: dict[str, MessageFactory] = {}
     served: dict[str, str] = {}
-    for language in dict.fromkeys([*languages(), campaign.default_language]):
-        content = content_for(campaign, language, versions=versions)
-        if content.language not in compiled:
-            compiled[content.language] = compile_campaign(
-                **content.fields(),
-                contact_name=contact_name(campaign),
-                campaign_name=campaign.name,
-                letters_until=campaign.started_at,
-            )
-        factory = MessageFactory(
-            compiled=compiled[content.language],
+    # An A/B test's variant B of each version (the version's own content where it has none yet:
+    # the launch refuses that, so only a test send or preview can meet it).
+    test = abtest.test_of(campaign)
+    variants = abtest.variant_contents(campaign, test) if test is not None else {}
+    compiled_b: dict[str, CompiledCampaign] = {}
+    variant_b: dict[str, MessageFactory] = {}
+
+    def factory(content: Content, compiled: CompiledCampaign, language: str) -> MessageFactory:
+        return MessageFactory(
+            compiled=compiled,
             campaign_id=campaign.pk,
             subject=content.subject,
             from_name=campaign.from_name,
@@ -492,9 +514,29 @@ def build_factory(
             subject_prefix=subject_prefix,
             links=links,
         )
-        factories[language] = factory
+
+    def compile_content(content: Content) -> CompiledCampaign:
+        return compile_campaign(
+            **content.fields(),
+            contact_name=contact_name(campaign),
+            campaign_name=campaign.name,
+            letters_until=campaign.started_at,
+        )
+
+    for language in dict.fromkeys([*languages(), campaign.default_language]):
+        content = content_for(campaign, language, versions=versions)
+        if content.language not in compiled:
+            compiled[content.language] = compile_content(content)
+        factories[language] = factory(content, compiled[content.language], language)
         served[language] = content.language
-    return CampaignMessages(factories, default_language=campaign.default_language, served=served)
+        if test is not None:
+            content_b = variants.get(content.language) or content
+            if content.language not in compiled_b:
+                compiled_b[content.language] = compile_content(content_b)
+            variant_b[language] = factory(content_b, compiled_b[content.language], language)
+    return CampaignMessages(
+        factories, default_language=campaign.default_language, served=served, variant_b=variant_b
+    )
 
 
 # One compiled set of factories per campaign per worker process; a changed campaign is recompiled

@@ -173,6 +173,9 @@ class Delivery(models.Model):
     handover_unconfirmed = models.BooleanField(
         verbose_name=_("handed over, not confirmed"), default=False, db_default=False
     )
+    # An A/B test's variant this mail was sent with ("a" or "b"; the rest of the audience gets the
+    # winner's letter); empty for a campaign without an A/B test.
+    variant = models.CharField(verbose_name=_("variant"), max_length=1, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name = _("delivery")
@@ -199,6 +202,85 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.campaign} → {self.subscriber_id} ({self.status})"
+
+
+class ABTest(models.Model):
+    """A campaign's A/B test by replies: a sample gets A or B, after the wait the rest gets the
+    variant more people replied to (campaigns.abtest). Off unless ``enabled``; kept when switched
+    off, so the variant B written is never lost.
+
+    The decision is recorded once, with the figures it was made on.
+    """
+
+    class Kind(models.TextChoices):
+        SUBJECT = "subject", _("Subject line and preheader")
+        BODY = "body", _("Body (MJML and text)")
+
+    class Variant(models.TextChoices):
+        A = "a", "A"
+        B = "b", "B"
+
+    campaign = models.OneToOneField(
+        Campaign, verbose_name=_("campaign"), on_delete=models.CASCADE, related_name="ab_test"
+    )
+    enabled = models.BooleanField(verbose_name=_("A/B test"), default=False)
+    kind = models.CharField(
+        verbose_name=_("what variant B changes"), max_length=8, choices=Kind.choices, default=Kind.SUBJECT
+    )
+    sample_percent = models.PositiveSmallIntegerField(
+        verbose_name=_("sample (percent of the audience)"), default=20
+    )
+    wait_hours = models.PositiveSmallIntegerField(verbose_name=_("wait before deciding (hours)"), default=24)
+    # Set when every sampled delivery has been created; the wait counts from the launch.
+    sample_queued_at = models.DateTimeField(verbose_name=_("sample queued"), null=True, blank=True)
+    decided_at = models.DateTimeField(verbose_name=_("decided"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Empty: decided automatically after the wait."),
+    )
+    winner = models.CharField(verbose_name=_("winner"), max_length=1, choices=Variant.choices, blank=True)
+    tie = models.BooleanField(verbose_name=_("tie"), default=False)
+    delivered_a = models.PositiveIntegerField(verbose_name=_("delivered with A"), default=0)
+    delivered_b = models.PositiveIntegerField(verbose_name=_("delivered with B"), default=0)
+    repliers_a = models.PositiveIntegerField(verbose_name=_("people who replied to A"), default=0)
+    repliers_b = models.PositiveIntegerField(verbose_name=_("people who replied to B"), default=0)
+
+    class Meta:
+        verbose_name = _("A/B test")
+        verbose_name_plural = _("A/B tests")
+
+    def __str__(self) -> str:
+        return f"A/B test of {self.campaign}"
+
+
+class VariantB(models.Model):
+    """Variant B of one language's version: only the fields of the test's kind are used (subject and
+    preheader, or body and text); the rest is the version's own."""
+
+    ab_test = models.ForeignKey(
+        ABTest, verbose_name=_("A/B test"), on_delete=models.CASCADE, related_name="variants"
+    )
+    language = models.CharField(verbose_name=_("language"), max_length=8)
+    subject = models.CharField(verbose_name=_("subject"), max_length=255, blank=True)
+    preheader = models.CharField(verbose_name=_("preheader"), max_length=255, blank=True)
+    mjml_body = models.TextField(verbose_name=_("body (MJML)"), blank=True)
+    text_body = models.TextField(verbose_name=_("text version"), blank=True)
+
+    class Meta:
+        verbose_name = _("variant B")
+        verbose_name_plural = _("variants B")
+        ordering = ["ab_test", "language"]
+        constraints = [
+            models.UniqueConstraint(fields=["ab_test", "language"], name="variant_b_once_per_language"),
+        ]
+
+    def __str__(self) -> str:
+        return f"B of {self.ab_test.campaign} ({self.language})"
 
 
 class CampaignTemplate(models.Model):

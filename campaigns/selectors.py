@@ -17,8 +17,10 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.db.models import (
     Count,
+    Exists,
     Max,
     Min,
+    OuterRef,
     Q,
     QuerySet,
     Sum,
@@ -31,8 +33,15 @@ from django.utils.translation import ngettext
 from audience.filters import AudienceFilter, subscribers_matching
 from campaigns import testmail
 from campaigns.models import Campaign, Delivery
+from campaigns.sampling import A, B, Sample
 from campaigns.versions import language_name, languages, served_by
-from replies.interface import campaign_repliers_by_language, campaign_replies, campaign_replies_over_time
+from replies.interface import (
+    InboundMessage,
+    Message,
+    campaign_repliers_by_language,
+    campaign_replies,
+    campaign_replies_over_time,
+)
 from rundbrief.charts import Chart
 from subscribers.models import Bounce, ConsentEvent, Subscriber, Subscription, Suppression
 
@@ -96,6 +105,7 @@ _COUNT_SQL = f"""
 # Keyset-paged on both sides of each join: PostgreSQL does not carry "s.id > after" over
 # to the subscription and delivery rows joined on s.id, and without it merge-joins both from
 # their first row on every page (O(N) a page, O(N²) a launch; tests/campaigns/test_audience_plan.py).
+# {sample} narrows it to an A/B test's sample (campaigns.sampling).
 _PAGE_SQL = f"""
     SELECT s.id, s.email_hash
     {_CANDIDATES.replace("{keyset}", "AND sub.subscriber_id > %(after)s")}
@@ -106,6 +116,7 @@ _PAGE_SQL = f"""
                         AND d.subscriber_id > %(after)s)
       AND (s.paused_until IS NULL OR NOT ({_PAUSED}))
       AND NOT ({_OVER_CAP})
+      {{sample}}
     ORDER BY s.id
     LIMIT %(limit)s
 """
@@ -179,21 +190,37 @@ def _no_jit() -> Iterator[None]:
         yield
 
 
+def _sample_condition(sample: Sample | None, params: dict, column: str = "s.id") -> str:
+    """``AND the subscriber is in the A/B test's sample``, or nothing."""
+    if sample is None:
+        return ""
+    expression, values = sample.sql(column)
+    params.update(values)
+    return f"AND {expression} < %(ab_b_below)s"
+
+
 def audience_page_query(
-    campaign: Campaign, *, topic_ids: list[int], after: int, limit: int
+    campaign: Campaign, *, topic_ids: list[int], after: int, limit: int, sample: Sample | None = None
 ) -> tuple[str, dict]:
-    """The SQL and parameters of one audience page: the sendable subscribers with id > after."""
+    """The SQL and parameters of one audience page: the sendable subscribers with id > after (only
+    an A/B test's sample if one is given)."""
     params, placeholders = _params(campaign, topic_ids, after=after, limit=limit)
     segment = _segment_condition(campaign, params)
-    return _PAGE_SQL.format(topics=placeholders, segment=segment), params
+    condition = _sample_condition(sample, params)
+    return _PAGE_SQL.format(topics=placeholders, segment=segment, sample=condition), params
 
 
-def audience_pages(campaign: Campaign, *, page_size: int) -> Iterator[list[tuple[int, str]]]:
-    """(subscriber id, email hash) pages, keyset-paged by id: WHERE id > last ORDER BY id LIMIT n."""
+def audience_pages(
+    campaign: Campaign, *, page_size: int, sample: Sample | None = None
+) -> Iterator[list[tuple[int, str]]]:
+    """(subscriber id, email hash) pages, keyset-paged by id: WHERE id > last ORDER BY id LIMIT n;
+    only an A/B test's sample if one is given."""
     topic_ids = _topic_ids(campaign)
     last_id = 0
     while True:
-        sql, params = audience_page_query(campaign, topic_ids=topic_ids, after=last_id, limit=page_size)
+        sql, params = audience_page_query(
+            campaign, topic_ids=topic_ids, after=last_id, limit=page_size, sample=sample
+        )
         with _no_jit(), connection.cursor() as cursor:
             cursor.execute(sql, params)
             page = [(row[0], row[1]) for row in cursor.fetchall()]
@@ -307,6 +334,65 @@ def stats_by_language(campaign: Campaign) -> list[LanguageStats]:
         for code in order
         if code in found
     ]
+
+
+# The sample's page query over the whole audience (after 0, no limit to speak of), counted.
+_SAMPLE_COUNT_SQL = "SELECT count(*) FILTER (WHERE {bucket} < %(ab_a_below)s), count(*) FROM ({page}) AS page"
+_NO_LIMIT = 2**62
+
+
+@dataclass(frozen=True)
+class SampleCount:
+    a: int
+    b: int
+    rest: int  # the audience a launch would reach now, less the sample
+
+
+def count_sample(campaign: Campaign, sample: Sample, *, recipients: int) -> SampleCount:
+    """How many of the audience a launch would reach now get A, get B, and wait for the winner."""
+    page, params = audience_page_query(
+        campaign, topic_ids=_topic_ids(campaign), after=0, limit=_NO_LIMIT, sample=sample
+    )
+    expression, _values = sample.sql("page.id")
+    sql = _SAMPLE_COUNT_SQL.format(bucket=expression, page=page)
+    with _no_jit(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        a, total = cursor.fetchone()
+    return SampleCount(a=a, b=total - a, rest=max(recipients - total, 0))
+
+
+@dataclass(frozen=True)
+class ABCounts:
+    """An A/B test's figures: mails delivered with each variant, and the people who replied to them
+    (a human reply matched to that delivery; auto-replies and bounces are other kinds)."""
+
+    delivered_a: int
+    delivered_b: int
+    repliers_a: int
+    repliers_b: int
+
+
+def ab_counts(campaign: Campaign) -> ABCounts:
+    delivered = [Delivery.Status.SENT, Delivery.Status.BOUNCED, Delivery.Status.COMPLAINED]
+    replied = Exists(
+        Message.objects.filter(
+            delivery=OuterRef("pk"),
+            direction=Message.Direction.INBOUND,
+            kind=InboundMessage.Kind.HUMAN,
+        )
+    )
+    # One delivery per (campaign, subscriber): counting deliveries counts people.
+    counts = (
+        Delivery.objects.filter(campaign=campaign, variant__in=[A, B])
+        .annotate(replied=replied)
+        .aggregate(
+            delivered_a=Count("pk", filter=Q(variant=A, status__in=delivered)),
+            delivered_b=Count("pk", filter=Q(variant=B, status__in=delivered)),
+            repliers_a=Count("pk", filter=Q(variant=A, replied=True)),
+            repliers_b=Count("pk", filter=Q(variant=B, replied=True)),
+        )
+    )
+    return ABCounts(**counts)
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,17 @@ from django.db import connection, transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from campaigns import images, testmail
+from campaigns import abtest, images, testmail
 from campaigns.messages import Recipient, build_factory, contact_name
-from campaigns.models import Campaign, CampaignImage, CampaignTemplate, CampaignVersion, Delivery, TestSend
+from campaigns.models import (
+    ABTest,
+    Campaign,
+    CampaignImage,
+    CampaignTemplate,
+    CampaignVersion,
+    Delivery,
+    TestSend,
+)
 from campaigns.selectors import audience_pages, test_recipient
 from campaigns.sending.ledger import fold_all_acceptances
 from campaigns.sending.loop import finish_if_done
@@ -201,6 +209,33 @@ def _validate_for_sending(campaign: Campaign) -> None:
     if problem := contact_problem(campaign):
         raise CampaignStateError(problem)
     check_versions(campaign)
+    check_variants(campaign)
+
+
+def check_variants(campaign: Campaign) -> None:
+    """An A/B test's variant B is checked like A (check_versions): every version needs one, without
+    unknown variables and renderable; else the launch is refused, naming the version."""
+    problem = abtest.check_variants(campaign)
+    if problem is None:
+        return
+    label = _("Variant B of the %(language)s version") % {"language": language_name(problem.language)}
+    if problem.missing:
+        raise CampaignStateError(
+            _("%(variant)s is missing: write it in the editor's A/B test section, or switch the test off.")
+            % {"variant": label}
+        )
+    if problem.unknown:
+        raise CampaignStateError(
+            _("%(variant)s uses variables no mail has; correct them in the editor: %(problems)s")
+            % {"variant": label, "problems": " ".join(problem.unknown)}
+        )
+    lines = [
+        (_("Line %(line)s: %(message)s") % {"line": p.line, "message": p.message}) if p.line else p.message
+        for p in problem.error.problems
+    ]
+    raise CampaignStateError(
+        _("%(variant)s cannot be rendered: %(errors)s") % {"variant": label, "errors": "; ".join(lines)}
+    )
 
 
 def check_versions(campaign: Campaign) -> None:
@@ -280,7 +315,11 @@ def _start(campaign_id: int) -> bool:
 def content_snapshot(campaign: Campaign) -> dict:
     """The content a launch sends, kept with the campaign for its stats page ("content as sent")."""
     versions = contents(campaign)
+    test = abtest.test_of(campaign)
+    variant_b = abtest.variant_contents(campaign, test) if test is not None else {}
     return {
+        # An A/B test's variant B of each version, as it went out (its kind's fields applied).
+        "variant_b": {language: content.fields() for language, content in variant_b.items() if content},
         "subject": campaign.subject,
         "preheader": campaign.preheader,
         "from_name": campaign.from_name,
@@ -324,15 +363,27 @@ def queue_deliveries(*, campaign_id: int) -> int:
     if campaign is None or campaign.status not in (C.SENDING, C.PAUSED):
         return 0
     created = 0
-    for page in audience_pages(campaign, page_size=settings.SEND_BATCH_SIZE):
+    # An A/B test queues its sample first (each with its variant), the rest once it is decided
+    # (campaigns.abtest.decide), with the winner.
+    test = abtest.test_of(campaign)
+    sample = abtest.sample_of(test) if test is not None and test.decided_at is None else None
+    winner = test.winner if test is not None and sample is None else ""
+    for page in audience_pages(campaign, page_size=settings.SEND_BATCH_SIZE, sample=sample):
         subscriber_ids = [subscriber_id for subscriber_id, _hash in page]
         with transaction.atomic():
-            ids = _create_deliveries(campaign_id, subscriber_ids)
+            variants = [sample.variant(pk) if sample is not None else winner for pk in subscriber_ids]
+            ids = _create_deliveries(campaign_id, subscriber_ids, variants)
             created += len(ids)
             if _campaign_status(campaign_id) == C.SENDING:
                 _enqueue_sends(campaign_id, ids)
         if _campaign_status(campaign_id) == C.CANCELLED:
             return created
+    if sample is not None:
+        # Not "all queued": the campaign keeps sending until the rest is queued after the decision.
+        ABTest.objects.filter(pk=test.pk, sample_queued_at__isnull=True).update(
+            sample_queued_at=timezone.now()
+        )
+        return created
     Campaign.objects.filter(pk=campaign_id).update(queued_all_at=timezone.now())
     finish_if_done(campaign_id)
     return created
@@ -342,27 +393,39 @@ def queue_deliveries(*, campaign_id: int) -> int:
 # returned. The unique (campaign, subscriber) decides, not this process (ON CONFLICT).
 _INSERT_DELIVERIES = f"""
     INSERT INTO {Delivery._meta.db_table} (campaign_id, subscriber_id, status, reply_token, message_id,
-        esp_message_id, attempts, error, soft_bounces, created_at, updated_at)
-    SELECT %s, v.subscriber_id, 'queued', v.reply_token, v.message_id, '', 0, '', 0, %s, %s
-    FROM unnest(%s::bigint[], %s::text[], %s::text[]) AS v(subscriber_id, reply_token, message_id)
+        esp_message_id, attempts, error, soft_bounces, created_at, updated_at, variant)
+    SELECT %s, v.subscriber_id, 'queued', v.reply_token, v.message_id, '', 0, '', 0, %s, %s, v.variant
+    FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[])
+        AS v(subscriber_id, reply_token, message_id, variant)
     ON CONFLICT DO NOTHING
     RETURNING id
 """
 
 
-def _create_deliveries(campaign_id: int, subscriber_ids: list[int]) -> list[int]:
-    """The page's Delivery rows; the ids of those this call created (queued, to enqueue)."""
+def _create_deliveries(campaign_id: int, subscriber_ids: list[int], variants: list[str]) -> list[int]:
+    """The page's Delivery rows (each with its A/B test variant, "" without a test); the ids of
+    those this call created (queued, to enqueue)."""
     tokens = [new_token() for _ in subscriber_ids]
     message_ids = [new_message_id() for _ in subscriber_ids]
     if connection.vendor == "postgresql":
         now = timezone.now()
         with connection.cursor() as cursor:
-            cursor.execute(_INSERT_DELIVERIES, [campaign_id, now, now, subscriber_ids, tokens, message_ids])
+            cursor.execute(
+                _INSERT_DELIVERIES, [campaign_id, now, now, subscriber_ids, tokens, message_ids, variants]
+            )
             return sorted(row[0] for row in cursor.fetchall())
     Delivery.objects.bulk_create(
         [
-            Delivery(campaign_id=campaign_id, subscriber_id=pk, reply_token=token, message_id=message_id)
-            for pk, token, message_id in zip(subscriber_ids, tokens, message_ids, strict=True)
+            Delivery(
+                campaign_id=campaign_id,
+                subscriber_id=pk,
+                reply_token=token,
+                message_id=message_id,
+                variant=variant,
+            )
+            for pk, token, message_id, variant in zip(
+                subscriber_ids, tokens, message_ids, variants, strict=True
+            )
         ],
         ignore_conflicts=True,
     )
@@ -456,6 +519,7 @@ def duplicate_campaign(*, campaign: Campaign, user: AbstractBaseUser | None = No
                 for v in campaign.versions.all()
             ]
         )
+        abtest.copy_ab_test(source=campaign, target=copy)
     return copy
 
 
@@ -524,9 +588,16 @@ def recover_stalled_sends(*, older_than: timedelta | None = None) -> int:
             status=S.QUEUED, updated_at=cutoff - timedelta(seconds=1)
         )
         total += _enqueue_queued(campaign_id, older_than=cutoff)
-        if Campaign.objects.filter(
-            pk=campaign_id, queued_all_at__isnull=True, started_at__lt=cutoff
-        ).exists():
+        if (
+            Campaign.objects.filter(pk=campaign_id, queued_all_at__isnull=True, started_at__lt=cutoff)
+            # An A/B test waiting for its decision has queued all it may (its sample).
+            .exclude(
+                ab_test__enabled=True,
+                ab_test__decided_at__isnull=True,
+                ab_test__sample_queued_at__isnull=False,
+            )
+            .exists()
+        ):
             _enqueue_queue_deliveries(campaign_id)  # the launch itself died half-way
     return total
 
@@ -544,13 +615,14 @@ def send_test(
     as_subscriber: str = "",
     language: str | None = None,
     user: AbstractBaseUser | None = None,
+    variant: str = "",
 ) -> TestSendResult:
     """Send the campaign, marked "[TEST]", to a few given addresses, now (no Delivery rows).
 
     Rendered exactly as the preview shows it: as the subscriber with the address ``as_subscriber``
     (their name, language and format), else as the sample subscriber in ``language``; with the
-    footer links of a test (campaigns.testmail). Each mail's reply token is stored (TestSend), so
-    an answer reaches ``user``, who sent it.
+    footer links of a test (campaigns.testmail); ``variant`` "b" sends an A/B test's variant B.
+    Each mail's reply token is stored (TestSend), so an answer reaches ``user``, who sent it.
     """
     addresses = [a.strip() for a in addresses if a.strip()]
     if not addresses:
@@ -580,6 +652,7 @@ def send_test(
                 language=shown.language,
                 text_only=shown.text_only,
                 address=address,
+                variant=variant,  # an A/B test's "b": variant B of the version
             )
             # Stored before the hand-over, like a delivery: a reply may come back at once.
             TestSend.objects.create(

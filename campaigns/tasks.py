@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from campaigns import services
+from campaigns import abtest, services
 from campaigns.sending.loop import send_deliveries
 
 
@@ -34,3 +34,8 @@ def start_due_campaigns_task() -> int:
 @shared_task
 def recover_stalled_sends_task() -> int:
     return services.recover_stalled_sends()
+
+
+@shared_task
+def decide_due_ab_tests_task() -> int:
+    return abtest.decide_due()

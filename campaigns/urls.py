@@ -22,6 +22,7 @@ urlpatterns = [
     path("<int:pk>/pause/", views.pause, name="pause"),
     path("<int:pk>/resume/", views.resume, name="resume"),
     path("<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("<int:pk>/ab-decide/", views.ab_decide, name="ab_decide"),
     path("<int:pk>/duplicate/", views.duplicate, name="duplicate"),
     path("<int:pk>/make-default/<str:language>/", views.make_default, name="make_default"),
     path("<int:pk>/save-as-template/", views.save_template, name="save_template"),

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -22,18 +23,20 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from campaigns import images, selectors, services, testmail
+from campaigns import abtest, images, selectors, services, testmail
 from campaigns.forms import (
     CampaignForm,
     LaunchForm,
     TestSendForm,
+    ab_test_forms,
+    check_ab_forms,
     contact_choices,
     posted_versions,
     problems_as_text,
     version_forms,
 )
 from campaigns.messages import contact_name
-from campaigns.models import Campaign, CampaignImage, CampaignTemplate, Delivery
+from campaigns.models import ABTest, Campaign, CampaignImage, CampaignTemplate, Delivery, VariantB
 from campaigns.rendering import SAMPLE_VARIABLES, VARIABLES, CampaignRenderError, compile_campaign
 from campaigns.starters import STARTERS, starter
 from campaigns.variables import unknown_variables
@@ -116,25 +119,35 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
     if campaign is None and "default_language" in initial:
         form.fields["default_language"].initial = initial["default_language"]
     versions = version_forms(request.POST or None, campaign, initial=template_versions)
-    if request.method == "POST" and form.is_valid() and all(v.is_valid() for v in versions):
+    ab_form, variant_forms = ab_test_forms(request.POST or None, campaign)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and all(v.is_valid() for v in versions)
+        and check_ab_forms(ab_form, variant_forms, _posted_contents(form, versions, campaign))
+    ):
         data = form.cleaned_data
         present = {v.language: v.content() for v in versions if v.cleaned_data["present"]}
         try:
-            saved = services.save_campaign(
-                campaign=campaign,
-                name=data["name"],
-                topics=data["topics"],
-                subject=data["subject"],
-                preheader=data["preheader"],
-                from_name=data["from_name"],
-                mjml_body=data["mjml_body"],
-                text_body=data["text_body"],
-                contact=data["contact"],
-                user=request.user,
-                segment=data.get("segment"),
-                default_language=data["default_language"] or None,
-                versions=present,
-            )
+            with transaction.atomic():  # the campaign and its A/B test are saved together, or neither
+                saved = services.save_campaign(
+                    campaign=campaign,
+                    name=data["name"],
+                    topics=data["topics"],
+                    subject=data["subject"],
+                    preheader=data["preheader"],
+                    from_name=data["from_name"],
+                    mjml_body=data["mjml_body"],
+                    text_body=data["text_body"],
+                    contact=data["contact"],
+                    user=request.user,
+                    segment=data.get("segment"),
+                    default_language=data["default_language"] or None,
+                    versions=present,
+                )
+                _save_ab_test(saved, ab_form, variant_forms)
+        except abtest.ABTestError as exc:
+            ab_form.add_error(None, str(exc))
         except ValueError as exc:
             form.add_error("default_language", str(exc))
         else:
@@ -149,6 +162,8 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
                         )
                     else:
                         messages.warning(request, problem.message)
+            for problem in _variant_warnings(saved):
+                messages.warning(request, problem)
             return redirect("campaigns:detail", saved.pk)
     default_language = form["default_language"].value() or (
         campaign.default_language if campaign else settings.LANGUAGE_CODE
@@ -164,6 +179,8 @@ def _editor(request: HttpRequest, campaign: Campaign | None) -> HttpResponse:
             "content_fields": CONTENT_FIELDS,
             "default_language": default_language,
             "default_language_name": language_name(default_language),
+            "ab_form": ab_form,
+            "variant_forms": variant_forms,
         },
     )
 
@@ -221,6 +238,8 @@ def preview(request: HttpRequest) -> JsonResponse:
         language=shown_language if shown_language in languages() else request.LANGUAGE_CODE,
     )
     content = versions.get(recipient.language) or versions[default_language]
+    if request.POST.get("ab-enabled") and request.POST.get("ab-preview_variant") == "b":
+        content = _posted_variant_b(request.POST, content)
     version = {
         "language": content.language,
         "name": language_name(content.language),
@@ -328,6 +347,7 @@ def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ],
             "missing_versions": [language_name(code) for code in languages() if code not in versions],
             "editable": campaign.status in services.EDITABLE,
+            **ab_context(campaign),
         },
     )
 
@@ -340,11 +360,17 @@ def _sent_versions(campaign: Campaign) -> tuple[dict, str]:
     return versions | dict(content.get("versions") or {}), default
 
 
-def _as_sent(campaign: Campaign, language: str):
+def _as_sent(campaign: Campaign, language: str, *, variant: str = ""):
     """The content that went out in ``language``'s version, rendered for the sample subscriber in
-    that language (compiled as at the start)."""
+    that language (compiled as at the start); ``variant`` "b": an A/B test's variant B of that
+    version (None if it had none)."""
     content = campaign.sent_content or services.content_snapshot(campaign)
     versions, _default = _sent_versions(campaign)
+    if variant == "b":
+        fields = (content.get("variant_b") or {}).get(language)
+        if fields is None:
+            return None
+        versions = {**versions, language: {**versions[language], **fields}}
     compiled = compile_campaign(
         **versions[language],
         contact_name=content["contact_name"],
@@ -374,8 +400,9 @@ def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
     shown = shown if shown in sent_versions else default
     try:
         as_sent = _as_sent(campaign, shown)
+        as_sent_b = _as_sent(campaign, shown, variant="b")
     except CampaignRenderError:
-        as_sent = None
+        as_sent = as_sent_b = None
     return render(
         request,
         "campaigns/stats.html",
@@ -389,11 +416,13 @@ def campaign_stats(request: HttpRequest, pk: int) -> HttpResponse:
             "status": status if status in Delivery.Status.values else "",
             "statuses": Delivery.Status.choices,
             "as_sent": as_sent,
+            "as_sent_b": as_sent_b,
             "language_stats": selectors.stats_by_language(campaign),
             "sent_versions": [
                 {"language": code, "name": language_name(code), "shown": code == shown}
                 for code in sent_versions
             ],
+            **ab_context(campaign),
         },
     )
 
@@ -458,6 +487,7 @@ def test_send(request: HttpRequest, pk: int) -> HttpResponse:
             as_subscriber=form.cleaned_data["as_subscriber"],
             language=form.cleaned_data["language"] or request.LANGUAGE_CODE,
             user=request.user,
+            variant=form.cleaned_data["variant"],
         )
     except (ValueError, CampaignRenderError) as exc:
         messages.error(request, str(exc))
@@ -536,11 +566,14 @@ def launch(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         if not form.cleaned_data["confirmed"]:
             services.check_launch(campaign=campaign, at=at)
+            recipients = selectors.count_audience(campaign).recipients
+            test = abtest.test_of(campaign)
             return _confirmation(
                 request,
                 campaign,
                 action="launch",
-                question=launch_question(campaign.name, selectors.count_audience(campaign).recipients, at),
+                question=launch_question(campaign.name, recipients, at),
+                detail=ab_launch_detail(campaign, test, recipients) if test is not None else "",
                 at=at,
                 languages_audience=selectors.audience_by_language(campaign),
             )
@@ -658,3 +691,195 @@ def _state_action(action, success: str):
 
 pause = _state_action(services.pause_campaign, gettext_lazy("Campaign paused."))
 resume = _state_action(services.resume_campaign, gettext_lazy("Campaign resumed."))
+
+
+# --- A/B test by replies (campaigns.abtest) ---------------------------------------------------
+
+
+def _posted_contents(form: CampaignForm, versions: list, campaign: Campaign | None) -> dict[str, Content]:
+    """The versions the saved campaign will have (valid forms), for checking their variant B."""
+    data = form.cleaned_data
+    default_language = data["default_language"] or (
+        campaign.default_language if campaign else settings.LANGUAGE_CODE
+    )
+    found = {
+        default_language: Content(
+            language=default_language, **{name: data[name] or "" for name in CONTENT_FIELDS}
+        )
+    }
+    for version in versions:
+        if version.cleaned_data["present"] and version.language != default_language:
+            found[version.language] = Content(language=version.language, **version.content())
+    return found
+
+
+def _save_ab_test(campaign: Campaign, ab_form, variant_forms: list) -> None:
+    """Kept when switched on, or when there is a test (or a variant B) to keep; else nothing stored."""
+    data = ab_form.cleaned_data
+    filled = {v.language: v.content() for v in variant_forms if v.has_content()}
+    if not data["enabled"] and not filled and not hasattr(campaign, "ab_test"):
+        return
+    abtest.save_ab_test(
+        campaign=campaign,
+        enabled=data["enabled"],
+        kind=data["kind"],
+        sample_percent=data["sample_percent"],
+        wait_hours=data["wait_hours"],
+        variants=filled,
+    )
+
+
+def _variant_warnings(campaign: Campaign) -> list[str]:
+    """Unknown variables in variant B, said after saving as for A (the launch refuses them)."""
+    test = abtest.test_of(campaign)
+    if test is None:
+        return []
+    found = []
+    for language, content in abtest.variant_contents(campaign, test).items():
+        if content is not None:
+            found += [
+                _("Variant B of the %(language)s version: %(problem)s")
+                % {"language": language_name(language), "problem": problem.message}
+                for problem in unknown_variables(**content.fields())
+            ]
+    return found
+
+
+def _posted_variant_b(post, content: Content) -> Content:
+    """The preview's variant B of ``content`` from the posted editor form (unvalidated)."""
+    kind = post.get("ab-kind", "")
+    if kind not in ABTest.Kind.values:
+        return content
+    prefix = f"ab-{content.language}-"
+    row = VariantB(
+        language=content.language, **{name: post.get(prefix + name, "") for name in abtest.VARIANT_FIELDS}
+    )
+    return abtest.variant_content(ABTest(kind=kind), content, variants={content.language: row}) or content
+
+
+def ab_result_text(test: ABTest) -> str:
+    """The decision as shown on the campaign and stats pages: "B won: 14 of 500 replied vs 9 of 500"."""
+    figures = {
+        "repliers_a": formats.number_format(test.repliers_a, force_grouping=True),
+        "delivered_a": formats.number_format(test.delivered_a, force_grouping=True),
+        "repliers_b": formats.number_format(test.repliers_b, force_grouping=True),
+        "delivered_b": formats.number_format(test.delivered_b, force_grouping=True),
+    }
+    if test.tie:
+        return (
+            ngettext(
+                "Tie, so A won: %(repliers_a)s of %(delivered_a)s replied to A and %(repliers_b)s of "
+                "%(delivered_b)s to B.",
+                "Tie, so A won: %(repliers_a)s of %(delivered_a)s replied to A and %(repliers_b)s of "
+                "%(delivered_b)s to B.",
+                test.repliers_a,
+            )
+            % figures
+        )
+    if test.winner == "b":
+        return (
+            ngettext(
+                "B won: %(repliers_b)s of %(delivered_b)s replied vs %(repliers_a)s of %(delivered_a)s.",
+                "B won: %(repliers_b)s of %(delivered_b)s replied vs %(repliers_a)s of %(delivered_a)s.",
+                test.repliers_b,
+            )
+            % figures
+        )
+    return (
+        ngettext(
+            "A won: %(repliers_a)s of %(delivered_a)s replied vs %(repliers_b)s of %(delivered_b)s.",
+            "A won: %(repliers_a)s of %(delivered_a)s replied vs %(repliers_b)s of %(delivered_b)s.",
+            test.repliers_a,
+        )
+        % figures
+    )
+
+
+def ab_so_far_text(counts: selectors.ABCounts) -> str:
+    """A running test's figures: who replied so far, and who would win now."""
+    decision = abtest.judge(counts)
+    figures = {
+        "repliers_a": formats.number_format(counts.repliers_a, force_grouping=True),
+        "delivered_a": formats.number_format(counts.delivered_a, force_grouping=True),
+        "repliers_b": formats.number_format(counts.repliers_b, force_grouping=True),
+        "delivered_b": formats.number_format(counts.delivered_b, force_grouping=True),
+    }
+    if decision.tie:
+        leader = _("a tie: A would win.")
+    else:
+        leader = _("%(variant)s would win.") % {"variant": decision.winner.upper()}
+    return _(
+        "So far %(repliers_a)s of %(delivered_a)s replied to A and %(repliers_b)s of %(delivered_b)s to B; "
+        "%(leader)s"
+    ) % {**figures, "leader": leader}
+
+
+def ab_launch_detail(campaign: Campaign, test: ABTest, recipients: int) -> str:
+    """The launch confirmation's line: "2 x 250 people get A or B now, the rest (4,500) in 24 h the
+    variant with more repliers"."""
+    count = selectors.count_sample(campaign, abtest.sample_of(test), recipients=recipients)
+    figures = {
+        "a": formats.number_format(count.a, force_grouping=True),
+        "b": formats.number_format(count.b, force_grouping=True),
+        "rest": formats.number_format(count.rest, force_grouping=True),
+        "hours": test.wait_hours,
+    }
+    if count.a == count.b:
+        now = _("2 x %(a)s people get A or B now") % figures
+    else:
+        now = _("%(a)s people get A and %(b)s get B now") % figures
+    if count.rest == 0:
+        return _("%(now)s; the sample is the whole audience, the winner is recorded after %(hours)s h.") % {
+            "now": now,
+            **figures,
+        }
+    return _("%(now)s, the rest (%(rest)s) in %(hours)s h the variant with more repliers.") % {
+        "now": now,
+        **figures,
+    }
+
+
+def ab_context(campaign: Campaign) -> dict:
+    """The A/B section of the campaign and stats pages (empty without a test)."""
+    test = abtest.test_of(campaign)
+    if test is None:
+        return {}
+    running = test.decided_at is None and campaign.status in (Campaign.Status.SENDING, Campaign.Status.PAUSED)
+    planned = campaign.status in services.EDITABLE and test.decided_at is None
+    return {
+        "ab_launch": ab_launch_detail(campaign, test, selectors.count_audience(campaign).recipients)
+        if planned
+        else "",
+        "ab_test": test,
+        "ab_due_at": abtest.due_at(test, campaign),
+        "ab_so_far": ab_so_far_text(selectors.ab_counts(campaign)) if running else "",
+        "ab_result": ab_result_text(test) if test.decided_at else "",
+        "ab_can_decide": running and test.sample_queued_at is not None,
+    }
+
+
+@marketer_required
+@require_POST
+def ab_decide(request: HttpRequest, pk: int) -> HttpResponse:
+    """Decide an A/B test early, by hand: asks first (with the figures so far), then records it."""
+    campaign = get_object_or_404(Campaign, pk=pk)
+    if request.POST.get("confirmed") != "1":
+        test = abtest.test_of(campaign)
+        if test is None:
+            messages.error(request, _("This campaign has no A/B test."))
+            return redirect("campaigns:detail", pk)
+        return _confirmation(
+            request,
+            campaign,
+            action="ab_decide",
+            question=_("Decide the A/B test of “%(name)s” now?") % {"name": campaign.name},
+            detail=_("%(so_far)s The rest of the audience then gets the winner; this cannot be undone.")
+            % {"so_far": ab_so_far_text(selectors.ab_counts(campaign))},
+        )
+    try:
+        test = abtest.decide(campaign=campaign, user=request.user)
+    except abtest.ABTestError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("A/B test decided. %(result)s") % {"result": ab_result_text(test)})
+    return redirect("campaigns:detail", pk)

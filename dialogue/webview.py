@@ -73,5 +73,6 @@ def own_mail(delivery: Delivery) -> RenderedMail:
         name=subscriber.name,
         language=subscriber.language,
         text_only=False,
+        variant=delivery.variant,  # an A/B test's: the variant this mail was sent with
     )
     return factory.render(recipient, factory.variables(recipient))

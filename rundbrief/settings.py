@@ -257,6 +257,11 @@ CELERY_BEAT_SCHEDULE["campaigns-start-due"] = {
     "task": "campaigns.tasks.start_due_campaigns_task",
     "schedule": timedelta(seconds=30),
 }
+# A/B tests by replies whose wait has passed are decided and their rest queued (campaigns.abtest).
+CELERY_BEAT_SCHEDULE["campaigns-decide-ab-tests"] = {
+    "task": "campaigns.tasks.decide_due_ab_tests_task",
+    "schedule": timedelta(minutes=1),
+}
 CELERY_BEAT_SCHEDULE["campaigns-recover-stalled"] = {
     "task": "campaigns.tasks.recover_stalled_sends_task",
     "schedule": timedelta(minutes=5),

@@ -110,7 +110,7 @@ class BatchPlan:
 
 def batch_plan(factory: MessageFactory, transport: Transport) -> BatchPlan | None:
     """A plan when the transport is an ESP with inline merge and the campaign is batchable."""
-    if not isinstance(transport, ESPTransport):
+    if not isinstance(transport, ESPTransport) or not factory.single_variant:  # A/B: one by one
         return None
     syntax = batch_syntax()
     if syntax is None:

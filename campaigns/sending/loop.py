@@ -138,7 +138,8 @@ def _campaign_status(campaign_id: int) -> str | None:
 _HOLD = f"""
     SELECT d.id, d.message_id, d.reply_token, d.attempts, d.subscriber_id,
            s.email, s.name, s.language, s.format, s.status,
-           EXISTS (SELECT 1 FROM {Suppression._meta.db_table} sup WHERE sup.email_hash = s.email_hash)
+           EXISTS (SELECT 1 FROM {Suppression._meta.db_table} sup WHERE sup.email_hash = s.email_hash),
+           d.variant
     FROM {Delivery._meta.db_table} d
     LEFT JOIN {Subscriber._meta.db_table} s ON s.id = d.subscriber_id
     WHERE d.id = ANY(%(ids)s::bigint[]) AND d.campaign_id = %(campaign)s AND d.status = 'queued'

@@ -64,7 +64,7 @@ class SendRun:
 
     def recipients_of(self, rows: Sequence[tuple]) -> list[Recipient]:
         """Locked rows (campaigns.sending.loop._hold: id, Message-ID, reply token, attempts,
-        subscriber id, email, name, language, format, status, suppressed) → sendable recipients;
+        subscriber id, email, name, language, format, status, suppressed, variant) → sendable recipients;
         the others (unsubscribed, suppressed, erased) are skipped."""
         recipients, skip = [], []
         for (
@@ -79,6 +79,7 @@ class SendRun:
             fmt,
             status,
             suppressed,
+            variant,
         ) in rows:
             self.attempts[pk] = attempts + 1
             if subscriber_id is None or status != Subscriber.Status.CONFIRMED or suppressed:
@@ -94,6 +95,7 @@ class SendRun:
                     name=name,
                     language=language,
                     text_only=fmt == Subscriber.Format.TEXT,
+                    variant=variant,
                 )
             )
         self.skip(skip)
@@ -118,6 +120,7 @@ class SendRun:
                 "subscriber__format",
                 "subscriber__status",
                 "suppressed",
+                "variant",
             )
             .order_by("pk")
         )
@@ -141,6 +144,7 @@ class SendRun:
                     name=row["subscriber__name"],
                     language=row["subscriber__language"],
                     text_only=row["subscriber__format"] == Subscriber.Format.TEXT,
+                    variant=row["variant"],
                 )
             )
         self.skip(skip)
