@@ -19,6 +19,7 @@ from campaigns.forms import contact_choices
 from campaigns.messages import contact_name
 from campaigns.models import Campaign
 from campaigns.rendering import CampaignRenderError, compile_campaign
+from campaigns.versions import content_for
 from subscribers.models import Topic
 from subscribers.tokens import preferences_url, unsubscribe_url
 
@@ -28,9 +29,20 @@ WRITE = Key(Scope.CAMPAIGNS_WRITE)
 CampaignStatus = Literal["draft", "scheduled", "sending", "paused", "sent", "cancelled"]
 
 
+class VersionIO(Schema):
+    """A campaign's content in a language other than its default one."""
+
+    subject: str = Field(min_length=1, max_length=255)
+    preheader: str = Field("", max_length=255)
+    mjml_body: str = Field(min_length=1)
+    text_body: str = ""
+
+
 class CampaignOut(Schema):
     id: int
     name: str
+    default_language: str
+    versions: dict[str, VersionIO]
     subject: str
     preheader: str
     from_name: str
@@ -65,6 +77,14 @@ class CampaignIn(Schema):
     )
     mjml_body: str = Field(min_length=1)
     text_body: str = ""
+    default_language: str | None = Field(
+        None, description="The language of the content above (default: the site's language)."
+    )
+    versions: dict[str, VersionIO] | None = Field(
+        None,
+        description="The other languages' versions by language code; each subscriber gets the one in "
+        "their language, else the default.",
+    )
 
 
 class CampaignPatch(Schema):
@@ -77,6 +97,10 @@ class CampaignPatch(Schema):
     segment_id: int | None = None
     mjml_body: str | None = Field(None, min_length=1)
     text_body: str | None = None
+    default_language: str | None = None
+    versions: dict[str, VersionIO] | None = Field(
+        None, description="All the other languages' versions (those left out are removed); absent: unchanged."
+    )
 
 
 class PreviewIn(Schema):
@@ -124,6 +148,16 @@ def campaign_out(campaign: Campaign) -> dict:
     return {
         "id": campaign.pk,
         "name": campaign.name,
+        "default_language": campaign.default_language,
+        "versions": {
+            version.language: {
+                "subject": version.subject,
+                "preheader": version.preheader,
+                "mjml_body": version.mjml_body,
+                "text_body": version.text_body,
+            }
+            for version in campaign.versions.all()
+        },
         "subject": campaign.subject,
         "preheader": campaign.preheader,
         "from_name": campaign.from_name,
@@ -147,10 +181,10 @@ def _campaign_or_404(pk: int) -> Campaign:
     return campaign
 
 
-def _render_errors(exc: CampaignRenderError) -> ApiError:
+def _render_errors(exc: CampaignRenderError, *, prefix: str = "") -> ApiError:
     fields: dict[str, dict] = {}
     for problem in exc.problems:
-        name = "text_body" if problem.part == "text" else "mjml_body"
+        name = prefix + ("text_body" if problem.part == "text" else "mjml_body")
         line = _("Line %(line)s: ") % {"line": problem.line} if problem.line else ""
         fields.setdefault(name, {"code": "render_error", "message": f"{line}{problem.message}"})
     return ApiError(400, "invalid", _("The request has errors; see “fields”."), fields)
@@ -198,10 +232,12 @@ def _save(request: HttpRequest, campaign: Campaign | None, values: dict, contact
         segment = selectors.segments().filter(pk=values["segment_id"]).first()
         if segment is None:
             raise bad_request("segment_id", "not_found", _("No segment with this id."))
-    try:
-        compile_campaign(mjml_body=values["mjml_body"], text_body=values["text_body"])
-    except CampaignRenderError as exc:
-        raise _render_errors(exc) from exc
+    versions = values.get("versions")
+    for language, version in [(None, values), *(versions or {}).items()]:
+        try:
+            compile_campaign(mjml_body=version["mjml_body"], text_body=version["text_body"])
+        except CampaignRenderError as exc:
+            raise _render_errors(exc, prefix=f"versions.{language}." if language else "") from exc
     try:
         return services.save_campaign(
             campaign=campaign,
@@ -215,9 +251,13 @@ def _save(request: HttpRequest, campaign: Campaign | None, values: dict, contact
             contact=contact,
             user=request.api_key.created_by,
             segment=segment,
+            default_language=values.get("default_language"),
+            versions=versions,
         )
     except services.CampaignStateError as exc:
         raise conflict(str(exc)) from exc
+    except ValueError as exc:  # an unknown language, a version twice, one without subject or body
+        raise bad_request("versions", "invalid", str(exc)) from exc
 
 
 @router.get("/campaigns", response=responses({200: CampaignPage}), auth=READ, summary="List campaigns")
@@ -256,6 +296,7 @@ def update_campaign(request: HttpRequest, campaign_id: int, payload: CampaignPat
     changes = payload.model_dump(exclude_unset=True)
     values = {name: changes[name] if changes.get(name) is not None else current[name] for name in current}
     values["segment_id"] = changes.get("segment_id", campaign.segment_id)  # null: no segment
+    values["versions"] = changes.get("versions")  # absent (or null): the versions stay as they are
     contact_id = changes.get("contact_id", campaign.contact_id)
     _save(request, campaign, values, contact_id)
     return campaign_out(_campaign_or_404(campaign_id))
@@ -274,12 +315,11 @@ def preview_campaign(request: HttpRequest, campaign_id: int, payload: PreviewIn)
         subscriber = selectors.subscriber(payload.subscriber_id)
         if subscriber is None:
             raise bad_request("subscriber_id", "not_found", _("No subscriber with this id."))
+    language = subscriber.language if subscriber else request.LANGUAGE_CODE
+    content = content_for(campaign, language)  # the reader's version, else the default one
     try:
         compiled = compile_campaign(
-            mjml_body=campaign.mjml_body,
-            text_body=campaign.text_body,
-            subject=campaign.subject,
-            preheader=campaign.preheader,
+            **content.fields(),
             contact_name=contact_name(campaign),
             campaign_name=campaign.name,
         )
@@ -297,11 +337,11 @@ def preview_campaign(request: HttpRequest, campaign_id: int, payload: PreviewIn)
                 "preferences_url": preferences_url(subscriber_id),
                 "unsubscribe_url": unsubscribe_url(subscriber_id, slugs),
             },
-            language=subscriber.language if subscriber else request.LANGUAGE_CODE,
+            language=language,
         )
     except Exception as exc:  # a template filter failing on this subscriber's data: a 400, never a 500
         raise bad_request("mjml_body", "render_error", str(exc)) from exc
-    return {"subject": campaign.subject, "html": rendered.html, "text": rendered.text}
+    return {"subject": rendered.subject, "html": rendered.html, "text": rendered.text}
 
 
 @router.post(

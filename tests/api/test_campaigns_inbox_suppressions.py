@@ -171,3 +171,33 @@ def test_suppressions(api_as, make_subscriber):
     assert [(s["email_hash"], s["reason"]) for s in items] == [(email_hash("ada@example.org"), "manual")]
     assert api.post("/suppressions", {"email": "nope"}).json()["fields"]["email"]["code"] == "invalid"
     assert api.get("/suppressions/check", email="x").status_code == 400
+
+
+def test_versions_per_language_are_written_read_and_previewed(api_as, owned_topics, make_subscriber):
+    api = api_as("campaigns:read", "campaigns:write")
+    english = {"subject": "News in autumn", "mjml_body": BODY.replace("Hallo", "Hello")}
+    response = new_campaign(api, default_language="de", versions={"en": english})
+    assert response.status_code == 201, response.json()
+    campaign = response.json()
+    assert campaign["default_language"] == "de"
+    assert campaign["versions"]["en"]["subject"] == "News in autumn"
+    ben = make_subscriber(email="ben@example.com", name="Ben", language="en")
+    preview = api.post(f"/campaigns/{campaign['id']}/preview", {"subscriber_id": ben.pk}).json()
+    assert preview["subject"] == "News in autumn" and "Hello Ben" in preview["text"]
+    # PATCH without versions keeps them; with {} removes them.
+    kept = api.patch(f"/campaigns/{campaign['id']}", {"subject": "Neu im Herbst"}).json()
+    assert list(kept["versions"]) == ["en"]
+    assert api.patch(f"/campaigns/{campaign['id']}", {"versions": {}}).json()["versions"] == {}
+
+
+def test_a_bad_version_is_400_naming_it(api_as, owned_topics):
+    api = api_as("campaigns:read", "campaigns:write")
+    broken = {"subject": "x", "mjml_body": "<mj-section><mj-column><mj-text>{% if %}</mj-text>"}
+    response = new_campaign(api, default_language="de", versions={"en": broken})
+    assert response.status_code == 400
+    assert response.json()["fields"]["versions.en.mjml_body"]["code"] == "render_error"
+    twice = new_campaign(api, default_language="de", versions={"de": {"subject": "x", "mjml_body": BODY}})
+    assert twice.status_code == 400 and "versions" in twice.json()["fields"]
+    unknown = new_campaign(api, default_language="de", versions={"fr": {"subject": "x", "mjml_body": BODY}})
+    assert unknown.status_code == 400
+    assert not Campaign.objects.exists()
