@@ -30,7 +30,15 @@ from django.utils import translation
 from django.utils.html import conditional_escape
 
 from campaigns import abtest, qp
-from campaigns.merge import MergeBodies, Slot, SplitTemplate, join_parts, split_campaign
+from campaigns.merge import (
+    MergeBodies,
+    NotBatchable,
+    Slot,
+    SplitTemplate,
+    join_parts,
+    split_campaign,
+    split_template,
+)
 from campaigns.models import Campaign
 from campaigns.rendering import HEADLINES, CompiledCampaign, RenderedMail, VersionedCompiled, compile_campaign
 from campaigns.sampling import B
@@ -139,6 +147,19 @@ def _plain_lookups(bodies: MergeBodies | None) -> list[_Lookup] | None:
     return lookups
 
 
+def _recipient_free(compiled: CompiledCampaign) -> bool:
+    """Subject and preheader use no recipient data: rendered once per language, like the bodies'
+    static text (campaigns.merge decides what is recipient data)."""
+    try:
+        parts = [
+            split_template(t, autoescape=False)
+            for t in (compiled.subject_template, compiled.preheader_template)
+        ]
+    except NotBatchable:
+        return False
+    return all(key is None for part in parts for key in part.keys)
+
+
 def _url_around_token(name: str) -> tuple[str, str]:
     placeholder = "RUNDBRIEFTOKEN"
     before, after = absolute(reverse(name, args=[placeholder])).split(placeholder)
@@ -225,6 +246,7 @@ class MessageFactory:
         self._bodies = split_campaign(compiled)
         self._static: dict[str, _StaticBodies] = {}
         self._lookups = _plain_lookups(self._bodies)
+        self._headlines: dict[str, dict[str, str]] | None = {} if _recipient_free(compiled) else None
         self.campaign_id = campaign_id
         self.topic_slugs = topic_slugs
         name, address = parseaddr(settings.DEFAULT_FROM_EMAIL)
@@ -297,8 +319,17 @@ class MessageFactory:
         # Subject and preheader in the recipient's language, like the bodies that show them.
         if recipient.language != translation.get_language():
             with translation.override(recipient.language):
-                return variables | self.compiled.headlines(variables)
-        return variables | self.compiled.headlines(variables)
+                return variables | self._headlines_for(variables)
+        return variables | self._headlines_for(variables)
+
+    def _headlines_for(self, variables: dict) -> dict[str, str]:
+        if self._headlines is None:
+            return self.compiled.headlines(variables)
+        language = translation.get_language()
+        headlines = self._headlines.get(language)
+        if headlines is None:
+            headlines = self._headlines[language] = self.compiled.headlines(variables)
+        return headlines
 
     def subject(self, variables: dict) -> str:
         """The Subject header's text for the recipient these variables are for."""

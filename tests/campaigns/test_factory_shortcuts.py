@@ -83,3 +83,35 @@ def test_a_field_with_another_filter_is_rendered_by_the_template(topic):
     body = FIELDS.replace('|default:"du & ihr"', "|upper")
     campaign = save_campaign(name="Filter", topics=[topic], subject="s", mjml_body=body, from_name="R")
     assert build_factory(campaign).default._lookups is None
+
+
+@pytest.mark.parametrize(
+    ("subject", "cached"),
+    [
+        ("Neues im Herbst", True),
+        ("{% translate 'News' %} {{ campaign.name }}", True),
+        ("Für {{ subscriber.name }}", False),
+    ],
+)
+def test_headlines_without_recipient_data_are_rendered_once_per_language(topic, subject, cached):
+    campaign = save_campaign(
+        name="Kopf", topics=[topic], subject=subject, preheader="Kurz", mjml_body=FIELDS, from_name="R"
+    )
+    factory = build_factory(campaign).for_language("de")
+    assert (factory._headlines is not None) is cached
+    for name in ("Ada", "Bob"):
+        recipient = Recipient(
+            delivery_id=1,
+            message_id="<m@x>",
+            reply_token="0" * 32,
+            subscriber_id=7,
+            email="a@example.org",
+            name=name,
+            language="de",
+            text_only=False,
+        )
+        variables = factory.variables(recipient)
+        rendered = factory.compiled.headlines(
+            {k: v for k, v in variables.items() if k not in ("subject", "preheader")}
+        )
+        assert (variables["subject"], variables["preheader"]) == (rendered["subject"], rendered["preheader"])
