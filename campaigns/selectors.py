@@ -408,6 +408,9 @@ class CampaignStats:
     unsubscribes: int
     replies: int  # reply messages, follow-ups included
     repliers: int  # people who replied, each once
+    # Sent, but handed over in the round a killed worker was in: the server may or may not have
+    # taken them (campaigns.sending.ledger); counted among `sent`.
+    unconfirmed: int = 0
 
     @property
     def done(self) -> int:
@@ -440,6 +443,7 @@ class CampaignStats:
             "unsubscribes": self.unsubscribes,
             "replies": self.replies,
             "repliers": self.repliers,
+            "unconfirmed": self.unconfirmed,
             "delivered": self.delivered,
             "reply_rate_percent": self.reply_rate_percent,
             "progress_percent": self.progress_percent,
@@ -451,6 +455,7 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
     counts = Delivery.objects.filter(campaign=campaign).aggregate(
         audience=Count("pk"),
         soft_bounces=Coalesce(Sum("soft_bounces"), 0),
+        unconfirmed=Count("pk", filter=Q(handover_unconfirmed=True)),
         **{status.value: Count("pk", filter=Q(status=status)) for status in S},
     )
     unsubscribes = ConsentEvent.objects.filter(
@@ -469,6 +474,7 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
         unsubscribes=unsubscribes,
         replies=replies.messages,
         repliers=replies.people,
+        unconfirmed=counts["unconfirmed"],
     )
 
 

@@ -139,6 +139,9 @@ class StatsOut(Schema):
     unsubscribes: int
     replies: int
     repliers: int
+    unconfirmed: int = Field(
+        description="Sent mails handed over while a sending process was killed (maybe not taken)."
+    )
     delivered: int
     reply_rate_percent: float
     progress_percent: int

@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.urls import reverse
 
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Delivery
 from rundbrief.mailbox.models import CapturedMail
 
 from .conftest import BODY, make_subscriber
@@ -87,5 +87,10 @@ def test_detail_shows_audience_then_test_send_and_launch(client_marketer, campai
     progress = client_marketer.get(reverse("campaigns:progress", args=[campaign.pk])).json()
     assert progress["sent"] == 1 and progress["progress_percent"] == 100
     page = client_marketer.get(reverse("campaigns:detail", args=[campaign.pk])).content.decode()
-    assert 'data-stat="sent">1<' in page
+    assert 'data-stat="sent">1<' in page and 'data-stat-note="unconfirmed"' not in page
+    # A mail handed over while a sending process was killed: counted as sent, and said so.
+    Delivery.objects.filter(campaign=campaign).update(handover_unconfirmed=True)
+    for name in ("campaigns:detail", "campaigns:stats"):
+        page = client_marketer.get(reverse(name, args=[campaign.pk])).content.decode()
+        assert 'data-stat-note="unconfirmed"' in page and "may or may not have taken it" in page
     assert client_marketer.get(reverse("campaigns:list")).status_code == 200
