@@ -45,9 +45,9 @@ def load(n: int) -> list[int]:
 
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO subscribers_topic (slug, name, description, is_public, created_at) VALUES "
-            "('news', 'News', '', true, now()), ('events', 'Events', '', true, now()), "
-            "('deals', 'Deals', '', false, now()) RETURNING id"
+            "INSERT INTO subscribers_topic (slug, name, description, is_public, created_at, translations) "
+            "VALUES ('news', 'News', '', true, now(), '{}'), ('events', 'Events', '', true, now(), '{}'), "
+            "('deals', 'Deals', '', false, now(), '{}') RETURNING id"
         )
         topics = [row[0] for row in cursor.fetchall()]
         cursor.execute(

@@ -223,7 +223,7 @@ def test_import_refuses_a_long_name_with_its_line(topics):
         parse(f"email,name\nok@example.org,Ok\nlong@example.org,{LONG_NAME}\n")
     [error] = info.value.errors
     assert error.line == 3
-    assert "at most 200 characters" in error.message
+    assert "5000 characters; at most 200 are allowed" in error.message
 
 
 def test_the_service_refuses_rather_than_cuts(topics, consent):
