@@ -16,7 +16,6 @@ suppressed, 1 % paused) and a campaign with a 20 % A/B test. Prints:
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
@@ -26,49 +25,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.harness import ROOT, create_database, drop_database, exit_on_termination, migrate  # noqa: E402
+from bench.harness import (  # noqa: E402 - the repository root is put on the path first
+    ROOT,
+    create_database,
+    drop_database,
+    exit_on_termination,
+    load_subscribers,
+    migrate,
+)
 
 PG = "postgres://postgres@127.0.0.1:5432"
 DATABASE = "rb_abtest_bench"
-
-
-def load_subscribers(n: int, topic_id: int) -> None:
-    """N confirmed subscribers of one topic, 1 % suppressed and 1 % paused (COPY)."""
-    from django.db import connection
-
-    from subscribers.models import email_hash
-
-    buffer = io.StringIO()
-    for i in range(n):
-        address = f"bench{i:07d}@example.org"
-        paused = "2999-01-01" if i % 100 == 50 else r"\N"
-        buffer.write(
-            f"{address}\t{email_hash(address)}\t\tBench {i}\tde\tconfirmed\tevery\t1\t{paused}\thtml\t"
-            "2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\t2026-01-01 00:00:00+00\t{}\n"
-        )
-    buffer.seek(0)
-    with connection.cursor() as cursor:
-        with (
-            cursor.connection.cursor() as pg_cursor,
-            pg_cursor.copy(
-                "COPY subscribers_subscriber (email, email_hash, mailbox_hash, name, language, status, "
-                "frequency, frequency_limit, paused_until, format, created_at, updated_at, confirmed_at, "
-                "attributes) FROM STDIN"
-            ) as copy,
-        ):
-            while chunk := buffer.read(1 << 20):
-                copy.write(chunk)
-        cursor.execute(
-            "INSERT INTO subscribers_subscription "
-            "(subscriber_id, topic_id, status, created_at, confirmed_at) "
-            "SELECT id, %s, 'active', now(), now() FROM subscribers_subscriber",
-            [topic_id],
-        )
-        cursor.execute(
-            "INSERT INTO subscribers_suppression (email_hash, reason, created_at, details) "
-            "SELECT email_hash, 'hard_bounce', now(), '{}' FROM subscribers_subscriber WHERE id % 100 = 0"
-        )
-        cursor.execute("ANALYZE")
 
 
 def median_ms(run, repeat: int = 5) -> float:
