@@ -51,6 +51,14 @@ def marketer(db) -> User:
 
 
 @pytest.fixture
+def client_marketer(client, marketer, settings):
+    """A marketer logged in; the mails the views send land in the local mailbox (CapturedMail)."""
+    settings.EMAIL_DELIVERY = "mailbox"
+    client.force_login(marketer)
+    return client
+
+
+@pytest.fixture
 def campaign(topic, marketer):
     return save_campaign(
         name="Herbst",

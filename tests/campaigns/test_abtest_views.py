@@ -22,13 +22,6 @@ SUBJECT_B = "Was meinen Sie?"
 
 
 @pytest.fixture
-def client_marketer(client, marketer, settings):
-    settings.EMAIL_DELIVERY = "mailbox"
-    client.force_login(marketer)
-    return client
-
-
-@pytest.fixture
 def form(topic, owner) -> dict:
     owner.groups.add(Group.objects.get_or_create(name="Staff")[0])
     return {

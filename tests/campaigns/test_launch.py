@@ -20,13 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 C = Campaign.Status
 
 
-@pytest.fixture
-def client_marketer(client, marketer, settings):
-    settings.EMAIL_DELIVERY = "mailbox"
-    client.force_login(marketer)
-    return client
-
-
 def local(at) -> str:
     return timezone.localtime(at).strftime("%Y-%m-%dT%H:%M")
 

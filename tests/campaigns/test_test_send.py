@@ -21,13 +21,6 @@ from .conftest import make_subscriber
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def client_marketer(client, marketer, settings):
-    settings.EMAIL_DELIVERY = "mailbox"
-    client.force_login(marketer)
-    return client
-
-
 def content(mail, kind: str) -> str:
     return mail.get_body((kind,)).get_content().replace("\r\n", "\n")
 

@@ -23,13 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def client_marketer(client, marketer, settings):
-    settings.EMAIL_DELIVERY = "mailbox"
-    client.force_login(marketer)
-    return client
-
-
-@pytest.fixture
 def form(topic, owner) -> dict:
     owner.groups.add(Group.objects.get_or_create(name="Staff")[0])
     return {

@@ -14,13 +14,6 @@ from .conftest import BODY, make_subscriber
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def client_marketer(client, marketer, settings):
-    settings.EMAIL_DELIVERY = "mailbox"
-    client.force_login(marketer)
-    return client
-
-
 def test_pages_need_the_marketer_permission(client, db):
     assert client.get(reverse("campaigns:list")).status_code == 302
     client.force_login(User.objects.create_user("nobody"))
