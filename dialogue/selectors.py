@@ -27,6 +27,7 @@ def archive_issues(topic: Topic) -> QuerySet[Campaign]:
         Campaign.objects.filter(topics=topic, status=Campaign.Status.SENT)
         .exclude(Exists(removed))
         .select_related("contact__staff_profile")
+        .prefetch_related("versions")  # each issue is shown in the reader's version (list, feed)
         .order_by("-finished_at", "-pk")
         .distinct()
     )

@@ -150,3 +150,16 @@ def test_the_archive_shows_the_readers_version_in_list_page_and_feed(client, wor
     assert "<h1>Energy in November</h1>" in page and "Hello, this is November" in page
     feed = client.get(reverse("dialogue:feed", args=[world.topic.slug]), HTTP_ACCEPT_LANGUAGE="en")
     assert "Energy in November" in feed.content.decode()
+
+
+def test_the_archive_list_reads_the_versions_once_not_per_issue(client, world, django_assert_max_num_queries):
+    send(world.campaign)
+    second = world.campaign
+    second.pk = None
+    second.save()
+    second.topics.set([world.topic])
+    archive = reverse("dialogue:archive", args=[world.topic.slug])
+    client.get(archive)  # warm: sessions, the site's caches
+    with django_assert_max_num_queries(8) as captured:
+        client.get(archive, HTTP_ACCEPT_LANGUAGE="en")
+    assert sum("campaigns_campaignversion" in q["sql"] for q in captured.captured_queries) == 1
