@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
-import openpyxl
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.cache import cache
 from django.db import transaction
@@ -177,6 +176,11 @@ def xlsx_text(data: bytes) -> str:
         raise UnreadableFile("xlsx_unreadable") from exc
     if unpacked > XLSX_MAX_UNPACKED:
         raise UnreadableFile("xlsx_unpacked", limit=XLSX_MAX_UNPACKED // (1024 * 1024))
+    # Imported here, not at the top: openpyxl (with the numpy it loads) is ~25 MB that the
+    # Celery workers would carry in every process, for the import task and, through the URL conf
+    # that builds the mails' links, for every send; only an .xlsx upload reads it (issue 17).
+    import openpyxl
+
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     try:

@@ -33,8 +33,8 @@ subscribers), stay well under 10 minutes on 2 busy cores (~2 minutes measured, 3
 
 Its own databases (rb_compare, rb_compare_peer, both dropped at the end) and Redis DB 6
 (flushed before and after), a free port for the sink; everything it starts is stopped and
-removed at the end, also on Ctrl-C or SIGTERM. ``--peer-venv DIR`` reuses (and keeps) a
-virtualenv that already has django-newsletter, sorl-thumbnail and psycopg.
+removed at the end, also on Ctrl-C or SIGTERM. ``--peer-venv DIR`` keeps the peer's
+virtualenv in DIR (created there on the first run, reused after).
 """
 
 from __future__ import annotations
@@ -174,10 +174,8 @@ class Peer:
 
     def prepare(self, size: int) -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="rb-compare-peer-"))
-        if self.args.peer_venv:
-            self.venv = self.args.peer_venv
-        else:
-            self.venv = self.tmp / "venv"
+        self.venv = self.args.peer_venv or self.tmp / "venv"
+        if not (self.venv / "bin" / "python").exists():  # --peer-venv DIR is created once, then kept
             version = self.args.peer_version
             print(f"  virtualenv for django-newsletter {version} in {self.venv} ...", flush=True)
             subprocess.run([sys.executable, "-m", "venv", str(self.venv)], check=True)

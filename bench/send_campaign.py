@@ -30,7 +30,7 @@ from bench.harness import (  # noqa: E402 - the repository root is put on the pa
     free_port,
     load_subscribers,
     migrate,
-    process_group_peak_rss,
+    process_group_memory,
     start_send_workers,
     start_sink,
 )
@@ -143,9 +143,12 @@ def main() -> int:
             f"campaign {campaign.status}"
         )
         for worker in workers:
-            peaks = process_group_peak_rss(worker.pid)
-            listed = ", ".join(f"{pid}: {kb / 1024:.0f} MB" for pid, kb in peaks)
-            print(f"worker pid {worker.pid}: peak RSS {listed}")
+            rows = process_group_memory(worker.pid)
+            listed = ", ".join(
+                f"{pid}: {peak / 1024:.0f} / {pss / 1024:.0f} / {uss / 1024:.0f}"
+                for pid, peak, pss, uss in rows
+            )
+            print(f"worker pid {worker.pid} (MB: peak RSS / PSS / USS at the end): {listed}")
         assert campaign.status == Campaign.Status.SENT
         return 0
     finally:

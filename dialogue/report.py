@@ -18,7 +18,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-import yake
 from django.db.models import Min, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -77,6 +76,11 @@ def _p90(values: list[float]) -> float:
 
 def keywords(texts_by_language: dict[str, list[str]], *, top: int = KEYWORDS) -> list[str]:
     """The strongest keywords across languages (YAKE scores: lower is stronger)."""
+    # Imported here, not at the top: YAKE brings networkx and numpy (~22 MB), and this module is
+    # imported with every view (rundbrief.urls), which the sending workers load too to build the
+    # mails' links; they would carry it in every pool process (issue 17: < 100 MB per process).
+    import yake
+
     scored: dict[str, float] = {}
     for language, texts in texts_by_language.items():
         if not texts:

@@ -1,13 +1,21 @@
 """The Celery app. Tasks are thin: they take ids and call services."""
 
+import gc
 import os
 
 from celery import Celery
-from celery.signals import before_task_publish, task_postrun, task_prerun, task_success
+from celery.signals import before_task_publish, task_postrun, task_prerun, task_success, worker_init
+from django.urls import get_resolver
 
 from rundbrief.counters import count_task_result, stamp_published_at
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rundbrief.settings")
+# Celery's Django fixup runs Django's system checks when a worker starts; the URL checks import
+# rundbrief.urls and with it every view, the admin and the API (yake, networkx and numpy of the
+# dialogue report among them): ~36 MB in each worker and pool process that no task uses
+# (issue 17: < 100 MB per sending process). The checks run where they belong: `manage.py
+# migrate` at every deploy, `manage.py check` and the suite in CI.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("rundbrief")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -31,3 +39,17 @@ def _recycle_database_connections(task=None, **kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+def _share_memory_with_the_pool(**kwargs) -> None:
+    """Before the prefork pool forks: load what every pool process needs, then freeze it.
+
+    The mails' links are built with reverse(), which imports the whole URL conf (every view):
+    done once here, its memory is shared by all pool processes instead of copied into each.
+    gc.freeze() moves every object alive now out of the collector's reach, so the pool
+    processes' collections never write to (and so copy) the pages they share with this one
+    (the CPython docs' advice for fork without exec). Issue 17: memory per process.
+    """
+    get_resolver().url_patterns  # noqa: B018 - the property imports ROOT_URLCONF
+    gc.freeze()
