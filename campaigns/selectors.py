@@ -32,7 +32,7 @@ from django.utils.translation import ngettext
 
 from audience.filters import AudienceFilter, subscribers_matching
 from campaigns import testmail
-from campaigns.models import Campaign, Delivery
+from campaigns.models import Acceptance, Campaign, Delivery
 from campaigns.sampling import A, B, Sample
 from campaigns.versions import language_name, languages, served_by
 from replies.interface import (
@@ -399,7 +399,7 @@ def ab_counts(campaign: Campaign) -> ABCounts:
 class CampaignStats:
     audience: int
     queued: int
-    sending: int
+    sending: int  # handed over to the mail server (or claimed), not yet recorded as sent
     sent: int
     failed: int
     bounced: int
@@ -458,14 +458,18 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
         unconfirmed=Count("pk", filter=Q(handover_unconfirmed=True)),
         **{status.value: Count("pk", filter=Q(status=status)) for status in S},
     )
+    # On PostgreSQL a sending process holds its rows with a row lock, not a "sending" state
+    # (campaigns.sending.loop): the mails it has handed over are its acceptances not yet folded
+    # into the rows (at most a chunk per process), still "queued" in the counts above.
+    handed_over = Acceptance.objects.filter(delivery__campaign=campaign, delivery__status=S.QUEUED).count()
     unsubscribes = ConsentEvent.objects.filter(
         kind=ConsentEvent.Kind.UNSUBSCRIBED, details__campaign_id=campaign.pk
     ).count()
     replies = campaign_replies(campaign.pk)
     return CampaignStats(
         audience=counts["audience"],
-        queued=counts[S.QUEUED],
-        sending=counts[S.SENDING],
+        queued=counts[S.QUEUED] - handed_over,
+        sending=counts[S.SENDING] + handed_over,
         sent=counts[S.SENT],
         failed=counts[S.FAILED],
         bounced=counts[S.BOUNCED],

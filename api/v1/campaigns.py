@@ -130,7 +130,7 @@ class StatsOut(Schema):
     status: CampaignStatus
     audience: int
     queued: int
-    sending: int
+    sending: int = Field(description="Handed over to the mail server, not yet recorded as sent.")
     sent: int
     failed: int
     bounced: int

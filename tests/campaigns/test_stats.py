@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
-from campaigns.models import Delivery
+from campaigns.models import Acceptance, Delivery
 from campaigns.selectors import campaign_stats
 from replies.models import Conversation, InboundMessage, Message
 from replies.selectors import campaign_replies
@@ -80,3 +81,26 @@ def test_progress_json_and_page_show_people_and_messages_apart(client, marketer,
     assert '<b data-stat="repliers">2</b>' in html
     assert '<b data-stat="replies">4</b>' in html
     assert "Antwortquote: Personen, die geantwortet haben, von 4 zugestellten" in html
+
+
+def test_mails_handed_over_but_not_yet_recorded_count_as_sending_not_queued(campaign, topic):
+    """On PostgreSQL a sending process locks its rows instead of marking them "sending"; what it
+    has handed over is in its acceptances until the chunk's fold (issue 17: was always 0)."""
+    deliveries = [
+        Delivery.objects.create(
+            campaign=campaign,
+            subscriber=make_subscriber(f"q{index}@example.org", topic),
+            reply_token=f"{index}" * 32,
+            message_id=f"<q{index}@localhost>",
+        )
+        for index in range(5)
+    ]
+    for delivery in deliveries[:2]:
+        Acceptance.objects.create(delivery=delivery, accepted_at=timezone.now(), chunk=1, round=1)
+    stats = campaign_stats(campaign)
+    assert (stats.audience, stats.queued, stats.sending, stats.sent) == (5, 3, 2, 0)
+    # Folded: the rows are sent and their acceptances are gone.
+    Delivery.objects.filter(pk__in=[d.pk for d in deliveries[:2]]).update(status=Delivery.Status.SENT)
+    Acceptance.objects.all().delete()
+    stats = campaign_stats(campaign)
+    assert (stats.queued, stats.sending, stats.sent) == (3, 0, 2)
