@@ -28,7 +28,7 @@ from replies.models import Conversation, InboundMessage, Message
 from rundbrief.mail.addresses import REPLY
 from rundbrief.mailbox.models import CapturedMail
 from subscribers import selectors, services, tokens
-from subscribers.models import Subscriber, Topic
+from subscribers.models import ConsentEvent, Subscriber, Suppression, Topic
 
 HOSTILE_HTML = """<html><head><style>p { color: red }</style><script>alert(1)</script></head><body>
 <p>Hello, I have a <b>question</b> about the <i>subsidy</i>: is it also paid for flats?</p>
@@ -110,6 +110,18 @@ def prepare(run_names: list[str]) -> None:
             "expired": expired_url,
             "gone": tokens.preferences_url(10**9),
         }
+
+    # The suppression list with rows (one of them liftable, with its lift form): its table is
+    # the widest in the app, and its last column has only a visually hidden header.
+    left = _subscriber("left.every-page@example.org", "en", [events], confirm=True)
+    services.unsubscribe(subscriber=left, source=ConsentEvent.Source.ONE_CLICK)
+    bounced = _subscriber("bounced.every-page@example.org", "de", [events], confirm=True)
+    services.suppress_address(
+        email=bounced.email,
+        reason=Suppression.Reason.HARD_BOUNCE,
+        source=ConsentEvent.Source.ESP_EVENT,
+        details={"rule": "rfc3464", "evidence": "verp", "reason": "mailbox_unknown", "status": "5.1.1"},
+    )
 
     marketer, anna = users.get(username="marketer"), users.get(username="anna")
     draft = Campaign.objects.filter(status="draft").order_by("pk").first()
