@@ -10,12 +10,6 @@ from django.urls import get_resolver
 from rundbrief.counters import count_task_result, stamp_published_at
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rundbrief.settings")
-# Celery's Django fixup runs Django's system checks when a worker starts; the URL checks import
-# rundbrief.urls and with it every view, the admin and the API (yake, networkx and numpy of the
-# dialogue report among them): ~36 MB in each worker and pool process that no task uses
-# (issue 17: < 100 MB per sending process). The checks run where they belong: `manage.py
-# migrate` at every deploy, `manage.py check` and the suite in CI.
-os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
 
 app = Celery("rundbrief")
 app.config_from_object("django.conf:settings", namespace="CELERY")

@@ -26,11 +26,7 @@ django.setup()
 app.loader.import_default_modules()  # every app's tasks, as the worker does
 from django.urls import get_resolver
 get_resolver().url_patterns  # what the worker loads before it forks its pool
-import os
-print(json.dumps({{
-    "loaded": [name for name in {HEAVY!r} if name in sys.modules],
-    "skip_checks": os.environ.get("CELERY_SKIP_CHECKS"),
-}}))
+print(json.dumps([name for name in {HEAVY!r} if name in sys.modules]))
 """
 
 
@@ -39,8 +35,4 @@ def test_a_worker_loads_no_library_that_only_a_page_or_an_upload_needs():
     completed = subprocess.run(
         [sys.executable, "-c", WORKER_START], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
-    result = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert result["loaded"] == []
-    # Django's system checks would import the URL conf at start in the worker's main process;
-    # they run at `manage.py migrate` and in CI instead.
-    assert result["skip_checks"] == "1"
+    assert json.loads(completed.stdout.strip().splitlines()[-1]) == []
