@@ -8,9 +8,7 @@ files the library recorded, so no other stored file (inbound attachments) can be
 
 from __future__ import annotations
 
-from django.urls import reverse
-
-from subscribers.tokens import absolute
+from rundbrief.links import link_url
 
 MAX_IMAGE_BYTES = 5 * 1024 * 1024
 # (first bytes, content type, extension)
@@ -34,4 +32,4 @@ def sniff(head: bytes) -> tuple[str, str] | None:
 
 def absolute_url(file_name: str) -> str:
     """The URL to put in a campaign (<mj-image src="...">): absolute, as mail needs."""
-    return absolute(reverse("campaigns:image", args=[file_name]))
+    return link_url("campaigns:image", [file_name])

@@ -25,7 +25,6 @@ from django.conf import settings
 from django.core.signing import b62_encode
 from django.template.base import Variable, VariableNode
 from django.template.defaultfilters import default as default_filter
-from django.urls import reverse
 from django.utils import translation
 from django.utils.html import conditional_escape
 
@@ -45,11 +44,12 @@ from campaigns.sampling import B
 from campaigns.versions import Content, content_for, contents, languages
 from dialogue import links as dialogue_links
 from replies import interface as replies
+from rundbrief.links import link_url
 from rundbrief.mail.addresses import REPLY, return_path
 from rundbrief.mail.headers import clean_header, encode_header
 from rundbrief.mail.transports.base import OutgoingMail
 from subscribers import tokens as subscriber_tokens
-from subscribers.tokens import PREFERENCES, UNSUBSCRIBE, absolute
+from subscribers.tokens import PREFERENCES, UNSUBSCRIBE
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def _recipient_free(compiled: CompiledCampaign) -> bool:
 
 def _url_around_token(name: str) -> tuple[str, str]:
     placeholder = "RUNDBRIEFTOKEN"
-    before, after = absolute(reverse(name, args=[placeholder])).split(placeholder)
+    before, after = link_url(name, [placeholder]).split(placeholder)
     return before, after
 
 

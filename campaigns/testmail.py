@@ -13,11 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core import signing
-from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from rundbrief.links import link_url
 from subscribers.models import Subscriber
-from subscribers.tokens import absolute
 
 SALT = "rundbrief.campaigns.test-link"
 PREFERENCES = "preferences"
@@ -73,7 +72,7 @@ def of_subscriber(subscriber: Subscriber) -> TestRecipient:
 
 def link(campaign_id: int | None, kind: str) -> str:
     token = signing.dumps({"c": campaign_id or 0, "k": kind}, salt=SALT, compress=True)
-    return absolute(reverse("campaigns:test_link", args=[token]))
+    return link_url("campaigns:test_link", [token])
 
 
 def links(campaign_id: int | None) -> dict[str, str]:

@@ -14,9 +14,10 @@ from functools import lru_cache
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+
+from rundbrief.links import link_path
 
 SALT_PREFIX = "rundbrief.dialogue."
 # The recipient's own pages about one campaign mail (the web view, and writing to us about it in
@@ -76,7 +77,7 @@ def read_token(purpose: str, token: str) -> Link:
 @lru_cache(maxsize=8)
 def _around_token(name: str) -> tuple[str, str]:
     """The URL before and after the token, reversed once (one web view link per mail sent)."""
-    before, after = reverse(name, args=[_PLACEHOLDER]).split(_PLACEHOLDER)
+    before, after = link_path(name, [_PLACEHOLDER]).split(_PLACEHOLDER)
     return before, after
 
 

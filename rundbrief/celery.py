@@ -7,9 +7,15 @@ from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun, task_success, worker_init
 from django.urls import get_resolver
 
+from rundbrief import links
 from rundbrief.counters import count_task_result, stamp_published_at
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rundbrief.settings")
+# Celery's Django fixup runs Django's system checks when a worker starts; the URL checks import
+# the site's whole URL conf (the API with django-ninja and pydantic, the admin, /metrics), which
+# a worker never serves: ~17 MB in every worker process (issue 17). The web process runs the
+# checks when it starts, and so do `manage.py check --deploy` and `migrate` when deploying.
+os.environ.setdefault("CELERY_SKIP_CHECKS", "true")
 
 app = Celery("rundbrief")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -39,11 +45,12 @@ def _recycle_database_connections(task=None, **kwargs) -> None:
 def _share_memory_with_the_pool(**kwargs) -> None:
     """Before the prefork pool forks: load what every pool process needs, then freeze it.
 
-    The mails' links are built with reverse(), which imports the whole URL conf (every view):
-    done once here, its memory is shared by all pool processes instead of copied into each.
+    The mails' links are reversed in the URL conf of the pages mails link to (rundbrief.links),
+    which imports those pages' views: done once here, its memory is shared by all pool processes
+    instead of copied into each.
     gc.freeze() moves every object alive now out of the collector's reach, so the pool
     processes' collections never write to (and so copy) the pages they share with this one
     (the CPython docs' advice for fork without exec). Issue 17: memory per process.
     """
-    get_resolver().url_patterns  # noqa: B018 - the property imports ROOT_URLCONF
+    get_resolver(links.URLCONF).url_patterns  # noqa: B018 - the property imports the URL conf
     gc.freeze()

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet, MultiFernet
 
 _PURPOSE = b"rundbrief.secretbox.v1"
 
@@ -22,11 +25,17 @@ class SecretUnreadable(Exception):
 
 
 def _fernet(secret: str) -> Fernet:
+    # Imported here, when a secret is read or written: every process loads the models that store
+    # one, and cryptography would cost every worker process ~8 MB (issue 17).
+    from cryptography.fernet import Fernet
+
     digest = hashlib.sha256(_PURPOSE + b"\0" + secret.encode()).digest()
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
 def _box() -> MultiFernet:
+    from cryptography.fernet import MultiFernet  # imported when needed, as in _fernet
+
     keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
     return MultiFernet([_fernet(key) for key in keys])
 
@@ -36,6 +45,8 @@ def encrypt(plain: str) -> str:
 
 
 def decrypt(token: str) -> str:
+    from cryptography.fernet import InvalidToken  # imported when needed, as in _fernet
+
     try:
         return _box().decrypt(token.encode("ascii")).decode()
     except (InvalidToken, ValueError) as exc:

@@ -8,6 +8,7 @@ Every variable is listed in the README's configuration table.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 from datetime import timedelta
@@ -450,7 +451,13 @@ LOGIN_FAILURES_PER_IP = env.str("LOGIN_FAILURES_PER_IP", default="50/15m")
 
 # --- REST API and webhooks out (the `api` app) -------------------------------------------
 # (one block, so it merges apart from the rest; every variable is in the README's table)
-INSTALLED_APPS += ["ninja", "api"]  # "ninja": its Swagger UI from our static files (no CDN)
+INSTALLED_APPS += ["api"]
+# django-ninja's Swagger UI (its template and static files, served by us: no CDN) without
+# "ninja" in INSTALLED_APPS: every process imports the installed apps, and ninja brings pydantic,
+# ~12 MB in every worker process, which never serves the API (issue 17). api.v1.docs renders it.
+_NINJA_DIR = Path(importlib.util.find_spec("ninja").origin).parent  # found, not imported
+TEMPLATES[0]["DIRS"].append(_NINJA_DIR / "templates")
+STATICFILES_DIRS.append(_NINJA_DIR / "static")
 # Every write made with an API key is recorded with the key (api.models.ApiWrite).
 MIDDLEWARE.append("api.middleware.record_api_writes")
 WEBHOOK_TIMEOUT_SECONDS = env.int("WEBHOOK_TIMEOUT_SECONDS", default=10)

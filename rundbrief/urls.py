@@ -23,11 +23,9 @@ urlpatterns = [
     path("metrics", health.metrics, name="metrics"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
-    path("", include("subscribers.urls")),
-    path("campaigns/", include("campaigns.urls")),
-    path("inbox/", include("replies.urls")),
+    # The subscribers' pages, campaigns/, inbox/ and dialogue: the pages mails link to.
+    path("", include("rundbrief.link_urls")),
     path("audience/", include("audience.urls")),
-    path("", include("dialogue.urls")),
     path("webhooks/", include("rundbrief.webhook_urls")),
     path("api/v1/", v1_api.urls),
     path("", include("api.urls")),

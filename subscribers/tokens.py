@@ -22,7 +22,8 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
-from django.urls import reverse
+
+from rundbrief.links import link_url
 
 SALT_PREFIX = "rundbrief.subscribers."
 CONFIRM = "confirm"
@@ -133,19 +134,15 @@ def read_confirm_token(token: str) -> TokenPayload:
     return read_token(CONFIRM, token)
 
 
-def absolute(path: str) -> str:
-    return settings.SITE_URL + path
-
-
 def confirm_url(
     subscriber_id: int, topic_slugs: tuple[str, ...] | list[str] = (), *, request_mark: int | None = None
 ) -> str:
     token = make_token(CONFIRM, subscriber_id, topic_slugs, request_mark=request_mark)
-    return absolute(reverse("subscribers:confirm", args=[token]))
+    return link_url("subscribers:confirm", [token])
 
 
 def preferences_url(subscriber_id: int) -> str:
-    return absolute(reverse("subscribers:preferences", args=[make_token(PREFERENCES, subscriber_id)]))
+    return link_url("subscribers:preferences", [make_token(PREFERENCES, subscriber_id)])
 
 
 def unsubscribe_url(
@@ -160,12 +157,12 @@ def unsubscribe_url(
     With topic slugs, the page offers to leave just those topics, or everything.
     """
     token = make_token(UNSUBSCRIBE, subscriber_id, topic_slugs, campaign_id, via=via)
-    return absolute(reverse("subscribers:unsubscribe", args=[token]))
+    return link_url("subscribers:unsubscribe", [token])
 
 
 def erase_url(subscriber_id: int) -> str:
-    return absolute(reverse("subscribers:erase", args=[make_token(ERASE, subscriber_id)]))
+    return link_url("subscribers:erase", [make_token(ERASE, subscriber_id)])
 
 
 def export_url(subscriber_id: int) -> str:
-    return absolute(reverse("subscribers:export", args=[make_token(EXPORT, subscriber_id)]))
+    return link_url("subscribers:export", [make_token(EXPORT, subscriber_id)])

@@ -15,6 +15,7 @@ from ninja.errors import ValidationError as NinjaValidationError
 
 from api.v1 import audience, campaigns, inbox, subscribers, suppressions
 from api.v1.common import ApiError, RateLimited
+from api.v1.docs import ProjectSwagger
 
 DESCRIPTION = """
 Every operation needs an API key (made by a manager under *Integrations → API keys*), sent as
@@ -32,6 +33,7 @@ api = NinjaAPI(
     urls_namespace="api-v1",
     openapi_url="/openapi.json",
     docs_url="/docs",
+    docs=ProjectSwagger(),
 )
 api.add_router("/", subscribers.router)
 api.add_router("/", campaigns.router)

@@ -7,20 +7,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
 
 from replies.models import ConversationEvent, InboundMessage, Message, StaffNotification
 from replies.selectors import staff_display_name, wants_reply_notifications
+from rundbrief.links import link_url
 from rundbrief.mail.addresses import REPLY, new_token
 from subscribers.mails import answerable, system_mail_token
 from subscribers.models import Subscriber, SystemMail
 from subscribers.tokens import preferences_url
-
-
-def _site_link(name: str, *args: object) -> str:
-    return settings.SITE_URL + reverse(name, args=args)
 
 
 def _mail_staff(user, *, subject: str, template: str, context: dict, reply_token: str = "") -> None:
@@ -63,7 +59,7 @@ def notify_assignee(*, message: Message) -> bool:
         context={
             "message": message,
             "conversation": conversation,
-            "url": _site_link("replies:conversation", conversation.pk),
+            "url": link_url("replies:conversation", [conversation.pk]),
         },
         reply_token=answerable_notification(user, message),
     )
@@ -82,7 +78,7 @@ def notify_reassigned(*, event: ConversationEvent) -> bool:
             "actor": staff_display_name(event.actor) if event.actor else "",
             "event": event,
             "conversation": event.conversation,
-            "url": _site_link("replies:conversation", event.conversation_id),
+            "url": link_url("replies:conversation", [event.conversation_id]),
         },
     )
     return True

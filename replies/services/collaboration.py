@@ -13,13 +13,13 @@ from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import Max, Q
 from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from replies.models import Conversation, ConversationEvent, Follow, Message, StaffProfile, Tag
 from replies.selectors import assignable_staff, staff_display_name
 from replies.services.automatic import answerable_notification
 from rundbrief.effects import Enqueue, after_commit
+from rundbrief.links import link_url
 from rundbrief.mail.addresses import REPLY
 from subscribers.models import Subscriber
 
@@ -136,7 +136,7 @@ def _mail(
 
 def notify_mentioned(*, event: ConversationEvent) -> int:
     sent = 0
-    url = settings.SITE_URL + reverse("replies:conversation", args=[event.conversation_id])
+    url = link_url("replies:conversation", [event.conversation_id])
     for person in event.mentioned.all():
         if _wants(person, "notify_on_mention"):
             _mail(
@@ -153,7 +153,7 @@ def notify_mentioned(*, event: ConversationEvent) -> int:
 def notify_followers(*, message: Message) -> int:
     """A new reply in a followed conversation: its followers hear of it (the assignee gets their own mail)."""
     conversation = message.conversation
-    url = settings.SITE_URL + reverse("replies:conversation", args=[conversation.pk])
+    url = link_url("replies:conversation", [conversation.pk])
     sent = 0
     for follow_row in Follow.objects.filter(conversation=conversation).select_related("user"):
         person = follow_row.user
