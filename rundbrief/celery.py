@@ -13,8 +13,8 @@ from rundbrief.counters import count_task_result, stamp_published_at
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rundbrief.settings")
 # Celery's Django fixup runs Django's system checks when a worker starts; the URL checks import
 # the site's whole URL conf (the API with django-ninja and pydantic, the admin, /metrics), which
-# a worker never serves: ~17 MB in every worker process (issue 17). The web process runs the
-# checks when it starts, and so do `manage.py check --deploy` and `migrate` when deploying.
+# a worker never serves: ~17 MB in every worker process (issue 17). `manage.py migrate` and
+# `manage.py check --deploy` run them at each deploy (README), `runserver` when it starts.
 os.environ.setdefault("CELERY_SKIP_CHECKS", "true")
 
 app = Celery("rundbrief")
