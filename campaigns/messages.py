@@ -44,7 +44,7 @@ from campaigns.sampling import B
 from campaigns.versions import Content, content_for, contents, languages
 from dialogue import links as dialogue_links
 from replies import interface as replies
-from rundbrief.links import link_url
+from rundbrief.links import path_around_token
 from rundbrief.mail.addresses import REPLY, return_path
 from rundbrief.mail.headers import clean_header, encode_header
 from rundbrief.mail.transports.base import OutgoingMail
@@ -161,9 +161,8 @@ def _recipient_free(compiled: CompiledCampaign) -> bool:
 
 
 def _url_around_token(name: str) -> tuple[str, str]:
-    placeholder = "RUNDBRIEFTOKEN"
-    before, after = link_url(name, [placeholder]).split(placeholder)
-    return before, after
+    before, after = path_around_token(name)
+    return settings.SITE_URL + before, after
 
 
 def _merged(parts: list[str | Slot]) -> list[str | Slot]:

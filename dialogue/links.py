@@ -17,7 +17,7 @@ from django.core import signing
 from django.utils import translation
 from django.utils.translation import gettext as _
 
-from rundbrief.links import link_path
+from rundbrief.links import path_around_token
 
 SALT_PREFIX = "rundbrief.dialogue."
 # The recipient's own pages about one campaign mail (the web view, and writing to us about it in
@@ -26,7 +26,6 @@ MAIL = "mail"
 WEB_VIEW = MAIL
 LETTER = "letter"
 CONVERSATION = "conversation"
-_PLACEHOLDER = "RUNDBRIEFTOKEN"
 
 
 class InvalidLink(Exception):
@@ -74,15 +73,8 @@ def read_token(purpose: str, token: str) -> Link:
     return Link(subscriber_id=int(subscriber), object_id=int(obj))
 
 
-@lru_cache(maxsize=8)
-def _around_token(name: str) -> tuple[str, str]:
-    """The URL before and after the token, reversed once (one web view link per mail sent)."""
-    before, after = link_path(name, [_PLACEHOLDER]).split(_PLACEHOLDER)
-    return before, after
-
-
 def _url(name: str, token: str) -> str:
-    before, after = _around_token(name)
+    before, after = path_around_token(name)
     return settings.SITE_URL + before + token + after
 
 
@@ -115,12 +107,12 @@ def letter_url(subscriber_id: int, letter_id: int) -> str:
 
 def letter_path(subscriber_id: int, letter_id: int) -> str:
     """The same page as letter_url, as a path (for a form on one of our own pages)."""
-    before, after = _around_token("dialogue:letter")
+    before, after = path_around_token("dialogue:letter")
     return before + make_token(LETTER, subscriber_id, letter_id) + after
 
 
 def conversation_path(subscriber_id: int, conversation_id: int) -> str:
-    before, after = _around_token("dialogue:conversation")
+    before, after = path_around_token("dialogue:conversation")
     return before + make_token(CONVERSATION, subscriber_id, conversation_id) + after
 
 
