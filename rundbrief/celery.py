@@ -7,8 +7,8 @@ from celery import Celery
 from celery.signals import before_task_publish, task_postrun, task_prerun, task_success, worker_init
 from django.urls import get_resolver
 
-from rundbrief import links
 from rundbrief.counters import count_task_result, stamp_published_at
+from rundbrief.links import LINK_URLCONF
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rundbrief.settings")
 # Celery's Django fixup runs Django's system checks when a worker starts; the URL checks import
@@ -52,5 +52,5 @@ def _share_memory_with_the_pool(**kwargs) -> None:
     processes' collections never write to (and so copy) the pages they share with this one
     (the CPython docs' advice for fork without exec). Issue 17: memory per process.
     """
-    get_resolver(links.URLCONF).url_patterns  # noqa: B018 - the property imports the URL conf
+    get_resolver(LINK_URLCONF).url_patterns  # noqa: B018 - the property imports the URL conf
     gc.freeze()

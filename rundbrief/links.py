@@ -12,13 +12,13 @@ from functools import lru_cache
 from django.conf import settings
 from django.urls import reverse
 
-URLCONF = "rundbrief.link_urls"
+LINK_URLCONF = "rundbrief.link_urls"
 _TOKEN = "RUNDBRIEFTOKEN"
 
 
 def link_path(name: str, args: Sequence[object] = ()) -> str:
     """The path of a page mails link to, e.g. link_path("subscribers:unsubscribe", [token])."""
-    return reverse(name, args=args, urlconf=URLCONF)
+    return reverse(name, args=args, urlconf=LINK_URLCONF)
 
 
 def link_url(name: str, args: Sequence[object] = ()) -> str:

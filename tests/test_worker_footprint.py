@@ -58,7 +58,7 @@ def _names(patterns: list, namespace: str = "") -> list[tuple[str, int]]:
 
 
 def test_every_page_a_mail_links_to_has_the_same_path_in_the_site():
-    names = _names(get_resolver(links.URLCONF).url_patterns)
+    names = _names(get_resolver(links.LINK_URLCONF).url_patterns)
     expected = {"subscribers:unsubscribe", "subscribers:preferences", "dialogue:web_view"}
     expected.add("replies:conversation")  # the staff notifications' link
     assert expected <= {name for name, _ in names}
